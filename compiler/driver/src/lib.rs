@@ -1,0 +1,1 @@
+//! The dittoc and ditto-opt command-line drivers

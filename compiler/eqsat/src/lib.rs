@@ -1,0 +1,1 @@
+//! The e-graph stage: kernel-selection language, rule files, cost model, extraction (egg)

@@ -1,0 +1,1 @@
+//! dittoc import: Hugging Face and GGUF checkpoints to model.mlir + sidecars

@@ -1,0 +1,1 @@
+//! dittoc's own MLIR passes: weight lowering, e-graph kernel selection, kernel lowering

@@ -1,0 +1,1 @@
+//! The project's MLIR dialects: IRDL definitions and typed builders
