@@ -1,1 +1,109 @@
+//! MLIR set-up shared by every stage of dittoc: one context with the upstream
+//! dialects, passes and LLVM translations registered and the project's IRDL
+//! dialects loaded, plus parsing that reports MLIR's diagnostics as errors.
+
+use std::{cell::RefCell, path::Path, rc::Rc};
+
+use melior::{
+    dialect::DialectRegistry,
+    ir::{Location, Module},
+    utility::{register_all_dialects, register_all_llvm_translations, register_all_passes},
+    Context, StringRef,
+};
+
 pub use melior;
+
+/// An MLIR failure with every diagnostic MLIR emitted while it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}{}", diagnostics.iter().map(|d| format!("\n{d}")).collect::<String>())]
+pub struct MlirError {
+    pub what: String,
+    pub diagnostics: Vec<String>,
+}
+
+/// Creates the context every stage uses: all upstream dialects, passes and LLVM
+/// translations, and the project's dialects (`ditto`) loaded from IRDL.
+pub fn create_context() -> Result<Context, MlirError> {
+    let registry = DialectRegistry::new();
+    register_all_dialects(&registry);
+    register_all_passes();
+    let context = Context::new();
+    context.append_dialect_registry(&registry);
+    context.load_all_available_dialects();
+    register_all_llvm_translations(&context);
+    ditto_dialects::load(&context).map_err(|diagnostics| MlirError {
+        what: "the project's IRDL dialects failed to load".into(),
+        diagnostics,
+    })?;
+    Ok(context)
+}
+
+/// Collects MLIR diagnostics emitted on `context` while `f` runs.
+pub fn with_diagnostics<T>(context: &Context, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let collected = Rc::new(RefCell::new(Vec::new()));
+    let sink = collected.clone();
+    let id = context.attach_diagnostic_handler(move |diagnostic| {
+        let mut text = format!("{}: {}", diagnostic.location(), diagnostic);
+        for index in 0..diagnostic.note_count() {
+            if let Ok(note) = diagnostic.note(index) {
+                text.push_str(&format!("\n  note: {}: {}", note.location(), note));
+            }
+        }
+        sink.borrow_mut().push(text);
+        true
+    });
+    let result = f();
+    context.detach_diagnostic_handler(id);
+    let diagnostics = collected.borrow().clone();
+    (result, diagnostics)
+}
+
+/// Parses MLIR text; `source_name` names the text in locations and errors.
+pub fn parse_module<'c>(
+    context: &'c Context,
+    text: &str,
+    source_name: &str,
+) -> Result<Module<'c>, MlirError> {
+    let (module, diagnostics) = with_diagnostics(context, || unsafe {
+        let op = mlir_sys::mlirOperationCreateParse(
+            context.to_raw(),
+            StringRef::new(text).to_raw(),
+            StringRef::new(source_name).to_raw(),
+        );
+        melior::ir::Operation::from_option_raw(op).and_then(Module::from_operation)
+    });
+    let module = module.ok_or_else(|| MlirError {
+        what: format!("{source_name}: not a valid MLIR module"),
+        diagnostics: diagnostics.clone(),
+    })?;
+    verify(context, &module, source_name)?;
+    Ok(module)
+}
+
+/// Reads and parses an MLIR file, naming the file in every error.
+pub fn parse_file<'c>(context: &'c Context, path: &Path) -> Result<Module<'c>, MlirError> {
+    let text = std::fs::read_to_string(path).map_err(|e| MlirError {
+        what: format!("{}: cannot read: {e}", path.display()),
+        diagnostics: vec![],
+    })?;
+    parse_module(context, &text, &path.display().to_string())
+}
+
+/// Verifies a module, returning MLIR's diagnostics on failure.
+pub fn verify(context: &Context, module: &Module, source_name: &str) -> Result<(), MlirError> {
+    use melior::ir::operation::OperationLike;
+    let (ok, diagnostics) = with_diagnostics(context, || module.as_operation().verify());
+    if ok {
+        Ok(())
+    } else {
+        Err(MlirError {
+            what: format!("{source_name}: the module does not verify"),
+            diagnostics,
+        })
+    }
+}
+
+/// An unknown location naming a file, for ops created by passes.
+pub fn file_location<'c>(context: &'c Context, name: &str) -> Location<'c> {
+    Location::new(context, name, 0, 0)
+}

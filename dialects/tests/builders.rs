@@ -1,0 +1,138 @@
+//! Each builder's op verifies against the IRDL definition and prints as
+//! snapshotted.
+
+use ditto_dialects::ditto;
+use melior::{
+    dialect::{func, DialectRegistry},
+    ir::{
+        attribute::{StringAttribute, TypeAttribute},
+        block::BlockLike,
+        operation::OperationLike,
+        r#type::{FunctionType, MemRefType},
+        Block, Location, Module, Region, RegionLike, Type,
+    },
+    utility::register_all_dialects,
+    Context,
+};
+
+fn context() -> Context {
+    let registry = DialectRegistry::new();
+    register_all_dialects(&registry);
+    let context = Context::new();
+    context.append_dialect_registry(&registry);
+    context.load_all_available_dialects();
+    ditto_dialects::load(&context).expect("dialects load");
+    context
+}
+
+fn memref<'c>(context: &'c Context, shape: &[i64]) -> MemRefType<'c> {
+    MemRefType::new(Type::float32(context), shape, None, None)
+}
+
+/// Builds `func.func @test(args)` whose body `body` fills, and returns the
+/// verified module's text.
+fn build(
+    context: &Context,
+    args: &[MemRefType],
+    body: impl for<'a> Fn(&'a Block<'_>),
+) -> String {
+    let location = Location::unknown(context);
+    let module = Module::new(location);
+    let arg_types: Vec<Type> = args.iter().map(|t| (*t).into()).collect();
+    let block = Block::new(
+        &arg_types
+            .iter()
+            .map(|t| (*t, location))
+            .collect::<Vec<_>>(),
+    );
+    body(&block);
+    block.append_operation(func::r#return(&[], location));
+    let region = Region::new();
+    region.append_block(block);
+    module.body().append_operation(func::func(
+        context,
+        StringAttribute::new(context, "test"),
+        TypeAttribute::new(FunctionType::new(context, &arg_types, &[]).into()),
+        region,
+        &[],
+        location,
+    ));
+    assert!(module.as_operation().verify());
+    module.as_operation().to_string()
+}
+
+#[test]
+fn weight() {
+    let context = context();
+    let text = build(&context, &[], |block| {
+        block.append_operation(ditto::weight(
+            &context,
+            "blk.0.attn_q.weight",
+            memref(&context, &[8, 4]),
+            Location::unknown(&context),
+        ));
+    });
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn gemv() {
+    let context = context();
+    let args = [
+        memref(&context, &[8, 4]),
+        memref(&context, &[4]),
+        memref(&context, &[8]),
+    ];
+    let text = build(&context, &args, |block| {
+        let arg = |i| block.argument(i).unwrap().into();
+        block.append_operation(ditto::gemv(
+            &context,
+            arg(0),
+            arg(1),
+            arg(2),
+            1.0,
+            0.0,
+            false,
+            Location::unknown(&context),
+        ));
+    });
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn gemm() {
+    let context = context();
+    let args = [
+        memref(&context, &[3, 4]),
+        memref(&context, &[8, 4]),
+        memref(&context, &[3, 8]),
+    ];
+    let text = build(&context, &args, |block| {
+        let arg = |i| block.argument(i).unwrap().into();
+        block.append_operation(ditto::gemm(
+            &context,
+            arg(0),
+            arg(1),
+            arg(2),
+            0.5,
+            1.0,
+            false,
+            true,
+            Location::unknown(&context),
+        ));
+    });
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn invalid_attribute_is_rejected_at_parse() {
+    let context = context();
+    let module = Module::parse(
+        &context,
+        r#"func.func @f() {
+             %w = "ditto.weight"() {name = 3 : i64} : () -> memref<2xf32>
+             return
+           }"#,
+    );
+    assert!(module.is_none(), "a non-string weight name must not verify");
+}
