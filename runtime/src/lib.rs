@@ -1,1 +1,34 @@
 //! The runtime linked into every dittoc executable.
+//!
+//! The compiler emits the model's forward pass (three entry points, see
+//! `docs/contracts.md` §3) and a `main` that calls [`entry::ditto_rt_main`].
+//! Everything else an executable does lives here, one concern per module:
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`entry`] | `ditto_rt_main`: the C boundary, exit codes, no panic escapes |
+//! | [`cli`] | the command line (contracts.md §5) |
+//! | [`app`] | one run: payload → tokenizer → prompt → prefill → decode loop |
+//! | [`payload`] | the model data appended to the executable (contracts.md §2) |
+//! | [`tokenizer`] | prompt encoding and streaming detokenization |
+//! | [`model`] | the generated entry points behind a safe wrapper |
+//! | [`kv_cache`] | the key/value caches handed to the generated code |
+//! | [`generate`] | prefill in chunks, the decode loop, prompt logits |
+//! | [`sampler`] | greedy, temperature, top-k, top-p, seeded RNG |
+//! | [`kernels`] | `ditto_rt_sgemv` / `ditto_rt_sgemm` (contracts.md §4) over BLIS |
+//! | [`npy`] | the float32 `.npy` writer behind `--dump-logits` |
+
+pub mod app;
+pub mod cli;
+pub mod entry;
+pub mod error;
+pub mod generate;
+pub mod kernels;
+pub mod kv_cache;
+pub mod model;
+pub mod npy;
+pub mod payload;
+pub mod sampler;
+pub mod tokenizer;
+
+pub use error::Error;

@@ -1,0 +1,94 @@
+//! The executable's command line (contracts.md §5).
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Parser, ValueEnum};
+
+/// Run the code model compiled into this executable by dittoc.
+///
+/// Generated text goes to stdout as it is produced; timings go to stderr.
+#[derive(Debug, Clone, Parser)]
+#[command(version)]
+#[command(group(ArgGroup::new("input").required(true).args(["prompt", "file", "tokens"])))]
+pub struct Args {
+    /// The prompt text
+    #[arg(short = 'p', long, value_name = "PROMPT")]
+    pub prompt: Option<String>,
+
+    /// Read the prompt text from FILE
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Feed these token ids directly (no tokenizer, no BOS)
+    #[arg(long, value_name = "ID,ID,...", value_delimiter = ',', num_args = 1)]
+    pub tokens: Option<Vec<u32>>,
+
+    /// Generate at most N tokens [default: 128, or 0 with --dump-logits]
+    #[arg(short = 'n', long = "max-new-tokens", value_name = "N")]
+    pub max_new_tokens: Option<usize>,
+
+    /// Sampling temperature; 0 is greedy
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
+    pub temp: f32,
+
+    /// Sample only from the K most likely tokens (0: all)
+    #[arg(long, default_value_t = 40, value_name = "K")]
+    pub top_k: usize,
+
+    /// Sample only from the most likely tokens that together reach P
+    #[arg(long, default_value_t = 0.95, value_name = "P", value_parser = parse_top_p)]
+    pub top_p: f32,
+
+    /// Seed of the sampler's random numbers
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Threads for the matrix kernels [default: all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// Context length in tokens [default: the model's, at most 4096]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub ctx: Option<u32>,
+
+    /// Write the logits of every prompt position as a float32 [T, vocab]
+    /// .npy file; then stop, unless -n is given
+    #[arg(long, value_name = "FILE.npy")]
+    pub dump_logits: Option<PathBuf>,
+
+    /// How --dump-logits computes them
+    #[arg(long, value_enum, default_value_t = LogitsVia::Prefill)]
+    pub logits_via: LogitsVia,
+
+    /// Print the generated token ids (one line, space separated) instead of text
+    #[arg(long)]
+    pub ids: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogitsVia {
+    /// One ditto_prefill call per chunk, ditto_lm_head on every row
+    Prefill,
+    /// One ditto_decode call per position
+    Decode,
+}
+
+/// Default context: the model's own, but no more than this.
+pub const DEFAULT_MAX_CTX: usize = 4096;
+pub const DEFAULT_MAX_NEW_TOKENS: usize = 128;
+
+fn parse_temperature(s: &str) -> Result<f32, String> {
+    let t: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(t.is_finite() && t >= 0.0) {
+        return Err("the temperature must be a number >= 0".into());
+    }
+    Ok(t)
+}
+
+fn parse_top_p(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(p > 0.0 && p <= 1.0) {
+        return Err("top-p must be in (0, 1]".into());
+    }
+    Ok(p)
+}
