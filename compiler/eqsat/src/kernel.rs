@@ -119,7 +119,7 @@ impl Kernel {
             return Ok(None);
         };
         let err = |problem: String| DecodeError {
-            term: term.to_string(),
+            term: crate::lang::pretty(term),
             problem,
         };
         let node = |id: Id| &term[id];
@@ -216,7 +216,7 @@ impl Kernel {
 fn sub(term: &Term, node: &Lang) -> String {
     match node {
         Lang::Num(_) | Lang::Symbol(_) => node.to_string(),
-        _ => node.build_recexpr(|c| term[c].clone()).to_string(),
+        _ => crate::lang::pretty(&node.build_recexpr(|c| term[c].clone())),
     }
 }
 

@@ -26,7 +26,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use egg::{define_language, Id, RecExpr, Symbol};
+use egg::{define_language, Id, Language, RecExpr, Symbol};
 
 define_language! {
     /// The kernel-selection language. Operator spellings are the strings on the left.
@@ -58,6 +58,34 @@ define_language! {
 
 /// A term of the language, e.g. `"(gen (ix d0) …)".parse::<Term>()`.
 pub type Term = RecExpr<Lang>;
+
+/// Prints a term the way it is written in rule files and tests:
+/// `(blas.gemv 1 %w n %x 0 (fill 0))`. (egg's own `Display` quotes every
+/// symbol containing `%`, which is valid but hard to read.)
+pub fn pretty(term: &Term) -> String {
+    fn go(term: &Term, id: Id, out: &mut String) {
+        let node = &term[id];
+        let children = node.children();
+        match node {
+            Lang::Ix(_) if children.is_empty() => out.push_str("(ix)"),
+            _ if children.is_empty() => out.push_str(&node.to_string()),
+            _ => {
+                out.push('(');
+                out.push_str(&node.to_string());
+                for &c in children {
+                    out.push(' ');
+                    go(term, c, out);
+                }
+                out.push(')');
+            }
+        }
+    }
+    let mut out = String::new();
+    if !term.as_ref().is_empty() {
+        go(term, Id::from(term.as_ref().len() - 1), &mut out);
+    }
+    out
+}
 
 /// How many operands an operator takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +269,20 @@ mod tests {
         }
         for word in ["inf", "nan", "-inf", "d0", "%x", "n", "-", "e5", "1e999"] {
             assert!(word.parse::<Num>().is_err(), "{word}");
+        }
+    }
+
+    #[test]
+    fn pretty_prints_without_quotes_and_round_trips() {
+        for text in [
+            "(blas.gemv 0.125 %w n %x 1 %b)",
+            "(gen (ix) (acc (fill 0) (sum (ix d0) (fn exp (read %x (ix d0))))))",
+            "(read %K (ix d1 (floordiv d0 7) d2))",
+            "(+ opaque (opaque 1 %a))",
+        ] {
+            let t: Term = text.parse().unwrap();
+            assert_eq!(pretty(&t), text);
+            assert_eq!(pretty(&t).parse::<Term>().unwrap(), t);
         }
     }
 

@@ -32,7 +32,7 @@ pub use analysis::{Facts, Graph};
 pub use cost::KernelCost;
 pub use error::{Diagnostic, RuleError};
 pub use kernel::{DecodeError, Init, Kernel, Trans};
-pub use lang::{Lang, Num, Term};
+pub use lang::{pretty, Lang, Num, Term};
 pub use predicate::{Predicate, VOCABULARY};
 pub use ruleset::{Rule, RuleSet};
 pub use select::{select, select_with, Firing, Limits, SelectOptions, Selection, Stop};

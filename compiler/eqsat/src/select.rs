@@ -8,7 +8,7 @@ use egg::{Extractor, Runner, StopReason};
 use crate::analysis::Facts;
 use crate::cost::KernelCost;
 use crate::kernel::Kernel;
-use crate::lang::{Lang, Term};
+use crate::lang::{pretty, Lang, Term};
 use crate::ruleset::RuleSet;
 
 /// Bounds on saturation. Whichever is reached first stops the run; the
@@ -176,7 +176,7 @@ impl Selection {
                     "chosen: {k}  (cost {} vs {} for the input)",
                     self.cost, self.input_cost
                 );
-                let _ = writeln!(s, "term:   {}", self.best);
+                let _ = writeln!(s, "term:   {}", pretty(&self.best));
             }
             None => {
                 let _ = writeln!(
@@ -232,7 +232,8 @@ pub fn select_with(term: &Term, rules: &RuleSet, options: &SelectOptions) -> Sel
     let root_has_kernel = runner.egraph[root].nodes.iter().any(Lang::is_kernel);
     if kernel.is_none() && root_has_kernel && warnings.is_empty() {
         warnings.push(format!(
-            "a kernel term is equivalent to the op but `{extracted}` was cheaper; check the cost model"
+            "a kernel term is equivalent to the op but `{}` was cheaper; check the cost model",
+            pretty(&extracted)
         ));
     }
 
@@ -240,7 +241,8 @@ pub fn select_with(term: &Term, rules: &RuleSet, options: &SelectOptions) -> Sel
         (Some(_), true) => Some(
             runner
                 .explain_equivalence(term, &extracted)
-                .get_flat_string(),
+                .get_flat_string()
+                .replace('"', ""),
         ),
         _ => None,
     };
