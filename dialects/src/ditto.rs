@@ -43,8 +43,14 @@ pub fn gemv<'c>(
     OperationBuilder::new("ditto.gemv", location)
         .add_operands(&[a, x, y])
         .add_attributes(&[
-            (Identifier::new(context, "alpha"), f32_attribute(context, alpha)),
-            (Identifier::new(context, "beta"), f32_attribute(context, beta)),
+            (
+                Identifier::new(context, "alpha"),
+                f32_attribute(context, alpha),
+            ),
+            (
+                Identifier::new(context, "beta"),
+                f32_attribute(context, beta),
+            ),
             (
                 Identifier::new(context, "transpose_a"),
                 BoolAttribute::new(context, transpose_a).into(),
@@ -70,8 +76,14 @@ pub fn gemm<'c>(
     OperationBuilder::new("ditto.gemm", location)
         .add_operands(&[a, b, c])
         .add_attributes(&[
-            (Identifier::new(context, "alpha"), f32_attribute(context, alpha)),
-            (Identifier::new(context, "beta"), f32_attribute(context, beta)),
+            (
+                Identifier::new(context, "alpha"),
+                f32_attribute(context, alpha),
+            ),
+            (
+                Identifier::new(context, "beta"),
+                f32_attribute(context, beta),
+            ),
             (
                 Identifier::new(context, "transpose_a"),
                 BoolAttribute::new(context, transpose_a).into(),

@@ -26,7 +26,9 @@ pub fn load(context: &Context) -> Result<(), Vec<String>> {
     if load_irdl_dialects(&module) {
         Ok(())
     } else {
-        Err(vec!["dialects/irdl/ditto.irdl.mlir failed to load".to_string()])
+        Err(vec![
+            "dialects/irdl/ditto.irdl.mlir failed to load".to_string()
+        ])
     }
 }
 

@@ -31,20 +31,11 @@ fn memref<'c>(context: &'c Context, shape: &[i64]) -> MemRefType<'c> {
 
 /// Builds `func.func @test(args)` whose body `body` fills, and returns the
 /// verified module's text.
-fn build(
-    context: &Context,
-    args: &[MemRefType],
-    body: impl for<'a> Fn(&'a Block<'_>),
-) -> String {
+fn build(context: &Context, args: &[MemRefType], body: impl for<'a> Fn(&'a Block<'_>)) -> String {
     let location = Location::unknown(context);
     let module = Module::new(location);
     let arg_types: Vec<Type> = args.iter().map(|t| (*t).into()).collect();
-    let block = Block::new(
-        &arg_types
-            .iter()
-            .map(|t| (*t, location))
-            .collect::<Vec<_>>(),
-    );
+    let block = Block::new(&arg_types.iter().map(|t| (*t, location)).collect::<Vec<_>>());
     body(&block);
     block.append_operation(func::r#return(&[], location));
     let region = Region::new();

@@ -1,1 +1,136 @@
-//! dittoc import: Hugging Face and GGUF checkpoints to model.mlir + sidecars
+//! `dittoc import`: a Hugging Face checkpoint directory or a GGUF file becomes
+//! `model.mlir` plus its sidecars (docs/contracts.md §1):
+//!
+//! 1. read the hyper-parameters ([`hf::read_config`], [`gguf::read_config`]);
+//! 2. write every tensor as f32 to `model.weights` ([`sidecar::write`]);
+//! 3. write the tokenizer and its special tokens;
+//! 4. emit the transformer as MLIR ([`emit::emit_module`]), verify it, and
+//!    write it in MLIR's printed form, so that it re-parses identically.
+
+use std::path::{Path, PathBuf};
+
+pub mod config;
+pub mod emit;
+pub mod gguf;
+pub mod hf;
+pub mod sidecar;
+
+pub use config::{Arch, ModelConfig};
+pub use ditto_gguf::{FimTokens, TokenizerConfig};
+
+/// An import failure, naming the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    #[error(transparent)]
+    Mlir(#[from] ditto_ir::MlirError),
+}
+
+impl ImportError {
+    pub fn file(path: &Path, message: String) -> Self {
+        ImportError::File {
+            path: path.to_path_buf(),
+            message,
+        }
+    }
+}
+
+/// What an import wrote.
+#[derive(Debug)]
+pub struct Imported {
+    pub config: ModelConfig,
+    pub module: PathBuf,
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+    pub tokenizer_config: PathBuf,
+}
+
+/// The sidecar paths that belong to `module` (`x.mlir` → `x.weights`, ...).
+pub fn sidecar_paths(module: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let stem = module.with_extension("");
+    let with = |suffix: &str| {
+        let mut name = stem.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    (
+        with(".weights"),
+        with(".tokenizer.json"),
+        with(".tokenizer_config.json"),
+    )
+}
+
+/// Imports `source` (an HF checkpoint directory or a `.gguf` file) to
+/// `module` and its sidecars.
+pub fn import(source: &Path, module: &Path) -> Result<Imported, ImportError> {
+    let (weights, tokenizer, tokenizer_config) = sidecar_paths(module);
+    let write_text = |path: &Path, text: &str| {
+        std::fs::write(path, text)
+            .map_err(|e| ImportError::file(path, format!("cannot write: {e}")))
+    };
+    let config = if source.is_dir() {
+        let checkpoint = hf::Checkpoint::open(source)?;
+        let tokens = checkpoint.tokenizer_config()?;
+        let pending = checkpoint.tensors()?;
+        sidecar::write(&weights, pending).map_err(|m| ImportError::file(&weights, m))?;
+        let tokenizer_source = source.join("tokenizer.json");
+        std::fs::copy(&tokenizer_source, &tokenizer)
+            .map_err(|e| ImportError::file(&tokenizer_source, format!("cannot copy: {e}")))?;
+        write_text(&tokenizer_config, &to_json(&tokens))?;
+        checkpoint.config
+    } else if source.is_file() {
+        let file = ditto_gguf::GgufFile::open(source)
+            .map_err(|e| ImportError::file(source, e.to_string()))?;
+        let config = gguf::read_config(&file)?;
+        let pending = gguf::tensors(&file, &config)?;
+        let tokenizer_json = ditto_gguf::tokenizer_json(&file)
+            .map_err(|e| ImportError::file(source, e.to_string()))?;
+        let tokens = ditto_gguf::tokenizer_config(&file)
+            .map_err(|e| ImportError::file(source, e.to_string()))?;
+        sidecar::write(&weights, pending).map_err(|m| ImportError::file(&weights, m))?;
+        write_text(&tokenizer, &tokenizer_json)?;
+        write_text(&tokenizer_config, &to_json(&tokens))?;
+        config
+    } else {
+        return Err(ImportError::file(
+            source,
+            "no such file or directory (expected a Hugging Face checkpoint directory or a .gguf file)".into(),
+        ));
+    };
+
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let text = emit::emit_module(
+        &config,
+        &emit::Sidecars {
+            weights: file_name(&weights),
+            tokenizer: file_name(&tokenizer),
+            tokenizer_config: file_name(&tokenizer_config),
+        },
+    );
+    let printed = print_verified(&text, &module.display().to_string())?;
+    write_text(module, &printed)?;
+    Ok(Imported {
+        config,
+        module: module.to_path_buf(),
+        weights,
+        tokenizer,
+        tokenizer_config,
+    })
+}
+
+/// Parses and verifies emitted text and returns MLIR's printed form.
+pub fn print_verified(text: &str, name: &str) -> Result<String, ImportError> {
+    let context = ditto_ir::create_context()?;
+    let module = ditto_ir::parse_module(&context, text, name)?;
+    use ditto_ir::melior::ir::operation::OperationLike;
+    Ok(format!("{}\n", module.as_operation()))
+}
+
+fn to_json(config: &TokenizerConfig) -> String {
+    serde_json::to_string_pretty(config).expect("plain data serializes")
+}

@@ -1,0 +1,150 @@
+//! The architecture hyper-parameters every importer produces and the emitter
+//! consumes. One struct for the Llama and Qwen2 families.
+
+use serde::{Deserialize, Serialize};
+
+/// Model families the importer understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Llama,
+    Qwen2,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+        }
+    }
+}
+
+/// Everything the emitted module depends on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub n_layers: usize,
+    /// Width of the residual stream.
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    /// Width of the SwiGLU hidden layer.
+    pub ffn: usize,
+    pub vocab: usize,
+    pub max_ctx: usize,
+    pub rope_theta: f64,
+    pub rms_eps: f64,
+    /// q/k/v projections carry a bias (Qwen2).
+    pub qkv_bias: bool,
+    /// The LM head reuses the token embedding matrix.
+    pub tied_embeddings: bool,
+}
+
+impl ModelConfig {
+    /// Checks the relations the emitted code relies on.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("n_layers", self.n_layers),
+            ("d_model", self.d_model),
+            ("n_heads", self.n_heads),
+            ("n_kv_heads", self.n_kv_heads),
+            ("head_dim", self.head_dim),
+            ("ffn", self.ffn),
+            ("vocab", self.vocab),
+            ("max_ctx", self.max_ctx),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(format!("{field} must be positive"));
+            }
+        }
+        if self.n_heads % self.n_kv_heads != 0 {
+            return Err(format!(
+                "n_heads ({}) must be a multiple of n_kv_heads ({})",
+                self.n_heads, self.n_kv_heads
+            ));
+        }
+        if self.head_dim % 2 != 0 {
+            return Err(format!(
+                "head_dim ({}) must be even for RoPE",
+                self.head_dim
+            ));
+        }
+        if !(self.rope_theta > 0.0) || !(self.rms_eps > 0.0) {
+            return Err("rope_theta and rms_eps must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn q_dim(&self) -> usize {
+        self.n_heads * self.head_dim
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.n_kv_heads * self.head_dim
+    }
+
+    /// Query heads that share one key/value head.
+    pub fn group(&self) -> usize {
+        self.n_heads / self.n_kv_heads
+    }
+
+    /// The name and row-major shape of every tensor the model needs, in the
+    /// order the emitted module first uses them (docs/contracts.md §1).
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let (d, q, kv, f) = (self.d_model, self.q_dim(), self.kv_dim(), self.ffn);
+        let mut tensors = vec![("token_embd.weight".to_string(), vec![self.vocab, d])];
+        for layer in 0..self.n_layers {
+            for (name, shape) in self.layer_tensors(d, q, kv, f) {
+                tensors.push((format!("blk.{layer}.{name}"), shape));
+            }
+        }
+        tensors.push(("output_norm.weight".into(), vec![d]));
+        if !self.tied_embeddings {
+            tensors.push(("output.weight".into(), vec![self.vocab, d]));
+        }
+        tensors
+    }
+
+    /// One layer's tensors, names relative to `blk.N.`, in argument order of
+    /// the emitted layer functions.
+    pub fn layer_tensors(
+        &self,
+        d: usize,
+        q: usize,
+        kv: usize,
+        f: usize,
+    ) -> Vec<(&'static str, Vec<usize>)> {
+        let mut tensors = vec![("attn_norm.weight", vec![d]), ("attn_q.weight", vec![q, d])];
+        if self.qkv_bias {
+            tensors.push(("attn_q.bias", vec![q]));
+        }
+        tensors.push(("attn_k.weight", vec![kv, d]));
+        if self.qkv_bias {
+            tensors.push(("attn_k.bias", vec![kv]));
+        }
+        tensors.push(("attn_v.weight", vec![kv, d]));
+        if self.qkv_bias {
+            tensors.push(("attn_v.bias", vec![kv]));
+        }
+        tensors.extend([
+            ("attn_output.weight", vec![d, q]),
+            ("ffn_norm.weight", vec![d]),
+            ("ffn_gate.weight", vec![f, d]),
+            ("ffn_up.weight", vec![f, d]),
+            ("ffn_down.weight", vec![d, f]),
+        ]);
+        tensors
+    }
+
+    /// Name of the LM head matrix.
+    pub fn lm_head_tensor(&self) -> &'static str {
+        if self.tied_embeddings {
+            "token_embd.weight"
+        } else {
+            "output.weight"
+        }
+    }
+}
