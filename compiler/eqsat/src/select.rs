@@ -53,9 +53,9 @@ pub enum Stop {
     Saturated,
     /// The iteration limit was reached.
     IterationLimit(usize),
-    /// The e-node limit was reached.
+    /// The e-node limit was exceeded (the number of e-nodes then).
     NodeLimit(usize),
-    /// The time limit was reached (seconds).
+    /// The time limit was exceeded (seconds spent).
     TimeLimit(f64),
     /// Anything else egg reports.
     Other(String),
@@ -72,9 +72,9 @@ impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Stop::Saturated => f.write_str("saturated"),
-            Stop::IterationLimit(n) => write!(f, "iteration limit ({n}) hit"),
-            Stop::NodeLimit(n) => write!(f, "e-node limit ({n}) hit"),
-            Stop::TimeLimit(s) => write!(f, "time limit ({s} s) hit"),
+            Stop::IterationLimit(n) => write!(f, "iteration limit hit ({n} iterations)"),
+            Stop::NodeLimit(n) => write!(f, "e-node limit hit ({n} e-nodes)"),
+            Stop::TimeLimit(s) => write!(f, "time limit hit ({s:.3} s)"),
             Stop::Other(s) => write!(f, "stopped: {s}"),
         }
     }
