@@ -491,14 +491,21 @@ def llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
             .reshape(w.shape))
 
 
-def tensor_type(gguf_type: str, w: np.ndarray, index_2d: int) -> gguf.GGMLQuantizationType:
-    if w.ndim == 1 or gguf_type == "f32":
-        return Q.F32
-    if gguf_type == "f16":
-        return Q.F16
-    if gguf_type == "q8_0":
-        return Q.Q8_0
-    return MIXED_CYCLE[index_2d % len(MIXED_CYCLE)]
+def tensor_types(weights: dict[str, np.ndarray], gguf_type: str) -> dict[str, gguf.GGMLQuantizationType]:
+    """GGUF type of every tensor (HF name -> type), in the order they are written."""
+    types = {}
+    index_2d = 0
+    for name in sorted(weights):
+        if weights[name].ndim == 1 or gguf_type == "f32":
+            types[name] = Q.F32
+        elif gguf_type == "f16":
+            types[name] = Q.F16
+        elif gguf_type == "q8_0":
+            types[name] = Q.Q8_0
+        else:
+            types[name] = MIXED_CYCLE[index_2d % len(MIXED_CYCLE)]
+        index_2d += weights[name].ndim == 2
+    return types
 
 
 def write_gguf(out: Path, spec: ArchSpec, tok: Tokenizer, weights: dict[str, np.ndarray],
@@ -541,19 +548,14 @@ def write_gguf(out: Path, spec: ArchSpec, tok: Tokenizer, weights: dict[str, np.
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
     # convert_hf_to_gguf.py walks the safetensors keys, which are sorted.
-    index_2d = 0
-    for hf_name in sorted(weights):
+    for hf_name, qtype in tensor_types(weights, gguf_type).items():
         data = weights[hf_name]
         if spec.name == "llama" and hf_name.endswith("q_proj.weight"):
             data = llama_permute(data, spec.heads)
         elif spec.name == "llama" and hf_name.endswith("k_proj.weight"):
             data = llama_permute(data, spec.kv_heads)
-        qtype = tensor_type(gguf_type, data, index_2d)
-        index_2d += data.ndim == 2
-        if qtype in (Q.F32, Q.F16):
-            w.add_tensor(gguf_name(hf_name), gguf.quants.quantize(data, qtype))
-        else:
-            w.add_tensor(gguf_name(hf_name), gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+        raw_dtype = None if qtype in (Q.F32, Q.F16) else qtype
+        w.add_tensor(gguf_name(hf_name), gguf.quants.quantize(data, qtype), raw_dtype=raw_dtype)
 
     w.write_header_to_file()
     w.write_kv_data_to_file()
