@@ -114,7 +114,7 @@ impl<'a> Cursor<'a> {
     /// Checks that `count` items of at least `min_size` bytes each can still
     /// fit in the file, so that an absurd count fails before any allocation.
     pub(crate) fn check_count(&self, count: u64, min_size: u64, what: &str) -> Result<usize> {
-        let needed = count.checked_mul(min_size).unwrap_or(u64::MAX);
+        let needed = count.saturating_mul(min_size);
         if needed > self.remaining() as u64 {
             return Err(GgufError::Truncated {
                 path: self.path.to_path_buf(),

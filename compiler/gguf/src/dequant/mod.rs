@@ -108,7 +108,7 @@ impl GgufFile {
                 actual: out.len(),
             });
         }
-        if n % info.ggml_type.block_size() != 0 {
+        if !n.is_multiple_of(info.ggml_type.block_size()) {
             return Err(GgufError::Malformed {
                 path: self.path().to_path_buf(),
                 reason: format!(

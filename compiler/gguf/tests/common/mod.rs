@@ -86,7 +86,7 @@ impl Builder {
 
     /// Adds a tensor; `data` is appended at the next aligned offset.
     pub fn tensor(mut self, name: &str, dims: &[u64], type_id: u32, data: &[u8]) -> Self {
-        while self.data.len() % self.alignment != 0 {
+        while !self.data.len().is_multiple_of(self.alignment) {
             self.data.push(0);
         }
         let offset = self.data.len() as u64;
@@ -110,7 +110,7 @@ impl Builder {
         out.extend(&self.kv);
         out.extend(&self.infos);
         if self.n_tensors > 0 {
-            while out.len() % self.alignment != 0 {
+            while !out.len().is_multiple_of(self.alignment) {
                 out.push(0);
             }
             out.extend(&self.data);
