@@ -161,8 +161,11 @@ impl Selection {
         let mut iteration = usize::MAX;
         for f in &self.fired {
             if f.iteration != iteration {
+                if iteration != usize::MAX {
+                    s.push('\n');
+                }
                 iteration = f.iteration;
-                let _ = write!(s, "\n  iteration {iteration}:");
+                let _ = write!(s, "  iteration {iteration}:");
             }
             let _ = write!(s, " {}×{}", f.rule, f.count);
         }

@@ -160,6 +160,12 @@ fn recognizes_every_case() {
     for (text, want, rule) in cases() {
         let sel = run(&text);
         assert_eq!(sel.kernel.as_ref(), Some(&want), "{text}\n{}", sel.trace());
+        // Size guard (not a timing): the built-ins stay small on real ops.
+        assert!(
+            sel.iterations <= 8 && sel.egraph_nodes < 100,
+            "{}",
+            sel.trace()
+        );
         assert!(
             sel.rules_fired().contains(&rule),
             "{rule} did not fire for {text}\n{}",
