@@ -208,6 +208,21 @@ pub fn select(term: &Term, rules: &RuleSet) -> Selection {
 /// equivalent term, and decodes it if it is a kernel call. When the cheapest
 /// term is not a kernel call, the input is returned unchanged.
 pub fn select_with(term: &Term, rules: &RuleSet, options: &SelectOptions) -> Selection {
+    if term.as_ref().is_empty() {
+        return Selection {
+            best: term.clone(),
+            kernel: None,
+            cost: 0,
+            input_cost: 0,
+            stop: Stop::Other("empty term".into()),
+            iterations: 0,
+            egraph_nodes: 0,
+            egraph_classes: 0,
+            fired: Vec::new(),
+            explanation: None,
+            warnings: vec!["empty term: nothing to select".into()],
+        };
+    }
     let limits = options.limits;
     let mut runner: Runner<Lang, Facts> = Runner::default()
         .with_iter_limit(limits.iterations)
@@ -285,5 +300,29 @@ pub fn select_with(term: &Term, rules: &RuleSet, options: &SelectOptions) -> Sel
         fired,
         explanation,
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_term_is_a_warning_not_a_panic() {
+        let sel = select(&Term::default(), &RuleSet::builtin());
+        assert!(sel.kernel.is_none());
+        assert_eq!(sel.warnings.len(), 1);
+    }
+
+    #[test]
+    fn empty_rule_set_changes_nothing() {
+        let t: Term =
+            "(gen (ix d0) (acc (fill 0) (sum (ix d1) (* (read %w (ix d0 d1)) (read %x (ix d1))))))"
+                .parse()
+                .unwrap();
+        let sel = select(&t, &RuleSet::new());
+        assert_eq!(sel.stop, Stop::Saturated);
+        assert!(sel.kernel.is_none() && sel.fired.is_empty());
+        assert_eq!(sel.best, t);
     }
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use ditto_eqsat::{select, Init, Kernel, RuleSet, Selection, Term, Trans};
+use ditto_eqsat::{select, Init, Kernel, RuleSet, Selection, Term, Trans, Trans::*};
 
 /// Runs the built-in rules on a term given as text.
 pub fn run(text: &str) -> Selection {
@@ -61,3 +61,144 @@ pub const GEMV_SUM: &str = "(sum (ix d1) (* (read %w (ix d0 d1)) (read %x (ix d1
 
 /// `Σ_{d2} X[d0,d2]·W[d1,d2]`, the body of `X·Wᵀ`.
 pub const GEMM_NT_SUM: &str = "(sum (ix d2) (* (read %x (ix d0 d2)) (read %w (ix d1 d2))))";
+
+/// (term, expected kernel, a rule that must have fired)
+pub fn cases() -> Vec<(String, Kernel, &'static str)> {
+    let s = GEMV_SUM;
+    let g = GEMM_NT_SUM;
+    vec![
+        // 1. GEMV, row-major.
+        (
+            format!("(gen (ix d0) (acc (fill 0) {s}))"),
+            gemv(1.0, "%w", N, "%x", 0.0, Init::Zero),
+            "gemv-n",
+        ),
+        // 2. GEMV, transposed layout.
+        (
+            "(gen (ix d0) (acc (fill 0) (sum (ix d1) (* (read %w (ix d1 d0)) (read %x (ix d1))))))".into(),
+            gemv(1.0, "%w", T, "%x", 0.0, Init::Zero),
+            "gemv-t",
+        ),
+        // 3. Vector operand first, both layouts.
+        (
+            "(gen (ix d0) (acc (fill 0) (sum (ix d1) (* (read %x (ix d1)) (read %w (ix d0 d1))))))".into(),
+            gemv(1.0, "%w", N, "%x", 0.0, Init::Zero),
+            "matrix-operand-first",
+        ),
+        (
+            "(gen (ix d0) (acc (fill 0) (sum (ix d1) (* (read %x (ix d1)) (read %w (ix d1 d0))))))".into(),
+            gemv(1.0, "%w", T, "%x", 0.0, Init::Zero),
+            "matrix-operand-first",
+        ),
+        // 4. Accumulating into existing content (here: the output itself).
+        (
+            format!("(gen (ix d0) (acc (read %y (ix d0)) {s}))"),
+            gemv(1.0, "%w", N, "%x", 1.0, copy("%y")),
+            "peel-accumulate",
+        ),
+        // 5. Bias epilogue, both operand orders.
+        (
+            format!("(gen (ix d0) (+ (acc (fill 0) {s}) (read %b (ix d0))))"),
+            gemv(1.0, "%w", N, "%x", 1.0, copy("%b")),
+            "peel-bias",
+        ),
+        (
+            format!("(gen (ix d0) (+ (read %b (ix d0)) (acc (fill 0) {s})))"),
+            gemv(1.0, "%w", N, "%x", 1.0, copy("%b")),
+            "peel-bias-first",
+        ),
+        // 6. Scale epilogue, both operand orders, and a constant expression.
+        (
+            format!("(gen (ix d0) (* (acc (fill 0) {s}) 0.125))"),
+            gemv(0.125, "%w", N, "%x", 0.0, Init::Zero),
+            "peel-scale",
+        ),
+        (
+            format!("(gen (ix d0) (* -2 (acc (fill 0) {s})))"),
+            gemv(-2.0, "%w", N, "%x", 0.0, Init::Zero),
+            "peel-scale-first",
+        ),
+        (
+            format!("(gen (ix d0) (* (acc (fill 0) {s}) (/ 1 8)))"),
+            gemv(0.125, "%w", N, "%x", 0.0, Init::Zero),
+            "gemv-absorb-scale",
+        ),
+        // Scale, then bias:  0.5·(A·x) + b.
+        (
+            format!("(gen (ix d0) (+ (* (acc (fill 0) {s}) 0.5) (read %b (ix d0))))"),
+            gemv(0.5, "%w", N, "%x", 1.0, copy("%b")),
+            "gemv-absorb-add",
+        ),
+        // Bias, then scale:  0.5·(A·x + b).
+        (
+            format!("(gen (ix d0) (* (+ (acc (fill 0) {s}) (read %b (ix d0))) 0.5))"),
+            gemv(0.5, "%w", N, "%x", 0.5, copy("%b")),
+            "gemv-absorb-scale",
+        ),
+        // Accumulate, then scale:  2·(y + A·x).
+        (
+            format!("(gen (ix d0) (* 2 (acc (read %y (ix d0)) {s})))"),
+            gemv(2.0, "%w", N, "%x", 2.0, copy("%y")),
+            "gemv-absorb-scale",
+        ),
+        // Transposed GEMV with the vector first and a bias (decode: x·W with W [k, i]).
+        (
+            "(gen (ix d0) (+ (acc (fill 0) (sum (ix d1) (* (read %h (ix d1)) (read %w (ix d1 d0))))) (read %bias (ix d0))))".into(),
+            gemv(1.0, "%w", T, "%h", 1.0, copy("%bias")),
+            "gemv-t",
+        ),
+        // 7. GEMM, all four layouts.
+        (
+            "(gen (ix d0 d1) (acc (fill 0) (sum (ix d2) (* (read %a (ix d0 d2)) (read %b (ix d2 d1))))))".into(),
+            gemm(1.0, "%a", N, "%b", N, 0.0, Init::Zero),
+            "gemm-nn",
+        ),
+        (
+            format!("(gen (ix d0 d1) (acc (fill 0) {g}))"),
+            gemm(1.0, "%x", N, "%w", T, 0.0, Init::Zero),
+            "gemm-nt",
+        ),
+        (
+            "(gen (ix d0 d1) (acc (fill 0) (sum (ix d2) (* (read %a (ix d2 d0)) (read %b (ix d2 d1))))))".into(),
+            gemm(1.0, "%a", T, "%b", N, 0.0, Init::Zero),
+            "gemm-tn",
+        ),
+        (
+            "(gen (ix d0 d1) (acc (fill 0) (sum (ix d2) (* (read %a (ix d2 d0)) (read %b (ix d1 d2))))))".into(),
+            gemm(1.0, "%a", T, "%b", T, 0.0, Init::Zero),
+            "gemm-tt",
+        ),
+        // GEMM with the operands in the other order.
+        (
+            "(gen (ix d0 d1) (acc (fill 0) (sum (ix d2) (* (read %w (ix d1 d2)) (read %x (ix d0 d2))))))".into(),
+            gemm(1.0, "%x", N, "%w", T, 0.0, Init::Zero),
+            "row-operand-first",
+        ),
+        (
+            "(gen (ix d0 d1) (acc (fill 0) (sum (ix d2) (* (read %b (ix d2 d1)) (read %a (ix d2 d0))))))".into(),
+            gemm(1.0, "%a", T, "%b", N, 0.0, Init::Zero),
+            "row-operand-first-transposed",
+        ),
+        // GEMM epilogues: bias (same-shape), accumulate, scale, scale + bias.
+        (
+            format!("(gen (ix d0 d1) (+ (acc (fill 0) {g}) (read %r (ix d0 d1))))"),
+            gemm(1.0, "%x", N, "%w", T, 1.0, copy("%r")),
+            "gemm-absorb-add",
+        ),
+        (
+            format!("(gen (ix d0 d1) (acc (read %c (ix d0 d1)) {g}))"),
+            gemm(1.0, "%x", N, "%w", T, 1.0, copy("%c")),
+            "peel-accumulate",
+        ),
+        (
+            format!("(gen (ix d0 d1) (* (acc (fill 0) {g}) 0.125))"),
+            gemm(0.125, "%x", N, "%w", T, 0.0, Init::Zero),
+            "gemm-absorb-scale",
+        ),
+        (
+            format!("(gen (ix d0 d1) (+ (read %r (ix d0 d1)) (* 0.125 (acc (fill 0) {g}))))"),
+            gemm(0.125, "%x", N, "%w", T, 1.0, copy("%r")),
+            "gemm-absorb-add",
+        ),
+    ]
+}
