@@ -68,12 +68,19 @@ pub fn run(
         } else {
             DEFAULT_MAX_NEW_TOKENS
         });
-    if prompt.len() + max_new > ctx {
+    let needed = prompt.len() + max_new;
+    if needed > ctx {
+        let remedy = if needed <= config.max_ctx {
+            format!("raise --ctx to {needed} or more, or lower -n")
+        } else {
+            format!(
+                "the model's maximum context is {} tokens: shorten the prompt or lower -n",
+                config.max_ctx
+            )
+        };
         return Err(Error::Usage(format!(
-            "the prompt ({} tokens) plus -n {max_new} does not fit in the context of {ctx} tokens; \
-             shorten the prompt, lower -n or raise --ctx (the model allows {})",
-            prompt.len(),
-            config.max_ctx
+            "the prompt ({} tokens) plus -n {max_new} does not fit in the context of {ctx} tokens; {remedy}",
+            prompt.len()
         )));
     }
 

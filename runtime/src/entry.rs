@@ -64,7 +64,7 @@ pub fn main_with(
         Ok(args) => args,
         Err(e) => {
             // --help and --version land here too, with exit code 0.
-            let text = e.render().ansi().to_string();
+            let text = e.render().to_string();
             let sink = if e.use_stderr() {
                 &mut console.err
             } else {

@@ -17,7 +17,7 @@ pub fn model_json(vocab: usize, max_ctx: usize) -> serde_json::Value {
 }
 
 fn pad_to_page(file: &mut Vec<u8>) {
-    while file.len() % 4096 != 0 {
+    while !file.len().is_multiple_of(4096) {
         file.push(0);
     }
 }
