@@ -9,7 +9,7 @@
 //!
 //! * ALPHA, BETA: numbers.
 //! * A, X, B: buffer symbols (`%w`). TRANS/TA/TB: `n` or `t`.
-//!   GEMV `n`: A is indexed `[i, k]` (row i gives y[i]); `t`: A is indexed `[k, i]`.
+//!   GEMV `n`: A is indexed `[i, k]` (row i gives `y[i]`); `t`: A is indexed `[k, i]`.
 //!   GEMM: op(A) is m×k (`n`: A is `[m, k]`; `t`: A is `[k, m]`),
 //!   op(B) is k×n (`n`: B is `[k, n]`; `t`: B is `[n, k]`).
 //! * Y, C (the initial content of the output): `(fill C)`, or a buffer symbol

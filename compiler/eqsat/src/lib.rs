@@ -1,7 +1,7 @@
 //! The e-graph stage: kernel-selection language, rule files, cost model, extraction (egg).
 //!
 //! The MLIR side translates one `linalg.generic` into a [`Term`] of the
-//! [language](lang), calls [`select`] with a [`RuleSet`] (the
+//! [language](lang), calls [`select()`] with a [`RuleSet`] (the
 //! [built-in rules](RuleSet::builtin), possibly [extended](RuleSet::extend) by
 //! user rule files), and, when [`Selection::kernel`] is `Some`, replaces the op
 //! by the BLIS call it describes. See `docs/rule-writing.md`.

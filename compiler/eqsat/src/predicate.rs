@@ -1,7 +1,7 @@
 //! The condition vocabulary of rule files: `(if (distinct ?i ?k) (is-buffer ?A) …)`.
 //!
 //! Every predicate takes pattern variables bound by the rule's left-hand side
-//! and asks the e-class [`Facts`](crate::analysis::Facts) of what they matched.
+//! and asks the e-class [`crate::analysis::Facts`] of what they matched.
 //! A rule fires only when all its predicates hold.
 
 use std::fmt;
