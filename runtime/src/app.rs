@@ -88,6 +88,7 @@ pub fn run(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
+    kernels::check_blis()?;
     kernels::init_pool(threads)?;
 
     let model = Model::new(entry, payload.weights(), config);

@@ -29,6 +29,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The executable itself is wrongly put together (linked BLIS, entry
+    /// points) or the system refuses threads.
+    #[error("{0}")]
+    Setup(String),
+
     /// Memory for the caches or buffers could not be had.
     #[error("out of memory: cannot allocate {bytes} bytes for the {what}")]
     OutOfMemory { what: &'static str, bytes: usize },

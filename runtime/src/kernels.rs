@@ -33,6 +33,9 @@ mod blis {
             y: *mut f32,
             incy: i64,
         );
+        /// `gint_t bli_info_get_int_type_size(void)`: 64 here. Read as the
+        /// low 32 bits, which are right whatever the build's gint_t.
+        pub fn bli_info_get_int_type_size() -> i64;
         pub fn bli_sgemm(
             transa: c_int,
             transb: c_int,
@@ -73,7 +76,7 @@ impl Pool {
                 .num_threads(threads - 1)
                 .thread_name(|i| format!("ditto-worker-{i}"))
                 .build()
-                .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+                .map_err(|e| Error::Setup(format!("cannot start {threads} threads: {e}")))?;
             Some(pool)
         } else {
             None
@@ -102,6 +105,20 @@ impl Pool {
             body(0, chunk.min(len));
         });
     }
+}
+
+/// Fails unless the linked BLIS takes 64-bit dimensions and strides, as
+/// the declarations above assume (a BLIS built with 32-bit integers,
+/// picked up through DITTO_BLIS_LIB_DIR, would misread every call).
+pub fn check_blis() -> Result<(), Error> {
+    // SAFETY: a query without arguments.
+    let bits = unsafe { blis::bli_info_get_int_type_size() } as i32;
+    if bits != 64 {
+        return Err(Error::Setup(format!(
+            "the BLIS linked into this executable uses {bits}-bit integers; ditto-rt needs a BLIS built with 64-bit integers"
+        )));
+    }
+    Ok(())
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();

@@ -87,7 +87,7 @@ impl EntryPoints {
         lm_head: *const c_void,
     ) -> Result<EntryPoints, Error> {
         if decode.is_null() || prefill.is_null() || lm_head.is_null() {
-            return Err(Error::Usage(
+            return Err(Error::Setup(
                 "ditto_rt_main was given a null entry point (a bug in the generated main)".into(),
             ));
         }

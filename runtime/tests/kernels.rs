@@ -320,3 +320,8 @@ fn pool_slices_cover_every_row_once() {
         }
     }
 }
+
+#[test]
+fn the_linked_blis_takes_64_bit_integers() {
+    kernels::check_blis().unwrap();
+}
