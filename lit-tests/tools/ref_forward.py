@@ -159,7 +159,8 @@ class KVCache:
 
 @dataclass
 class Model:
-    """A loaded model: configuration and weights in the compute dtype."""
+    """A loaded model: configuration and weights in the compute dtype (an
+    untied embedding table, only gathered from, stays float32)."""
 
     config: Config
     embed: np.ndarray          # [vocab, d]

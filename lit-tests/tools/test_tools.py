@@ -47,7 +47,7 @@ PROMPT = [5, 17, 200, 3, 42, 99, 250, 7, 64, 128, 300, 11, 1, 150, 77, 333]
 QUANT_RTOL = {"f16": 3e-3, "q8_0": 8e-2}
 
 _tmp: tempfile.TemporaryDirectory | None = None
-MODELS: Path
+MODELS = Path()  # the generated models' directory, set by setUpModule
 
 
 def setUpModule() -> None:
