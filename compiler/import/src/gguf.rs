@@ -18,12 +18,14 @@ pub fn read_config(gguf: &GgufFile) -> Result<ModelConfig, ImportError> {
     let arch = match arch_name {
         "llama" => Arch::Llama,
         "qwen2" => Arch::Qwen2,
-        other => return Err(ImportError::file(
-            path,
-            format!(
+        other => {
+            return Err(ImportError::file(
+                path,
+                format!(
                 "unknown architecture `{other}` (general.architecture); supported: llama, qwen2"
             ),
-        )),
+            ))
+        }
     };
     let key = |suffix: &str| format!("{arch_name}.{suffix}");
     if let Some(kind) = gguf

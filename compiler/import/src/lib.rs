@@ -127,7 +127,6 @@ pub fn import(source: &Path, module: &Path) -> Result<Imported, ImportError> {
 pub fn print_verified(text: &str, name: &str) -> Result<String, ImportError> {
     let context = ditto_ir::create_context()?;
     let module = ditto_ir::parse_module(&context, text, name)?;
-    use ditto_ir::melior::ir::operation::OperationLike;
     Ok(format!("{}\n", module.as_operation()))
 }
 

@@ -1,0 +1,139 @@
+//! dittoc — compiles a code LLM into one native executable.
+//!
+//!     dittoc import <hf-checkpoint-dir | model.gguf> -o model.mlir
+//!     dittoc model.mlir -O3 -o model [--emit=mlir|llvm|obj|exe]
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, ValueEnum};
+use ditto_codegen::{CompileOptions, Emit, Target};
+
+#[derive(Parser)]
+#[command(
+    name = "dittoc",
+    version,
+    about = "Compile a code LLM (model.mlir) into one native executable",
+    after_help = "To bring a model in first: dittoc import <hf-checkpoint-dir | model.gguf> -o model.mlir"
+)]
+struct CompileArgs {
+    /// The model module written by `dittoc import` (or edited by hand).
+    input: PathBuf,
+    /// Output path (default: the input without its extension).
+    #[arg(short = 'o')]
+    output: Option<PathBuf>,
+    /// Optimization level, as -O0 .. -O3.
+    #[arg(short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
+    opt_level: u8,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = EmitKind::Exe)]
+    emit: EmitKind,
+    /// CPU to generate code for (default: the host CPU and its features).
+    #[arg(long)]
+    target_cpu: Option<String>,
+    /// Print the IR after every pass to stderr.
+    #[arg(long = "mlir-print-ir-after-all")]
+    print_ir_after_all: bool,
+    /// Extra e-graph rule files, added to the built-in rules.
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EmitKind {
+    Mlir,
+    Llvm,
+    Obj,
+    Exe,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "dittoc import",
+    about = "Import a Hugging Face checkpoint directory or a GGUF file as model.mlir plus sidecars"
+)]
+struct ImportArgs {
+    /// A Hugging Face checkpoint directory or a .gguf file.
+    source: PathBuf,
+    /// The module to write; sidecars go beside it.
+    #[arg(short = 'o', default_value = "model.mlir")]
+    output: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let result = if args.get(1).map(String::as_str) == Some("import") {
+        let import = ImportArgs::parse_from(
+            std::iter::once("dittoc import".to_string()).chain(args[2..].iter().cloned()),
+        );
+        run_import(import)
+    } else {
+        run_compile(CompileArgs::parse_from(args))
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dittoc: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_import(args: ImportArgs) -> Result<(), String> {
+    if args.output.extension().and_then(|e| e.to_str()) != Some("mlir") {
+        return Err(format!(
+            "{}: the output module must end in .mlir",
+            args.output.display()
+        ));
+    }
+    let imported = ditto_import::import(&args.source, &args.output).map_err(|e| e.to_string())?;
+    let c = &imported.config;
+    eprintln!(
+        "imported {} ({} layers, d={}, {} heads / {} KV heads, vocab {}) → {} + {}",
+        c.arch.name(),
+        c.n_layers,
+        c.d_model,
+        c.n_heads,
+        c.n_kv_heads,
+        c.vocab,
+        imported.module.display(),
+        imported.weights.display()
+    );
+    Ok(())
+}
+
+fn run_compile(args: CompileArgs) -> Result<(), String> {
+    let emit = match args.emit {
+        EmitKind::Mlir => Emit::Mlir,
+        EmitKind::Llvm => Emit::Llvm,
+        EmitKind::Obj => Emit::Obj,
+        EmitKind::Exe => Emit::Exe,
+    };
+    let output = args.output.unwrap_or_else(|| {
+        let stem = args.input.with_extension("");
+        match emit {
+            Emit::Mlir => stem.with_extension("llvm.mlir"),
+            Emit::Llvm => stem.with_extension("ll"),
+            Emit::Obj => stem.with_extension("o"),
+            Emit::Exe => stem,
+        }
+    });
+    if output == args.input {
+        return Err(format!(
+            "{}: the output would overwrite the input",
+            output.display()
+        ));
+    }
+    ditto_codegen::compile(&CompileOptions {
+        input: args.input,
+        output,
+        emit,
+        target: Target {
+            opt_level: args.opt_level,
+            cpu: args.target_cpu,
+        },
+        print_ir_after_all: args.print_ir_after_all,
+        rules: args.rules,
+        runtime_lib: None,
+    })
+    .map_err(|e| e.to_string())
+}

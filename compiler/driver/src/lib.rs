@@ -1,1 +1,0 @@
-//! The dittoc and ditto-opt command-line drivers
