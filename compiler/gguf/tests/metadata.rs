@@ -209,3 +209,16 @@ fn version_2_is_accepted() {
     assert_eq!(f.version(), 2);
     assert_eq!(f.get_u32("t.u32").unwrap(), 4_000_000_000);
 }
+
+#[test]
+fn file_can_be_shared_across_threads() {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<GgufFile>();
+    let f = GgufFile::open(fixture("metadata.gguf")).unwrap();
+    std::thread::scope(|s| {
+        for t in f.tensors() {
+            let f = &f;
+            s.spawn(move || f.dequantize(t).unwrap());
+        }
+    });
+}

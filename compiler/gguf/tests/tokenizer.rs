@@ -220,3 +220,28 @@ fn unsupported_and_invalid_tokenizers_are_errors() {
         Err(GgufError::MissingKey { .. })
     ));
 }
+
+#[test]
+fn empty_and_repeated_tokens_still_load() {
+    // As llama.cpp: an empty token is renamed `[EMPTY_<id>]`; a repeated
+    // spelling maps to its last id.
+    let bytes = Builder::default()
+        .kv_str("tokenizer.ggml.model", "gpt2")
+        .kv_str("tokenizer.ggml.pre", "gpt-2")
+        .kv_raw(
+            "tokenizer.ggml.tokens",
+            9,
+            &tokens_array(&["a", "", "b", "ab", "a"]),
+        )
+        .kv_raw("tokenizer.ggml.merges", 9, &tokens_array(&["a b"]))
+        .build();
+    let tmp = temp_file(&bytes);
+    let f = GgufFile::open(tmp.path()).unwrap();
+    let tok = Tokenizer::from_bytes(tokenizer_json(&f).unwrap().as_bytes()).unwrap();
+    assert_eq!(tok.token_to_id("[EMPTY_1]"), Some(1));
+    assert_eq!(tok.token_to_id("a"), Some(4));
+    assert_eq!(tok.encode("ab", false).unwrap().get_ids(), &[3]);
+    let cfg = tokenizer_config(&f).unwrap();
+    assert_eq!(cfg.bos_token_id, None);
+    assert!(cfg.eos_token_ids.is_empty());
+}

@@ -6,6 +6,7 @@
 //! original Hugging Face pattern is used here, since the result is run by
 //! the `tokenizers` crate (fancy-regex) like the original tokenizer.json.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde_json::{json, Map, Value as Json};
@@ -86,23 +87,23 @@ pub(crate) fn tokenizer_json(f: &GgufFile) -> Result<String> {
 
     // Vocabulary: as llama.cpp, an empty token becomes `[EMPTY_<id>]` and a
     // repeated spelling maps to its last id.
-    let mut vocab = Map::with_capacity(v.tokens.len());
-    let mut spellings: Vec<&str> = Vec::with_capacity(v.tokens.len());
-    let empty: Vec<String> = (0..v.tokens.len())
-        .map(|i| {
-            if v.tokens[i].is_empty() {
-                format!("[EMPTY_{i}]")
+    let spellings: Vec<Cow<'_, str>> = v
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.is_empty() {
+                Cow::Owned(format!("[EMPTY_{i}]"))
             } else {
-                String::new()
+                Cow::Borrowed(t.as_str())
             }
         })
         .collect();
-    for (i, t) in v.tokens.iter().enumerate() {
-        let s = if t.is_empty() { &empty[i] } else { t };
-        spellings.push(s);
-        vocab.insert(s.clone(), json!(i));
+    let mut vocab = Map::with_capacity(spellings.len());
+    for (i, s) in spellings.iter().enumerate() {
+        vocab.insert(s.to_string(), json!(i));
     }
-    let known: HashSet<&str> = spellings.iter().copied().collect();
+    let known: HashSet<&str> = spellings.iter().map(|s| s.as_ref()).collect();
 
     let mut json_merges = Vec::with_capacity(merges.len());
     for (i, m) in merges.iter().enumerate() {
