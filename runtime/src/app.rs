@@ -12,7 +12,7 @@ use crate::model::{EntryPoints, Model};
 use crate::npy;
 use crate::payload::Payload;
 use crate::sampler::{Sampler, SamplerConfig};
-use crate::tokenizer::{Tokenizer, TokenizerConfig};
+use crate::tokenizer::{TextStream, Tokenizer, TokenizerConfig};
 use crate::Error;
 
 /// Where a run writes: generated text (or ids) and the timing lines.
@@ -51,38 +51,11 @@ pub fn run(
         return Err(Error::Usage("the prompt is empty: nothing to run".into()));
     }
 
-    let ctx = match args.ctx {
-        Some(ctx) if ctx as usize > config.max_ctx => {
-            return Err(Error::Usage(format!(
-                "--ctx {ctx} is more than the model's maximum context of {} tokens",
-                config.max_ctx
-            )))
-        }
-        Some(ctx) => ctx as usize,
-        None => config.max_ctx.min(DEFAULT_MAX_CTX),
-    };
-    let max_new = args
-        .max_new_tokens
-        .unwrap_or(if args.dump_logits.is_some() {
-            0
-        } else {
-            DEFAULT_MAX_NEW_TOKENS
-        });
-    let needed = prompt.len() + max_new;
-    if needed > ctx {
-        let remedy = if needed <= config.max_ctx {
-            format!("raise --ctx to {needed} or more, or lower -n")
-        } else {
-            format!(
-                "the model's maximum context is {} tokens: shorten the prompt or lower -n",
-                config.max_ctx
-            )
-        };
-        return Err(Error::Usage(format!(
-            "the prompt ({} tokens) plus -n {max_new} does not fit in the context of {ctx} tokens; {remedy}",
-            prompt.len()
-        )));
-    }
+    let max_new = args.max_new_tokens.unwrap_or(match args.dump_logits {
+        Some(_) => 0,
+        None => DEFAULT_MAX_NEW_TOKENS,
+    });
+    let ctx = context_length(args.ctx, config.max_ctx, prompt.len() + max_new)?;
 
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -121,23 +94,11 @@ pub fn run(
     let eos = &tokenizer_config.eos_token_ids;
     let generation = match &tokenizer {
         Some(tokenizer) if !args.ids => {
-            let mut text = tokenizer.stream();
-            let mut ends_with_newline = true;
-            let mut print = |piece: &str, out: &mut dyn Write| -> Result<(), Error> {
-                if !piece.is_empty() {
-                    ends_with_newline = piece.ends_with('\n');
-                    write_flush(out, piece.as_bytes())?;
-                }
-                Ok(())
-            };
+            let mut text = TextOut::new(tokenizer, console);
             let generation = generate(&mut session, logits, &mut sampler, max_new, eos, |id| {
                 text.push(id)
-                    .map_or(Ok(()), |piece| print(&piece, console.out))
             })?;
-            print(&text.finish(), console.out)?;
-            if console.out_is_terminal && !ends_with_newline {
-                write_flush(console.out, b"\n")?;
-            }
+            text.finish()?;
             generation
         }
         _ => {
@@ -152,6 +113,75 @@ pub fn run(
         }
     };
     report(console, &generation.decode.line("decode"))
+}
+
+/// The context to allocate: `--ctx`, or the model's own up to 4096; it
+/// must hold `needed` positions (the prompt plus -n).
+fn context_length(asked: Option<u32>, max_ctx: usize, needed: usize) -> Result<usize, Error> {
+    let ctx = match asked {
+        Some(ctx) if ctx as usize > max_ctx => {
+            return Err(Error::Usage(format!(
+                "--ctx {ctx} is more than the model's maximum context of {max_ctx} tokens"
+            )))
+        }
+        Some(ctx) => ctx as usize,
+        None => max_ctx.min(DEFAULT_MAX_CTX),
+    };
+    if needed > ctx {
+        let remedy = if needed <= max_ctx {
+            format!("raise --ctx to {needed} or more, or lower -n")
+        } else {
+            format!(
+                "the model's maximum context is {max_ctx} tokens: shorten the prompt or lower -n"
+            )
+        };
+        return Err(Error::Usage(format!(
+            "the prompt plus -n needs {needed} positions, more than the context of {ctx} tokens; {remedy}"
+        )));
+    }
+    Ok(ctx)
+}
+
+/// Generated text on its way to stdout, flushed piece by piece.
+struct TextOut<'t, 'c, 'o> {
+    text: TextStream<'t>,
+    console: &'c mut Console<'o>,
+    ends_with_newline: bool,
+}
+
+impl<'t, 'c, 'o> TextOut<'t, 'c, 'o> {
+    fn new(tokenizer: &'t Tokenizer, console: &'c mut Console<'o>) -> Self {
+        TextOut {
+            text: tokenizer.stream(),
+            console,
+            ends_with_newline: true,
+        }
+    }
+
+    fn push(&mut self, id: u32) -> Result<(), Error> {
+        match self.text.push(id) {
+            Some(piece) => self.print(&piece),
+            None => Ok(()),
+        }
+    }
+
+    /// Prints what is held back, and a newline for a terminal.
+    fn finish(mut self) -> Result<(), Error> {
+        let rest = self.text.finish();
+        self.print(&rest)?;
+        if self.console.out_is_terminal && !self.ends_with_newline {
+            write_flush(self.console.out, b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn print(&mut self, piece: &str) -> Result<(), Error> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        self.ends_with_newline = piece.ends_with('\n');
+        write_flush(self.console.out, piece.as_bytes())
+    }
 }
 
 /// The prompt's token ids: given directly, or the text tokenized (with BOS

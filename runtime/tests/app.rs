@@ -258,7 +258,7 @@ fn bad_command_lines_exit_2_with_a_message() {
         p,
         &["--tokens", "1,2,3", "-n", "10", "--ctx", "8"],
         2,
-        "does not fit in the context of 8 tokens",
+        "needs 13 positions, more than the context of 8 tokens",
     );
     fails(
         p,
