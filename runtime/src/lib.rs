@@ -15,6 +15,7 @@
 //! | [`kv_cache`] | the key/value caches handed to the generated code |
 //! | [`generate`] | prefill in chunks, the decode loop, prompt logits |
 //! | [`sampler`] | greedy, temperature, top-k, top-p, seeded RNG |
+//! | [`kernel_abi`] | the same kernels behind MLIR C-interface descriptors |
 //! | [`kernels`] | `ditto_rt_sgemv` / `ditto_rt_sgemm` (contracts.md §4) over BLIS |
 //! | [`npy`] | the float32 `.npy` writer behind `--dump-logits` |
 
@@ -23,6 +24,7 @@ pub mod cli;
 pub mod entry;
 pub mod error;
 pub mod generate;
+pub mod kernel_abi;
 pub mod kernels;
 pub mod kv_cache;
 pub mod model;

@@ -31,6 +31,8 @@ pub fn run_pipeline(
         diagnostics: vec![],
     })?;
     if print_after_all {
+        // MLIR prints only from a single-threaded context.
+        context.enable_multi_threading(false);
         manager.enable_ir_printing(&PassIrPrintingOptions {
             before_all: false,
             after_all: true,

@@ -9,6 +9,7 @@
 
 pub mod kernels;
 pub mod rewrite;
+pub mod select;
 pub mod weights;
 
 use ditto_ir::melior::ir::operation::{OperationLike, OperationRef};
