@@ -17,8 +17,8 @@ use crate::Error;
 
 /// Where a run writes: generated text (or ids) and the timing lines.
 pub struct Console<'a> {
-    pub out: &'a mut dyn Write,
-    pub err: &'a mut dyn Write,
+    pub out: &'a mut (dyn Write + Send),
+    pub err: &'a mut (dyn Write + Send),
     /// A terminal gets a final newline after the text; a pipe gets the text exactly.
     pub out_is_terminal: bool,
 }
@@ -65,23 +65,51 @@ pub fn run(
     kernels::init_pool(threads)?;
 
     let model = Model::new(entry, payload.weights(), config);
-    let mut session = Session::new(&model, ctx, PREFILL_BATCH)?;
+    let plan = Plan {
+        prompt,
+        ctx,
+        max_new,
+    };
+    let eos = &tokenizer_config.eos_token_ids;
+    // On a pool thread, the kernels split their work without hand-off waits.
+    kernels::pool().run(|| infer(args, &model, &plan, eos, tokenizer.as_ref(), console))
+}
+
+/// What to run, checked against the model and the context.
+struct Plan {
+    prompt: Vec<u32>,
+    ctx: usize,
+    max_new: usize,
+}
+
+/// Runs the model: the prompt (its logits dumped if asked), then the
+/// generated tokens, streamed to the console.
+fn infer(
+    args: &Args,
+    model: &Model,
+    plan: &Plan,
+    eos: &[u32],
+    tokenizer: Option<&Tokenizer>,
+    console: &mut Console,
+) -> Result<(), Error> {
+    let (prompt, vocab) = (&plan.prompt, model.vocab());
+    let mut session = Session::new(model, plan.ctx, PREFILL_BATCH)?;
 
     // The prompt: its last row of logits, and every row if asked for.
     let start = Instant::now();
     let logits = match &args.dump_logits {
-        None => session.prefill(&prompt)?,
+        None => session.prefill(prompt)?,
         Some(path) => {
             let all = match args.logits_via {
-                LogitsVia::Prefill => session.prefill_all_logits(&prompt)?,
-                LogitsVia::Decode => session.decode_all_logits(&prompt)?,
+                LogitsVia::Prefill => session.prefill_all_logits(prompt)?,
+                LogitsVia::Decode => session.decode_all_logits(prompt)?,
             };
-            npy::write_f32(path, &[prompt.len(), config.vocab], &all)?;
-            all[(prompt.len() - 1) * config.vocab..].to_vec()
+            npy::write_f32(path, &[prompt.len(), vocab], &all)?;
+            all[(prompt.len() - 1) * vocab..].to_vec()
         }
     };
     report(console, &Stats::since(start, prompt.len()).line("prefill"))?;
-    if max_new == 0 {
+    if plan.max_new == 0 {
         return Ok(());
     }
 
@@ -91,8 +119,8 @@ pub fn run(
         top_p: args.top_p,
         seed: args.seed,
     });
-    let eos = &tokenizer_config.eos_token_ids;
-    let generation = match &tokenizer {
+    let max_new = plan.max_new;
+    let generation = match tokenizer {
         Some(tokenizer) if !args.ids => {
             let mut text = TextOut::new(tokenizer, console);
             let generation = generate(&mut session, logits, &mut sampler, max_new, eos, |id| {
@@ -206,7 +234,7 @@ fn prompt_tokens(
     Ok(ids)
 }
 
-fn write_flush(out: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {
+fn write_flush(out: &mut (dyn Write + Send), bytes: &[u8]) -> Result<(), Error> {
     out.write_all(bytes)
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("writing to stdout", e))

@@ -35,10 +35,10 @@ pub unsafe extern "C" fn ditto_rt_main(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let args = c_args(argc, argv);
         let entry = EntryPoints::from_raw(decode_fn, prefill_fn, lm_head_fn);
-        let stdout = std::io::stdout();
+        let mut stdout = std::io::stdout();
         let mut console = Console {
             out_is_terminal: stdout.is_terminal(),
-            out: &mut stdout.lock(),
+            out: &mut stdout,
             err: &mut std::io::stderr(),
         };
         match entry {

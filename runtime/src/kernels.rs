@@ -62,7 +62,13 @@ const SLICE_ALIGN: usize = 16;
 /// Below this many multiply-adds a product is not worth a thread hand-off.
 const MIN_PARALLEL_WORK: usize = 1 << 16;
 
-/// The runtime's threads: the calling thread plus `threads - 1` workers.
+/// The runtime's threads (`--threads`): one rayon pool.
+///
+/// The model runs *inside* the pool ([`Pool::run`]): a kernel called there
+/// queues its slices on its own thread's deque and works through them while
+/// the other threads steal, so a sleeping thread never delays a product (the
+/// caller just does that slice itself). Called from outside the pool (tests,
+/// foreign callers), a kernel still splits its work but blocks until done.
 pub struct Pool {
     threads: usize,
     workers: Option<rayon::ThreadPool>,
@@ -73,7 +79,7 @@ impl Pool {
         let threads = threads.max(1);
         let workers = if threads > 1 {
             let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads - 1)
+                .num_threads(threads)
                 .thread_name(|i| format!("ditto-worker-{i}"))
                 .build()
                 .map_err(|e| Error::Setup(format!("cannot start {threads} threads: {e}")))?;
@@ -88,6 +94,14 @@ impl Pool {
         self.threads
     }
 
+    /// Runs `work` on one of the pool's threads and returns its result.
+    pub fn run<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match &self.workers {
+            Some(workers) => workers.install(work),
+            None => work(),
+        }
+    }
+
     /// Calls `body(start, end)` for slices covering `0..len`, one per
     /// thread, the first on the calling thread; returns when all are done.
     pub fn for_each_slice(&self, len: usize, body: impl Fn(usize, usize) + Sync) {
@@ -97,14 +111,25 @@ impl Pool {
             _ => return body(0, len),
         };
         let chunk = len.div_ceil(slices).next_multiple_of(SLICE_ALIGN);
-        let body = &body;
-        workers.in_place_scope(|scope| {
-            for start in (chunk..len).step_by(chunk) {
-                scope.spawn(move |_| body(start, (start + chunk).min(len)));
-            }
-            body(0, chunk.min(len));
-        });
+        if workers.current_thread_index().is_some() {
+            rayon::scope(|scope| slices_in(scope, &body, len, chunk)) // on a pool thread: never blocks
+        } else {
+            workers.in_place_scope(|scope| slices_in(scope, &body, len, chunk))
+        }
     }
+}
+
+/// Spawns slices 1.. of `0..len` in `scope` and runs slice 0 here.
+fn slices_in<'s, F: Fn(usize, usize) + Sync>(
+    scope: &rayon::Scope<'s>,
+    body: &'s F,
+    len: usize,
+    chunk: usize,
+) {
+    for start in (chunk..len).step_by(chunk) {
+        scope.spawn(move |_| body(start, (start + chunk).min(len)));
+    }
+    body(0, chunk.min(len));
 }
 
 /// Fails unless the linked BLIS takes 64-bit dimensions and strides, as

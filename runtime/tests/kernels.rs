@@ -92,7 +92,7 @@ fn sgemv_matches_a_naive_loop() {
                             }
                         }
                         let y0 = y.clone();
-                        unsafe {
+                        let mut call = || unsafe {
                             kernels::sgemv(
                                 pool,
                                 m,
@@ -108,6 +108,12 @@ fn sgemv_matches_a_naive_loop() {
                                 incy as isize,
                             )
                         };
+                        // From inside the pool (as the model runs) and from outside.
+                        if incx == 1 {
+                            pool.run(call)
+                        } else {
+                            call()
+                        }
                         for i in 0..m {
                             let (mut sum, mut mag) = (0.0f64, 0.0f64);
                             for j in 0..n {
@@ -182,7 +188,7 @@ fn sgemm_matches_a_naive_loop() {
                         }
                     }
                     let c0 = c.clone();
-                    unsafe {
+                    let mut call = || unsafe {
                         kernels::sgemm(
                             pool,
                             m,
@@ -198,6 +204,12 @@ fn sgemm_matches_a_naive_loop() {
                             (rsc, csc),
                         )
                     };
+                    // From inside the pool (as the model runs) and from outside.
+                    if beta != 1.0 {
+                        pool.run(call)
+                    } else {
+                        call()
+                    }
                     for i in 0..m {
                         for j in 0..n {
                             let (mut sum, mut mag) = (0.0f64, 0.0f64);
@@ -301,8 +313,12 @@ fn pool_slices_cover_every_row_once() {
         for len in [1, 15, 16, 17, 40, 100, 1000, 4097] {
             let seen = Mutex::new(Vec::new());
             pool.for_each_slice(len, |s, e| seen.lock().unwrap().push((s, e)));
-            let mut slices = seen.into_inner().unwrap();
+            let mut slices = std::mem::take(&mut *seen.lock().unwrap());
             slices.sort();
+            pool.run(|| pool.for_each_slice(len, |s, e| seen.lock().unwrap().push((s, e))));
+            let mut inside = seen.into_inner().unwrap();
+            inside.sort();
+            assert_eq!(slices, inside, "the same slices inside the pool");
             assert!(
                 slices.len() <= threads,
                 "{len} rows, {threads} threads: {slices:?}"
