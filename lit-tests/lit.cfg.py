@@ -13,7 +13,7 @@ import os
 import lit.formats
 
 config.name = "dittoc"
-config.test_format = lit.formats.ShTest(execute_external=True)
+config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir", ".test"]
 config.excludes = ["tools", "lit.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)

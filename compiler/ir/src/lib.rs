@@ -59,23 +59,46 @@ pub fn with_diagnostics<T>(context: &Context, f: impl FnOnce() -> T) -> (T, Vec<
 }
 
 /// Parses MLIR text; `source_name` names the text in locations and errors.
+/// Top-level ops outside an explicit `module` get an implicit one, as in
+/// `mlir-opt`.
 pub fn parse_module<'c>(
     context: &'c Context,
     text: &str,
     source_name: &str,
 ) -> Result<Module<'c>, MlirError> {
-    let (module, diagnostics) = with_diagnostics(context, || unsafe {
-        let op = mlir_sys::mlirOperationCreateParse(
-            context.to_raw(),
-            StringRef::new(text).to_raw(),
-            StringRef::new(source_name).to_raw(),
-        );
-        melior::ir::Operation::from_option_raw(op).and_then(Module::from_operation)
-    });
-    let module = module.ok_or_else(|| MlirError {
-        what: format!("{source_name}: not a valid MLIR module"),
-        diagnostics: diagnostics.clone(),
-    })?;
+    let parse = |text: &str| {
+        with_diagnostics(context, || unsafe {
+            let op = mlir_sys::mlirOperationCreateParse(
+                context.to_raw(),
+                StringRef::new(text).to_raw(),
+                StringRef::new(source_name).to_raw(),
+            );
+            melior::ir::Operation::from_option_raw(op)
+        })
+    };
+    let (parsed, diagnostics) = parse(text);
+    let module = match parsed.map(Module::from_operation) {
+        Some(Some(module)) => Some(module),
+        // Not a single `builtin.module`: wrap it in one, on the same first
+        // line so that line numbers stay those of the file.
+        _ => {
+            let (wrapped, wrapped_diagnostics) = parse(&format!("module {{{text}\n}}"));
+            match wrapped.and_then(Module::from_operation) {
+                Some(module) => Some(module),
+                None => {
+                    return Err(MlirError {
+                        what: format!("{source_name}: not a valid MLIR module"),
+                        diagnostics: if wrapped_diagnostics.is_empty() {
+                            diagnostics
+                        } else {
+                            wrapped_diagnostics
+                        },
+                    })
+                }
+            }
+        }
+    };
+    let module = module.expect("parsed or returned");
     verify(context, &module, source_name)?;
     Ok(module)
 }

@@ -6,10 +6,13 @@
 //!   calls of the runtime.
 //! - [`weights::lower_weights`] (`ditto-lower-weights`): `ditto.weight`
 //!   becomes a view of the weight blob at its payload offset.
+//! - [`verify::verify`] (`ditto-verify`): what the IRDL definitions cannot
+//!   express (f32 elements, ranks, agreeing shapes).
 
 pub mod kernels;
 pub mod rewrite;
 pub mod select;
+pub mod verify;
 pub mod weights;
 
 use ditto_ir::melior::ir::operation::{OperationLike, OperationRef};

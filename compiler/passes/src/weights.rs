@@ -11,11 +11,11 @@
 use std::collections::HashMap;
 
 use ditto_ir::melior::{
-    dialect::{arith, memref},
+    dialect::arith,
     ir::{
         attribute::{IntegerAttribute, StringAttribute},
         block::BlockLike,
-        operation::OperationLike,
+        operation::{OperationBuilder, OperationLike},
         r#type::MemRefType,
         Attribute, RegionLike, Type, ValueLike,
     },
@@ -42,6 +42,14 @@ pub fn weights_used(
         used.push((name, ty.to_string()));
     }
     Ok(used)
+}
+
+/// Bytes of a statically shaped f32 memref type, e.g. `memref<3x5xf32>` → 60.
+pub fn byte_size(ty: &str) -> Option<u64> {
+    let shape = crate::verify::f32_shape(ty)?;
+    shape
+        .into_iter()
+        .try_fold(4u64, |bytes, d| d.map(|d| bytes * d))
 }
 
 fn weight_name(attribute: Option<Attribute>) -> Option<String> {
@@ -94,16 +102,15 @@ pub fn lower_weights(
             ),
         );
         let offset_value = offset_op.result(0).expect("constant result");
+        // Built directly: melior's `memref::view` also attaches a stale
+        // `operand_segment_sizes` attribute.
         let view = rewrite::insert_before(
             op,
-            memref::view(
-                context,
-                blob.into(),
-                offset_value.into(),
-                &[],
-                result_type,
-                location,
-            ),
+            OperationBuilder::new("memref.view", location)
+                .add_operands(&[blob.into(), offset_value.into()])
+                .add_results(&[result_type.into()])
+                .build()
+                .map_err(|e| PassError::at(op, e.to_string()))?,
         );
         rewrite::replace_uses(result.into(), view.result(0).expect("view result").into());
         rewrite::erase(op);
