@@ -60,19 +60,20 @@ impl ModelConfig {
                 return Err(format!("{field} must be positive"));
             }
         }
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(format!(
                 "n_heads ({}) must be a multiple of n_kv_heads ({})",
                 self.n_heads, self.n_kv_heads
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(format!(
                 "head_dim ({}) must be even for RoPE",
                 self.head_dim
             ));
         }
-        if !(self.rope_theta > 0.0) || !(self.rms_eps > 0.0) {
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.rope_theta) || !positive(self.rms_eps) {
             return Err("rope_theta and rms_eps must be positive".into());
         }
         Ok(())

@@ -174,14 +174,12 @@ impl<'c, 'a> Candidate<'c, 'a> {
         let value_term = if reductions.is_empty() {
             // Elementwise: substitute a product that only feeds this op.
             let mut text = expr(yielded)?;
-            for i in 0..output_index {
+            for (i, read) in reads.iter().enumerate().take(output_index) {
                 let input = op.operand(i).ok()?;
-                let read_ix = reads[i]
-                    .split_once(" (ix")
-                    .map(|(_, ix)| format!("(ix{ix}"));
+                let read_ix = read.split_once(" (ix").map(|(_, ix)| format!("(ix{ix}"));
                 let Some(read_ix) = read_ix else { continue };
                 if let Some((producer, acc, fill, names)) = sole_producer(op, input, &read_ix) {
-                    text = text.replace(&reads[i], &acc);
+                    text = text.replace(read.as_str(), &acc);
                     buffers.extend(names);
                     absorbed.push(producer);
                     absorbed.extend(fill);
