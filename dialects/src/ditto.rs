@@ -5,7 +5,7 @@ use melior::{
         attribute::{BoolAttribute, FloatAttribute, StringAttribute},
         operation::OperationBuilder,
         r#type::MemRefType,
-        Identifier, Location, Operation, Type, Value,
+        Attribute, Identifier, Location, Operation, Type, Value,
     },
     Context,
 };
@@ -42,20 +42,12 @@ pub fn gemv<'c>(
 ) -> Operation<'c> {
     OperationBuilder::new("ditto.gemv", location)
         .add_operands(&[a, x, y])
-        .add_attributes(&[
-            (
-                Identifier::new(context, "alpha"),
-                f32_attribute(context, alpha),
-            ),
-            (
-                Identifier::new(context, "beta"),
-                f32_attribute(context, beta),
-            ),
-            (
-                Identifier::new(context, "transpose_a"),
-                BoolAttribute::new(context, transpose_a).into(),
-            ),
-        ])
+        .add_attributes(&kernel_attributes(
+            context,
+            alpha,
+            beta,
+            &[("transpose_a", transpose_a)],
+        ))
         .build()
         .expect("ditto.gemv has a fixed, valid shape")
 }
@@ -75,28 +67,33 @@ pub fn gemm<'c>(
 ) -> Operation<'c> {
     OperationBuilder::new("ditto.gemm", location)
         .add_operands(&[a, b, c])
-        .add_attributes(&[
-            (
-                Identifier::new(context, "alpha"),
-                f32_attribute(context, alpha),
-            ),
-            (
-                Identifier::new(context, "beta"),
-                f32_attribute(context, beta),
-            ),
-            (
-                Identifier::new(context, "transpose_a"),
-                BoolAttribute::new(context, transpose_a).into(),
-            ),
-            (
-                Identifier::new(context, "transpose_b"),
-                BoolAttribute::new(context, transpose_b).into(),
-            ),
-        ])
+        .add_attributes(&kernel_attributes(
+            context,
+            alpha,
+            beta,
+            &[("transpose_a", transpose_a), ("transpose_b", transpose_b)],
+        ))
         .build()
         .expect("ditto.gemm has a fixed, valid shape")
 }
 
-fn f32_attribute(context: &Context, value: f32) -> melior::ir::Attribute<'_> {
-    FloatAttribute::new(context, Type::float32(context), value as f64).into()
+/// `alpha`, `beta` (f32) and the named transposition flags.
+fn kernel_attributes<'c>(
+    context: &'c Context,
+    alpha: f32,
+    beta: f32,
+    flags: &[(&str, bool)],
+) -> Vec<(Identifier<'c>, Attribute<'c>)> {
+    let float = |value: f32| FloatAttribute::new(context, Type::float32(context), value as f64);
+    let mut attributes = vec![
+        (Identifier::new(context, "alpha"), float(alpha).into()),
+        (Identifier::new(context, "beta"), float(beta).into()),
+    ];
+    for (name, value) in flags {
+        attributes.push((
+            Identifier::new(context, name),
+            BoolAttribute::new(context, *value).into(),
+        ));
+    }
+    attributes
 }

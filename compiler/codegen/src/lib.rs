@@ -134,14 +134,7 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     let model = model_info(&module)?;
     let print = options.print_ir_after_all;
 
-    let mut rules = ditto_eqsat::RuleSet::builtin();
-    for path in &options.rules {
-        let user =
-            ditto_eqsat::RuleSet::from_file(path).map_err(|e| CodegenError::new(e.to_string()))?;
-        rules
-            .extend(user)
-            .map_err(|e| CodegenError::new(e.to_string()))?;
-    }
+    let rules = ditto_passes::select::rule_set(&options.rules)?;
     ditto_passes::select::select_kernels(&context, &module, &rules)?;
     if print {
         pipeline::print_after("ditto-select-kernels", &module);

@@ -16,20 +16,20 @@ use serde_json::json;
 use crate::CodegenError;
 
 const SECTION_ALIGN: u64 = 4096;
-const TENSOR_ALIGN: u64 = 64;
 const MAGIC: &[u8; 8] = b"DITTOPAY";
 
 /// Where each weight goes in the blob, computed before codegen.
 pub struct WeightLayout {
-    /// (name, byte offset, byte length), in blob order.
-    pub entries: Vec<(String, u64, u64)>,
+    /// Each tensor's place in the blob, in blob order.
+    pub placements: Vec<ditto_passes::weights::Placement>,
     pub total: u64,
     sidecar: PathBuf,
 }
 
 impl WeightLayout {
-    /// Lays out the weights a module uses, checking each against the sidecar:
-    /// present, f32, and of the shape the module's `memref` type says.
+    /// Lays out the weights a module uses (`ditto_passes::weights::layout`),
+    /// checking each against the sidecar: present, f32, and of the shape the
+    /// module's `memref` type says.
     pub fn new(sidecar: &Path, used: &[(String, String)]) -> Result<Self, CodegenError> {
         let mmap = map(sidecar)?;
         let tensors = SafeTensors::deserialize(&mmap).map_err(|e| {
@@ -38,45 +38,34 @@ impl WeightLayout {
                 sidecar.display()
             ))
         })?;
-        let mut entries: Vec<(String, u64, u64)> = Vec::new();
-        let mut offset = 0u64;
-        for (name, ty) in used {
-            if entries.iter().any(|(n, _, _)| n == name) {
-                continue;
-            }
+        let (placements, total) = ditto_passes::weights::layout(used)?;
+        for placement in &placements {
+            let name = &placement.name;
             let view = tensors.tensor(name).map_err(|_| {
                 CodegenError::new(format!(
                     "{}: no tensor \"{name}\" (used by a ditto.weight op)",
                     sidecar.display()
                 ))
             })?;
-            let expected = memref_shape(ty).ok_or_else(|| {
-                CodegenError::new(format!("ditto.weight \"{name}\" has unsupported type {ty}"))
-            })?;
-            if view.dtype() != Dtype::F32 || view.shape() != expected.as_slice() {
+            if view.dtype() != Dtype::F32 || view.shape() != placement.shape.as_slice() {
                 return Err(CodegenError::new(format!(
-                    "{}: tensor \"{name}\" is {:?} {:?}, but the module uses it as {ty}",
+                    "{}: tensor \"{name}\" is {:?} {:?}, but the module uses it as {:?} f32",
                     sidecar.display(),
                     view.dtype(),
-                    view.shape()
+                    view.shape(),
+                    placement.shape
                 )));
             }
-            let length = view.data().len() as u64;
-            entries.push((name.clone(), offset, length));
-            offset = (offset + length).next_multiple_of(TENSOR_ALIGN);
         }
         Ok(WeightLayout {
-            entries,
-            total: offset,
+            placements,
+            total,
             sidecar: sidecar.to_path_buf(),
         })
     }
 
     pub fn offsets(&self) -> HashMap<String, u64> {
-        self.entries
-            .iter()
-            .map(|(name, offset, _)| (name.clone(), *offset))
-            .collect()
+        ditto_passes::weights::offsets(&self.placements)
     }
 
     fn write(&self, out: &mut File) -> Result<(), CodegenError> {
@@ -84,20 +73,17 @@ impl WeightLayout {
         let tensors = SafeTensors::deserialize(&mmap)
             .map_err(|e| CodegenError::new(format!("{}: {e}", self.sidecar.display())))?;
         let start = out.stream_position().map_err(io)?;
-        for (name, offset, _) in &self.entries {
-            let view = tensors.tensor(name).expect("checked when laid out");
-            out.seek(SeekFrom::Start(start + offset)).map_err(io)?;
+        for placement in &self.placements {
+            let view = tensors
+                .tensor(&placement.name)
+                .expect("checked when laid out");
+            out.seek(SeekFrom::Start(start + placement.offset))
+                .map_err(io)?;
             out.write_all(view.data()).map_err(io)?;
         }
         out.seek(SeekFrom::Start(start + self.total)).map_err(io)?;
         Ok(())
     }
-}
-
-/// `memref<896x128xf32>` → [896, 128].
-fn memref_shape(ty: &str) -> Option<Vec<usize>> {
-    let inner = ty.strip_prefix("memref<")?.strip_suffix("xf32>")?;
-    inner.split('x').map(|d| d.parse().ok()).collect()
 }
 
 fn map(path: &Path) -> Result<Mmap, CodegenError> {
@@ -160,17 +146,4 @@ pub fn append(
         .map_err(io)?;
     out.write_all(MAGIC).map_err(io)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::memref_shape;
-
-    #[test]
-    fn memref_shapes() {
-        assert_eq!(memref_shape("memref<896x128xf32>"), Some(vec![896, 128]));
-        assert_eq!(memref_shape("memref<7xf32>"), Some(vec![7]));
-        assert_eq!(memref_shape("memref<?x7xf32>"), None);
-        assert_eq!(memref_shape("memref<7xf16>"), None);
-    }
 }

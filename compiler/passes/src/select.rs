@@ -44,6 +44,18 @@ fn same(a: Value, b: Value) -> bool {
     a.to_raw().ptr == b.to_raw().ptr
 }
 
+/// The built-in rules plus those of `files` (`--rules FILE`).
+pub fn rule_set(files: &[std::path::PathBuf]) -> Result<RuleSet, PassError> {
+    let mut rules = RuleSet::builtin();
+    for file in files {
+        let user = RuleSet::from_file(file).map_err(|e| PassError::new(e.to_string()))?;
+        rules
+            .extend(user)
+            .map_err(|e| PassError::new(e.to_string()))?;
+    }
+    Ok(rules)
+}
+
 /// Runs kernel selection over every block of `module`.
 pub fn select_kernels(
     context: &Context,

@@ -44,12 +44,53 @@ pub fn weights_used(
     Ok(used)
 }
 
-/// Bytes of a statically shaped f32 memref type, e.g. `memref<3x5xf32>` → 60.
-pub fn byte_size(ty: &str) -> Option<u64> {
-    let shape = crate::verify::f32_shape(ty)?;
-    shape
-        .into_iter()
-        .try_fold(4u64, |bytes, d| d.map(|d| bytes * d))
+/// Alignment of each tensor in the weight blob, in bytes.
+pub const TENSOR_ALIGN: u64 = 64;
+
+/// A weight's place in the blob.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placement {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: u64,
+    pub bytes: u64,
+}
+
+/// Lays out the weights a module uses (see [`weights_used`]): each once, in
+/// order of first use, [`TENSOR_ALIGN`]-aligned. Returns the placements and
+/// the blob's size.
+pub fn layout(used: &[(String, String)]) -> Result<(Vec<Placement>, u64), PassError> {
+    let mut placements: Vec<Placement> = Vec::new();
+    let mut next = 0u64;
+    for (name, ty) in used {
+        if placements.iter().any(|p| &p.name == name) {
+            continue;
+        }
+        let shape: Option<Vec<usize>> = crate::verify::f32_shape(ty)
+            .and_then(|dims| dims.into_iter().map(|d| d.map(|d| d as usize)).collect());
+        let shape = shape.ok_or_else(|| {
+            PassError::new(format!(
+                "ditto.weight \"{name}\" must be a statically shaped memref of f32, not {ty}"
+            ))
+        })?;
+        let bytes = 4 * shape.iter().product::<usize>() as u64;
+        placements.push(Placement {
+            name: name.clone(),
+            shape,
+            offset: next,
+            bytes,
+        });
+        next = (next + bytes).next_multiple_of(TENSOR_ALIGN);
+    }
+    Ok((placements, next))
+}
+
+/// Tensor name → byte offset, from a [`layout`].
+pub fn offsets(placements: &[Placement]) -> WeightOffsets {
+    placements
+        .iter()
+        .map(|p| (p.name.clone(), p.offset))
+        .collect()
 }
 
 fn weight_name(attribute: Option<Attribute>) -> Option<String> {
@@ -116,4 +157,31 @@ pub fn lower_weights(
         rewrite::erase(op);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_in_first_use_order_aligned_and_deduplicated() {
+        let used = [
+            ("a".to_string(), "memref<3x5xf32>".to_string()),
+            ("b".to_string(), "memref<7xf32>".to_string()),
+            ("a".to_string(), "memref<3x5xf32>".to_string()),
+        ];
+        let (placements, total) = layout(&used).unwrap();
+        assert_eq!(placements.len(), 2);
+        assert_eq!((placements[0].offset, placements[0].bytes), (0, 60));
+        assert_eq!((placements[1].offset, placements[1].bytes), (64, 28));
+        assert_eq!(placements[1].shape, vec![7]);
+        assert_eq!(total, 128);
+    }
+
+    #[test]
+    fn layout_rejects_dynamic_or_non_f32_weights() {
+        for ty in ["memref<?x5xf32>", "memref<5xf16>"] {
+            assert!(layout(&[("w".to_string(), ty.to_string())]).is_err());
+        }
+    }
 }

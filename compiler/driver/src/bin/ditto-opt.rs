@@ -76,7 +76,7 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         vec![(0, text.as_str())]
     };
-    let rules = rule_set(&args.rules)?;
+    let rules = ditto_passes::select::rule_set(&args.rules).map_err(|e| e.message)?;
     let mut outputs = Vec::new();
     let mut failures = Vec::new();
     for (first_line, chunk) in chunks {
@@ -103,15 +103,6 @@ fn run(args: &Args) -> Result<(), String> {
             Ok(())
         }
     }
-}
-
-fn rule_set(files: &[PathBuf]) -> Result<ditto_eqsat::RuleSet, String> {
-    let mut rules = ditto_eqsat::RuleSet::builtin();
-    for file in files {
-        let user = ditto_eqsat::RuleSet::from_file(file).map_err(|e| e.to_string())?;
-        rules.extend(user).map_err(|e| e.to_string())?;
-    }
-    Ok(rules)
 }
 
 /// Parses and runs the pipeline on one chunk: the printed result, or the
@@ -186,20 +177,11 @@ fn run_ditto_pass(
             .map_err(error),
         "ditto-lower-kernels" => ditto_passes::kernels::lower_kernels(context, module).map_err(error),
         "ditto-lower-weights" => {
-            // Without a weight file, weights are laid out in order of first
-            // use, 64-byte aligned, as dittoc lays out the payload.
+            // Without a weight file, the offsets are those of dittoc's
+            // payload layout.
             let used = ditto_passes::weights::weights_used(module).map_err(error)?;
-            let mut offsets = std::collections::HashMap::new();
-            let mut next = 0u64;
-            for (name, ty) in used {
-                if offsets.contains_key(&name) {
-                    continue;
-                }
-                offsets.insert(name, next);
-                let bytes = ditto_passes::weights::byte_size(&ty)
-                    .ok_or_else(|| format!("ditto.weight of unsupported type {ty}"))?;
-                next = (next + bytes).next_multiple_of(64);
-            }
+            let (placements, _) = ditto_passes::weights::layout(&used).map_err(error)?;
+            let offsets = ditto_passes::weights::offsets(&placements);
             ditto_passes::weights::lower_weights(context, module, &offsets).map_err(error)
         }
         "ditto-verify" => ditto_passes::verify::verify(module).map_err(error),
