@@ -134,8 +134,18 @@ unsafe fn add_main(llvm: &LlvmModule) -> Result<(), CodegenError> {
     Ok(())
 }
 
+/// LLVM's fatal errors (e.g. a CPU without 64-bit support from an unknown
+/// `--target-cpu`) end the process; say so in dittoc's words first.
+extern "C" fn report_fatal(reason: *const std::os::raw::c_char) {
+    // SAFETY: LLVM passes a NUL-terminated message.
+    let reason = unsafe { CStr::from_ptr(reason) }.to_string_lossy();
+    eprintln!("dittoc: error: LLVM cannot generate code: {reason} (check --target-cpu)");
+    std::process::exit(1);
+}
+
 /// A target machine for the host triple and the requested CPU.
 unsafe fn target_machine(target: &Target) -> Result<LLVMTargetMachineRef, CodegenError> {
+    llvm_sys::error_handling::LLVMInstallFatalErrorHandler(Some(report_fatal));
     if LLVM_InitializeNativeTarget() != 0 || LLVM_InitializeNativeAsmPrinter() != 0 {
         return Err(CodegenError::new("LLVM has no native target"));
     }
