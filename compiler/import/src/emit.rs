@@ -230,6 +230,16 @@ impl Func {
         name
     }
 
+    /// As [`Func::bin`], allowing LLVM to reassociate and contract (so that a
+    /// dot product over a contiguous row vectorizes).
+    fn bin_reassoc(&mut self, op: &str, a: &str, b: &str) -> String {
+        let name = self.fresh("v");
+        self.line(&format!(
+            "  {name} = arith.{op} {a}, {b} fastmath<reassoc,contract> : f32"
+        ));
+        name
+    }
+
     fn linalg_index(&mut self, dim: usize) -> String {
         let name = self.fresh("i");
         self.line(&format!("  {name} = linalg.index {dim} : index"));
@@ -857,8 +867,8 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
             &[(q_rot, &["t", "h", "d"]), (&keys, &key_index)],
             &[(&scores, &["h", "t", "s"])],
             |f, a| {
-                let p = f.bin("mulf", &a[0], &a[1]);
-                f.bin("addf", &a[2], &p)
+                let p = f.bin_reassoc("mulf", &a[0], &a[1]);
+                f.bin_reassoc("addf", &a[2], &p)
             },
         );
     } else {
@@ -868,19 +878,20 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
             &[(q_rot, &["h", "d"]), (&keys, &key_index)],
             &[(&scores, &["h", "s"])],
             |f, a| {
-                let p = f.bin("mulf", &a[0], &a[1]);
-                f.bin("addf", &a[2], &p)
+                let p = f.bin_reassoc("mulf", &a[0], &a[1]);
+                f.bin_reassoc("addf", &a[2], &p)
             },
         );
     }
     softmax(f, &scores, heads, 1.0 / (hd as f64).sqrt());
 
-    // out[(t,) h, d] = Σ_s p[h, (t,) s] · v[s, h/group, d]
+    // out[(t,) h, d] = Σ_s p[h, (t,) s] · v[s, h/group, d], with d innermost so
+    // that the loop over a value row is contiguous.
     f.fill(out, &zero);
     let value_index: [&str; 3] = ["s", &kv_head, "d"];
     if prefill {
         f.generic(
-            &["t", "h", "d", "s"],
+            &["t", "h", "s", "d"],
             &["s"],
             &[(&scores, &["h", "t", "s"]), (&values, &value_index)],
             &[(out, &["t", "h", "d"])],
@@ -891,7 +902,7 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
         );
     } else {
         f.generic(
-            &["h", "d", "s"],
+            &["h", "s", "d"],
             &["s"],
             &[(&scores, &["h", "s"]), (&values, &value_index)],
             &[(out, &["h", "d"])],
