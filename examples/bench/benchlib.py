@@ -84,12 +84,13 @@ def fetch_gguf() -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def ensure_dittoc_exe(exe: Path, gguf: Path) -> Path:
-    """The dittoc executable at `exe`; imported and compiled (-O3) if missing."""
-    if exe.exists():
+def ensure_dittoc_exe(exe: Path, gguf: Path, rebuild: bool = False) -> Path:
+    """The dittoc executable at `exe`; imported and compiled (-O3) with
+    target/release/dittoc if missing or if `rebuild` is set."""
+    if exe.exists() and not rebuild:
         return exe
     if not DITTOC.exists():
-        raise BenchError(f"{exe} does not exist and there is no {DITTOC} to build it (cargo build --release)")
+        raise BenchError(f"no {DITTOC} to build {exe} with (cargo build --release)")
     exe.parent.mkdir(parents=True, exist_ok=True)
     mlir = exe.with_suffix(".mlir")
     for cmd in ([str(DITTOC), "import", str(gguf), "-o", str(mlir)],

@@ -80,7 +80,7 @@ def run(args) -> dict:
     import llama_cpp_run
 
     gguf = benchlib.fetch_gguf()
-    exe = benchlib.ensure_dittoc_exe(args.exe, gguf)
+    exe = benchlib.ensure_dittoc_exe(args.exe, gguf, args.rebuild)
     f32 = benchlib.ensure_f32_gguf(gguf)
     _, tok_config = benchlib.read_payload(exe)
     eos = set(tok_config["eos_token_ids"])
@@ -216,6 +216,8 @@ def main() -> int:
     ap.add_argument("--exe", type=Path, default=benchlib.DEFAULT_EXE,
                     help="dittoc executable of the model (built from the GGUF if missing; "
                          f"default {benchlib.relpath(benchlib.DEFAULT_EXE)})")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="import and compile --exe again with target/release/dittoc first")
     ap.add_argument("-n", type=int, default=64, help="tokens to generate per prompt (default 64)")
     ap.add_argument("--ctx", type=int, default=512, help="context size of both systems (default 512)")
     ap.add_argument("--threads", type=int, default=2, help="threads of both systems (default 2)")

@@ -1,0 +1,340 @@
+"""f32 speed and memory: the dittoc executable beside llama.cpp F32, one run.
+
+Both systems run the same f32 numbers: dittoc the f32 dequantization of the
+Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF it imported, llama.cpp an F32 GGUF
+made from the same file by its own quantizer (ALL_F32; cached next to the
+source GGUF), with an F32 K/V cache like dittoc's. Measured here:
+
+- decode tok/s: the same short prompt's token ids (llama.cpp's tokenizer),
+  N (64) tokens generated greedily, so N-1 decode steps, at each thread count;
+- prefill tok/s: the first P (128) token ids of examples/bench/prefill-prompt.txt;
+- peak RSS of every run (each run is its own process; `os.wait4` gives that
+  child's ru_maxrss), and for llama.cpp the interpreter's own RSS beside it;
+- file sizes;
+- streaming read bandwidth (readbw.c, compiled here with cc) at each thread
+  count over a buffer the size of the f32 weights read per token, and the
+  ceiling bandwidth / bytes per token. Bytes per token = every layer tensor,
+  the final norm and the LM head (the embedding table is only gathered),
+  summed from the safetensors header of the model.weights sidecar beside
+  the executable.
+
+Timing, the same span for both: each system's own clock around its greedy
+loop, load and prefill excluded — the executable's `decode:` stderr line
+(its loop: argmax, `ditto_decode`) and, for llama.cpp, `time.perf_counter`
+around the identical loop in llama_cpp_run.py (argmax, `Llama.eval` of one
+token). llama.cpp's internal perf counters (time inside llama_decode) are
+recorded too, as a check that the Python around it costs little. Prefill
+likewise: the `prefill:` line vs. the timed prompt `Llama.eval`.
+
+Runs are interleaved (dittoc, llama.cpp, dittoc, llama.cpp, ...) so machine
+drift hits both alike; one untimed warm-up run of each first (page cache).
+Reported: median and min–max over the runs, ratios dittoc / llama.cpp of the
+medians. Writes examples/bench/results/bench-f32.json and (unless
+--no-docs) its section of docs/benchmarks.md. Also checks that dittoc's peak
+RSS stays within its weight section + K/V cache + a small constant (the
+weights are mmapped from the executable, not copied).
+
+    examples/bench/bench_f32.py [--quick] [--runs 5] [--exe build/qwen2.5-coder-0.5b/model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import benchlib
+from benchlib import BenchError, log
+
+SHORT_PROMPT = benchlib.BENCH_DIR / "prompts" / "1-function-header.txt"
+PREFILL_PROMPT = benchlib.BENCH_DIR / "prefill-prompt.txt"
+LLAMA_RUNNER = benchlib.BENCH_DIR / "llama_cpp_run.py"
+READBW = benchlib.BENCH_DIR / "readbw.c"
+MIB = 2**20
+# Allowance over weights + K/V for dittoc's own heap (tokenizer, buffers,
+# BLIS packing) and the mapped code of the executable.
+RSS_SLACK = 128 * MIB
+
+
+def spread(xs: list[float]) -> dict:
+    """Median, min, max and all values."""
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "values": xs}
+
+
+def bytes_per_token(weights: Path) -> tuple[int, int]:
+    """(bytes of f32 weights read per decoded token, bytes of the embedding
+    table) from the sidecar's safetensors header."""
+    if not weights.exists():
+        raise BenchError(f"{weights} (the model.weights sidecar beside the executable) is missing; "
+                         "it gives the tensor sizes for the bandwidth ceiling")
+    sizes = benchlib.safetensors_sizes(weights)
+    embd = sizes["token_embd.weight"]
+    head = sizes.get("output.weight", embd)
+    body = sum(v for k, v in sizes.items() if k.startswith("blk.")) + sizes["output_norm.weight"]
+    return body + head, embd
+
+
+def read_bandwidth(nbytes: int, threads: list[int], passes: int) -> dict:
+    """Per-thread-count streaming read GB/s over `nbytes` (readbw.c)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "readbw"
+        cmd = ["cc", "-O3", "-march=native", "-pthread", str(READBW), "-o", str(exe)]
+        if subprocess.run(cmd).returncode != 0:
+            raise BenchError(f"compiling {READBW} failed: {' '.join(cmd)}")
+        out = {}
+        for t in threads:
+            run = [str(exe), str(nbytes), str(t), str(passes)]
+            child = benchlib.check_child(benchlib.run_child(run), run)
+            res = json.loads(child.stdout)
+            # The first pass also warms the TLB after first touch: drop it.
+            out[t] = spread(res["gbps"][1:] if passes > 2 else res["gbps"])
+            log(f"read bandwidth, {t} thread(s): median {out[t]['median']:.1f} GB/s")
+    return out
+
+
+class Systems:
+    """The two systems behind one interface: a run → (tokens, seconds, rss)."""
+
+    def __init__(self, exe: Path, f32: Path, ctx: int, eos: list[int]):
+        self.exe, self.f32, self.ctx, self.eos = exe, f32, ctx, eos
+
+    def dittoc(self, ids: list[int], n: int, threads: int) -> dict:
+        r = benchlib.run_dittoc(self.exe, ids, n, threads, self.ctx)
+        return {"ids": r.ids, "prefill": (r.prefill_tokens, r.prefill_s),
+                "decode": (r.decode_tokens, r.decode_s), "rss": r.maxrss_bytes}
+
+    def llama(self, ids: list[int], n: int, threads: int) -> dict:
+        cmd = [sys.executable, str(LLAMA_RUNNER), "--model", str(self.f32),
+               "--tokens", ",".join(map(str, ids)), "-n", str(n), "--threads", str(threads),
+               "--ctx", str(self.ctx), "--kv", "f32", "--eos", ",".join(map(str, self.eos))]
+        child = benchlib.check_child(benchlib.run_child(cmd), cmd)
+        r = json.loads(child.stdout)
+        p = r["perf"]
+        return {"ids": r["ids"], "prefill": (r["prefill_tokens"], r["prefill_s"]),
+                "decode": (r["decode_tokens"], r["decode_s"]), "rss": child.maxrss_bytes,
+                "perf_prefill": (p["n_p_eval"], p["t_p_eval_ms"] / 1e3),
+                "perf_decode": (p["n_eval"], p["t_eval_ms"] / 1e3),
+                "model_size_bytes": r["model_size_bytes"], "n_params": r["n_params"]}
+
+
+def run(args) -> dict:
+    import llama_cpp
+
+    gguf = benchlib.fetch_gguf()
+    exe = benchlib.ensure_dittoc_exe(args.exe, gguf, args.rebuild)
+    f32 = benchlib.ensure_f32_gguf(gguf)
+    manifest, tok_config = benchlib.read_payload(exe)
+    model = manifest["model"]
+    eos = list(tok_config["eos_token_ids"])
+    per_token, embd_bytes = bytes_per_token(exe.with_suffix(".weights"))
+    weights_len = manifest["sections"]["weights"]["len"]
+    kv_bytes = 2 * model["n_layers"] * args.ctx * model["n_kv_heads"] * model["head_dim"] * 4
+
+    vocab = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    add_bos = bool(tok_config.get("add_bos_token"))
+    short_ids = vocab.tokenize(SHORT_PROMPT.read_bytes(), add_bos=add_bos, special=False)
+    long_ids = vocab.tokenize(PREFILL_PROMPT.read_bytes(), add_bos=add_bos, special=False)
+    if len(long_ids) < args.prefill_tokens:
+        raise BenchError(f"{PREFILL_PROMPT} has only {len(long_ids)} tokens, need {args.prefill_tokens}")
+    long_ids = long_ids[: args.prefill_tokens]
+    if len(long_ids) + args.n > args.ctx or len(short_ids) + args.n > args.ctx:
+        raise BenchError(f"--ctx {args.ctx} is too small for the prompts and -n {args.n}")
+
+    sysm = Systems(exe, f32, args.ctx, eos)
+    threads = args.threads
+    log("warm-up: one untimed run of each system (page cache, greedy lengths)")
+    warm = {name: fn(short_ids, args.n, max(threads)) for name, fn in
+            (("dittoc", sysm.dittoc), ("llama.cpp F32", sysm.llama))}
+    for name, w in warm.items():
+        if w["decode"][0] != args.n - 1:
+            raise BenchError(f"{name} decoded {w['decode'][0]} tokens, not {args.n - 1} "
+                             f"(end of text reached early?): choose another prompt or -n")
+    same_ids = warm["dittoc"]["ids"] == warm["llama.cpp F32"]["ids"]
+
+    baseline_cmd = [sys.executable, str(LLAMA_RUNNER), "--baseline"]
+    baseline_rss = benchlib.check_child(benchlib.run_child(baseline_cmd), baseline_cmd).maxrss_bytes
+
+    bandwidth = read_bandwidth(per_token, threads, args.bw_passes)
+
+    samples: dict = {}  # (system, threads, kind) -> list of tok/s; rss; perf
+    rss: dict = {}
+    perf: dict = {}
+    llama_info = {}
+    for r in range(args.runs):
+        for t in threads:
+            for kind, ids, n in (("decode", short_ids, args.n), ("prefill", long_ids, 1)):
+                for name, fn in (("dittoc", sysm.dittoc), ("llama.cpp F32", sysm.llama)):
+                    res = fn(ids, n, t)
+                    tokens, secs = res[kind]
+                    expect = args.n - 1 if kind == "decode" else len(ids)
+                    if tokens != expect:
+                        raise BenchError(f"{name} {kind} ran {tokens} tokens, expected {expect}")
+                    samples.setdefault((name, t, kind), []).append(tokens / secs)
+                    rss.setdefault((name, t, kind), []).append(res["rss"])
+                    if name == "llama.cpp F32":
+                        n_tok, s = res[f"perf_{kind}"]
+                        perf.setdefault((t, kind), []).append(n_tok / s)
+                        llama_info = {"model_size_bytes": res["model_size_bytes"], "n_params": res["n_params"]}
+                    log(f"run {r + 1}/{args.runs}, {t} thread(s), {kind}, {name}: {tokens / secs:.2f} tok/s, "
+                        f"peak RSS {res['rss'] / MIB:.0f} MiB")
+
+    rows = []
+    for t in threads:
+        for kind in ("decode", "prefill"):
+            d, l = spread(samples[("dittoc", t, kind)]), spread(samples[("llama.cpp F32", t, kind)])
+            row = {"threads": t, "kind": kind, "dittoc": d, "llama_cpp_f32": l,
+                   "llama_cpp_f32_internal": spread(perf[(t, kind)]),
+                   "ratio": d["median"] / l["median"],
+                   "dittoc_peak_rss": max(rss[("dittoc", t, kind)]),
+                   "llama_cpp_peak_rss": max(rss[("llama.cpp F32", t, kind)])}
+            if kind == "decode":
+                ceiling = bandwidth[t]["median"] * 1e9 / per_token
+                row["ceiling_tok_s"] = ceiling
+                row["dittoc_of_ceiling"] = d["median"] / ceiling
+                row["llama_cpp_of_ceiling"] = l["median"] / ceiling
+            rows.append(row)
+
+    dittoc_rss = max(v for (name, _, _), vs in rss.items() if name == "dittoc" for v in vs)
+    rss_bound = weights_len + kv_bytes + RSS_SLACK
+    return {
+        "commit": benchlib.git_head(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "machine": benchlib.machine_info(),
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "settings": {"runs": args.runs, "n": args.n, "decode_steps": args.n - 1,
+                     "prefill_tokens": len(long_ids), "short_prompt_tokens": len(short_ids),
+                     "ctx": args.ctx, "threads": threads, "bw_passes": args.bw_passes,
+                     "kv_cache": "f32 in both", "llama_cpp_python": llama_cpp.__version__},
+        "files": {
+            "dittoc_exe": {"path": benchlib.relpath(exe), "bytes": exe.stat().st_size},
+            "dittoc_weights_section": {"bytes": weights_len},
+            "gguf_f32": {"path": benchlib.relpath(f32), "bytes": f32.stat().st_size},
+            "gguf_q4_k_m": {"path": benchlib.relpath(gguf), "bytes": gguf.stat().st_size},
+        },
+        "weights": {"bytes_per_token_f32": per_token, "embedding_bytes": embd_bytes, "n_layers": model["n_layers"],
+                    "llama_cpp_f32_model_size": llama_info.get("model_size_bytes"),
+                    "llama_cpp_f32_n_params": llama_info.get("n_params")},
+        "bandwidth_gbps": {str(t): v for t, v in bandwidth.items()},
+        "greedy_ids_identical_in_warmup": same_ids,
+        "rows": rows,
+        "memory": {"dittoc_peak_rss": dittoc_rss, "kv_cache_bytes": kv_bytes,
+                   "bound": rss_bound, "slack": RSS_SLACK, "within_bound": dittoc_rss <= rss_bound,
+                   "llama_cpp_python_baseline_rss": baseline_rss},
+    }
+
+
+def fmt_spread(s: dict) -> str:
+    return f"{s['median']:.2f} ({s['min']:.2f}–{s['max']:.2f})"
+
+
+def table(data: dict) -> str:
+    """Speed and memory as a Markdown table."""
+    lines = ["| threads | measure | dittoc f32 | llama.cpp F32 | dittoc / llama.cpp | "
+             "llama.cpp (its own counters) | ceiling (bandwidth / bytes per token) | "
+             "peak RSS dittoc | peak RSS llama.cpp |",
+             "|" + "---|" * 9]
+    for r in data["rows"]:
+        ceiling = (f"{r['ceiling_tok_s']:.1f} tok/s (dittoc {100 * r['dittoc_of_ceiling']:.0f} %, "
+                   f"llama.cpp {100 * r['llama_cpp_of_ceiling']:.0f} %)") if "ceiling_tok_s" in r else "—"
+        lines.append(
+            f"| {r['threads']} | {r['kind']} tok/s | {fmt_spread(r['dittoc'])} | {fmt_spread(r['llama_cpp_f32'])} | "
+            f"**{r['ratio']:.2f}×** | {fmt_spread(r['llama_cpp_f32_internal'])} | {ceiling} | "
+            f"{r['dittoc_peak_rss'] / MIB:,.0f} MiB | {r['llama_cpp_peak_rss'] / MIB:,.0f} MiB |")
+    return "\n".join(lines)
+
+
+def facts(data: dict) -> str:
+    """Bandwidth, bytes per token, files and the memory check as a list."""
+    f, w, m, s = data["files"], data["weights"], data["memory"], data["settings"]
+    bw = ", ".join(f"{t} thread(s) {fmt_spread(v)} GB/s" for t, v in data["bandwidth_gbps"].items())
+    return "\n".join([
+        f"- Read bandwidth over {w['bytes_per_token_f32'] / 1e9:.2f} GB (median, min–max of "
+        f"{s['bw_passes'] - 1 if s['bw_passes'] > 2 else s['bw_passes']} passes): {bw}",
+        f"- f32 bytes read per token: {w['bytes_per_token_f32']:,} ({w['n_layers']} layers + final norm + LM head; "
+        f"the {w['embedding_bytes']:,}-byte embedding table is only gathered). llama.cpp's F32 model: "
+        f"{w['llama_cpp_f32_model_size']:,} bytes of tensors, {w['llama_cpp_f32_n_params']:,} parameters "
+        "(tied embeddings: its token_embd is also its LM head)",
+        f"- Files: dittoc executable {f['dittoc_exe']['bytes']:,} bytes (weight section "
+        f"{f['dittoc_weights_section']['bytes']:,}: dittoc stores the tied LM head as its own tensor); "
+        f"llama.cpp F32 GGUF {f['gguf_f32']['bytes']:,}; the source Q4_K_M GGUF {f['gguf_q4_k_m']['bytes']:,}",
+        f"- dittoc peak RSS {m['dittoc_peak_rss'] / MIB:,.0f} MiB over all runs; bound weight section + "
+        f"K/V cache ({m['kv_cache_bytes'] / MIB:.0f} MiB at ctx {s['ctx']}) + {m['slack'] // MIB} MiB = "
+        f"{m['bound'] / MIB:,.0f} MiB: **{'holds' if m['within_bound'] else 'EXCEEDED'}**. "
+        f"The embedding rows never gathered are never paged in, so RSS stays below the weight section: "
+        "the weights are mapped from the executable, not copied",
+        f"- llama.cpp's RSS includes the Python interpreter with llama_cpp and numpy imported: "
+        f"{m['llama_cpp_python_baseline_rss'] / MIB:.0f} MiB on its own",
+        f"- Greedy ids of dittoc and llama.cpp F32 identical in the warm-up run: "
+        f"{'yes' if data['greedy_ids_identical_in_warmup'] else 'no'}",
+    ])
+
+
+def markdown(data: dict) -> str:
+    s = data["settings"]
+    return f"""## f32 speed and memory: dittoc vs llama.cpp F32
+
+Qwen2.5-Coder-0.5B-Instruct at f32: dittoc's executable (the f32 dequantization
+of the Q4_K_M GGUF) and llama.cpp (llama-cpp-python {s['llama_cpp_python']}, built
+from source for this CPU) on an F32 GGUF made from the same file by its own
+quantizer; F32 K/V caches in both, context {s['ctx']}. Decode: {s['short_prompt_tokens']}
+prompt tokens, {s['n']} greedy tokens ({s['decode_steps']} decode steps) per run; prefill:
+{s['prefill_tokens']} prompt tokens. Each system timed by its own clock around the same
+loop, load and prefill excluded from decode (see `bench_f32.py`); median (min–max)
+of {s['runs']} interleaved runs, each run its own process.
+
+- Commit: `{data['commit']}`, {data['date']}
+- Machine: {benchlib.machine_line(data['machine'])}
+- Command: `{data['command']}`
+- Raw results: `examples/bench/results/bench-f32.json`
+
+{table(data)}
+
+{facts(data)}
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--exe", type=Path, default=benchlib.DEFAULT_EXE,
+                    help="dittoc executable of the model (built from the GGUF if missing; "
+                         f"default {benchlib.relpath(benchlib.DEFAULT_EXE)})")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="import and compile --exe again with target/release/dittoc first")
+    ap.add_argument("--runs", type=int, help="timed runs per system and setting (default 5; 2 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="fewer runs and bandwidth passes, to try it out")
+    ap.add_argument("-n", type=int, default=64, help="tokens generated per decode run (default 64)")
+    ap.add_argument("--prefill-tokens", type=int, default=128, help="prompt tokens of the prefill runs")
+    ap.add_argument("--threads", type=lambda s: [int(t) for t in s.split(",")], default=[1, 2],
+                    help="thread counts, comma separated (default 1,2)")
+    ap.add_argument("--ctx", type=int, default=1024, help="context size of both systems (default 1024)")
+    ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    args = ap.parse_args()
+    args.runs = args.runs or (2 if args.quick else 5)
+    args.bw_passes = 4 if args.quick else 11
+    if args.runs < 1 or args.n < 2:
+        ap.error("--runs must be >= 1 and -n >= 2")
+    try:
+        benchlib.ensure_llama_cpp_venv()
+        data = run(args)
+    except BenchError as e:
+        print(f"bench_f32: error: {e}", file=sys.stderr)
+        return 1
+    print(table(data))
+    print()
+    print(facts(data))
+    path = benchlib.write_json("bench-f32.json", data)
+    log(f"wrote {benchlib.relpath(path)}")
+    if not args.no_docs:
+        benchlib.update_benchmarks_md("bench_f32", markdown(data))
+        log(f"updated {benchlib.relpath(benchlib.BENCHMARKS_MD)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
