@@ -71,6 +71,37 @@ func.func @gemv_bias(%a: memref<8x4xf32>, %x: memref<4xf32>, %b: memref<8xf32>, 
 
 // -----
 
+// The bias added in place (y = A·x; y += b), as dittoc's importer writes it;
+// the product's buffer is then read again (a view per head).
+// CHECK-LABEL: func.func @gemv_bias_in_place
+// CHECK: %[[Y:.*]] = memref.alloca() : memref<8xf32>
+// CHECK-NEXT: memref.copy %arg2, %[[Y]]
+// CHECK-NEXT: "ditto.gemv"(%arg0, %arg1, %[[Y]]) {alpha = 1.000000e+00 : f32, beta = 1.000000e+00 : f32, transpose_a = false}
+// CHECK-NEXT: memref.expand_shape %[[Y]]
+func.func @gemv_bias_in_place(%a: memref<8x4xf32>, %x: memref<4xf32>, %b: memref<8xf32>) -> memref<2x4xf32> {
+  %zero = arith.constant 0.0 : f32
+  %y = memref.alloca() : memref<8xf32>
+  linalg.fill ins(%zero : f32) outs(%y : memref<8xf32>)
+  linalg.generic {indexing_maps = [affine_map<(i, k) -> (i, k)>, affine_map<(i, k) -> (k)>, affine_map<(i, k) -> (i)>],
+                  iterator_types = ["parallel", "reduction"]}
+      ins(%a, %x : memref<8x4xf32>, memref<4xf32>) outs(%y : memref<8xf32>) {
+  ^bb0(%av: f32, %xv: f32, %acc: f32):
+    %p = arith.mulf %av, %xv : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]}
+      ins(%b : memref<8xf32>) outs(%y : memref<8xf32>) {
+  ^bb0(%bv: f32, %out: f32):
+    %s = arith.addf %out, %bv : f32
+    linalg.yield %s : f32
+  }
+  %heads = memref.expand_shape %y [[0, 1]] output_shape [2, 4] : memref<8xf32> into memref<2x4xf32>
+  return %heads : memref<2x4xf32>
+}
+
+// -----
+
 // C[m,n] = Σ_k X[m,k]·W[n,k]: the prefill projection X·Wᵀ is a GEMM.
 // CHECK-LABEL: func.func @gemm
 // CHECK: "ditto.gemm"(%arg0, %arg1, %arg2) {alpha = 1.000000e+00 : f32, beta = 0.000000e+00 : f32, transpose_a = false, transpose_b = true}

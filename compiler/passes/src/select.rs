@@ -184,9 +184,10 @@ impl<'c, 'a> Candidate<'c, 'a> {
         let output_fill = previous_writer(op, output).filter(|w| name_of(*w) == "linalg.fill");
 
         let value_term = if reductions.is_empty() {
-            // Elementwise: substitute a product that only feeds this op.
+            // Elementwise: substitute a product that only feeds this op,
+            // read as an input or, in place, through the output.
             let mut text = expr(yielded)?;
-            for (i, read) in reads.iter().enumerate().take(output_index) {
+            for (i, read) in reads.iter().enumerate() {
                 let input = op.operand(i).ok()?;
                 let read_ix = read.split_once(" (ix").map(|(_, ix)| format!("(ix{ix}"));
                 let Some(read_ix) = read_ix else { continue };
@@ -434,8 +435,8 @@ fn previous_writer<'c, 'a>(
     position.checked_sub(1).map(|p| all[p])
 }
 
-/// If `input` is a scratch buffer written only by [zero fill →] a reduction
-/// generic right before `consumer` uses it, that generic, its term's value
+/// If `input` is a scratch buffer written only by a zero fill and a reduction
+/// generic before `consumer` uses it, that generic, its term's value
 /// `(acc (fill 0) (sum ...))`, and the fill.
 #[allow(clippy::type_complexity)]
 fn sole_producer<'c, 'a>(
@@ -455,17 +456,21 @@ fn sole_producer<'c, 'a>(
     ) {
         return None;
     }
-    let all = users(consumer, input);
-    let writers: Vec<_> = all
-        .iter()
-        .filter(|u| name_of(**u) != "memref.dealloc")
-        .copied()
+    let all: Vec<_> = users(consumer, input)
+        .into_iter()
+        .filter(|u| name_of(*u) != "memref.dealloc")
         .collect();
-    // Exactly: fill, producer, consumer.
-    let [fill, producer, last] = writers.as_slice() else {
+    // Up to the consumer, exactly: fill, producer, consumer. Later users see
+    // the buffer only if the consumer writes it in place (its final value is
+    // then the kernel's result).
+    let [fill, producer, last, later @ ..] = all.as_slice() else {
         return None;
     };
+    let in_place = consumer
+        .operand(consumer.operand_count() - 1)
+        .is_ok_and(|out| same(out, input));
     if !same_op(*last, consumer)
+        || (!later.is_empty() && !in_place)
         || name_of(*fill) != "linalg.fill"
         || name_of(*producer) != "linalg.generic"
         || fill_value(*fill) != Some(0.0)
