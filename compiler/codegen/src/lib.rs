@@ -135,7 +135,8 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     let print = options.print_ir_after_all;
 
     let rules = ditto_passes::select::rule_set(&options.rules)?;
-    ditto_passes::select::select_kernels(&context, &module, &rules)?;
+    let report = ditto_passes::select::select_kernels(&context, &module, &rules)?;
+    eprintln!("{report}");
     if print {
         pipeline::print_after("ditto-select-kernels", &module);
     }

@@ -9,7 +9,7 @@
 //! (and the producer and zero-fill it absorbed) become one `ditto.gemv` or
 //! `ditto.gemm`. Anything else is left exactly as it was.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ditto_eqsat::{select, Init, Kernel, RuleSet, Term, Trans};
 use ditto_ir::melior::{
@@ -24,12 +24,23 @@ use ditto_ir::melior::{
 
 use crate::{rewrite, PassError};
 
-/// What the stage did, for reports and tests.
+/// What the stage did.
 #[derive(Debug, Default)]
 pub struct SelectReport {
+    /// Structured ops looked at.
     pub generics: usize,
     pub gemv: usize,
     pub gemm: usize,
+}
+
+impl std::fmt::Display for SelectReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "kernel selection: {} linalg.generic ops → {} BLIS gemv, {} BLIS gemm",
+            self.generics, self.gemv, self.gemm
+        )
+    }
 }
 
 fn name_of(op: OperationRef) -> String {
@@ -65,7 +76,7 @@ pub fn select_kernels(
     let mut report = SelectReport::default();
     let generics = rewrite::collect(module.as_operation(), "linalg.generic");
     report.generics = generics.len();
-    let mut erased: Vec<usize> = Vec::new();
+    let mut erased: HashSet<usize> = HashSet::new();
     // Consumers come after their producers: visit in reverse so that an
     // epilogue gets the first chance to absorb its product.
     for op in generics.into_iter().rev() {
