@@ -16,7 +16,12 @@ source GGUF), with an F32 K/V cache like dittoc's. Measured here:
   ceiling bandwidth / bytes per token. Bytes per token = every layer tensor,
   the final norm and the LM head (the embedding table is only gathered),
   summed from the safetensors header of the model.weights sidecar beside
-  the executable.
+  the executable;
+- which BLIS sub-configuration (kernel set) the executable's BLIS picks on
+  this CPU (its BLIS_ARCH_DEBUG message);
+- optionally (`--dittoc-env NAME=VALUE`) the same executable with an extra
+  environment, e.g. BLIS_ARCH_TYPE to force a BLIS kernel set: a diagnostic
+  column measured in the same interleaved runs.
 
 Timing, the same span for both: each system's own clock around its greedy
 loop, load and prefill excluded — the executable's `decode:` stderr line
@@ -26,8 +31,10 @@ token). llama.cpp's internal perf counters (time inside llama_decode) are
 recorded too, as a check that the Python around it costs little. Prefill
 likewise: the `prefill:` line vs. the timed prompt `Llama.eval`.
 
-Runs are interleaved (dittoc, llama.cpp, dittoc, llama.cpp, ...) so machine
-drift hits both alike; one untimed warm-up run of each first (page cache).
+Runs are interleaved — each round, per thread count: the bandwidth probe,
+then decode and prefill of dittoc, llama.cpp (and the variant) in turn — so
+machine drift hits all alike; one untimed warm-up run of each system first
+(page cache, and a check that no run stops early at end of text).
 Reported: median and min–max over the runs, ratios dittoc / llama.cpp of the
 medians. Writes examples/bench/results/bench-f32.json and (unless
 --no-docs) its section of docs/benchmarks.md. Also checks that dittoc's peak
@@ -35,6 +42,7 @@ RSS stays within its weight section + K/V cache + a small constant (the
 weights are mmapped from the executable, not copied).
 
     examples/bench/bench_f32.py [--quick] [--runs 5] [--exe build/qwen2.5-coder-0.5b/model]
+                                [--dittoc-env BLIS_ARCH_TYPE=6]
 """
 
 from __future__ import annotations
@@ -60,6 +68,8 @@ MIB = 2**20
 # Allowance over weights + K/V for dittoc's own heap (tokenizer, buffers,
 # BLIS packing) and the mapped code of the executable.
 RSS_SLACK = 128 * MIB
+# Timed passes of the bandwidth probe per round and thread count.
+BW_PASSES = 3
 
 
 def spread(xs: list[float]) -> dict:
@@ -80,36 +90,55 @@ def bytes_per_token(weights: Path) -> tuple[int, int]:
     return body + head, embd
 
 
-def read_bandwidth(nbytes: int, threads: list[int], passes: int) -> dict:
-    """Per-thread-count streaming read GB/s over `nbytes` (readbw.c)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = Path(tmp) / "readbw"
-        cmd = ["cc", "-O3", "-march=native", "-pthread", str(READBW), "-o", str(exe)]
+class ReadBandwidth:
+    """The read-bandwidth probe (readbw.c, compiled with cc on entry): one
+    `measure(threads)` per interleaved round, so that it sees the same
+    machine drift as the model runs."""
+
+    def __init__(self, nbytes: int, passes: int):
+        self.nbytes, self.passes = nbytes, passes
+
+    def __enter__(self) -> "ReadBandwidth":
+        self._tmp = tempfile.TemporaryDirectory()
+        self.exe = Path(self._tmp.name) / "readbw"
+        cmd = ["cc", "-O3", "-march=native", "-pthread", str(READBW), "-o", str(self.exe)]
         if subprocess.run(cmd).returncode != 0:
             raise BenchError(f"compiling {READBW} failed: {' '.join(cmd)}")
-        out = {}
-        for t in threads:
-            run = [str(exe), str(nbytes), str(t), str(passes)]
-            child = benchlib.check_child(benchlib.run_child(run), run)
-            res = json.loads(child.stdout)
-            # The first pass also warms the TLB after first touch: drop it.
-            out[t] = spread(res["gbps"][1:] if passes > 2 else res["gbps"])
-            log(f"read bandwidth, {t} thread(s): median {out[t]['median']:.1f} GB/s")
-    return out
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tmp.cleanup()
+
+    def measure(self, threads: int) -> list[float]:
+        """GB/s of each pass but the first (which also faults the TLB in)."""
+        cmd = [str(self.exe), str(self.nbytes), str(threads), str(self.passes + 1)]
+        child = benchlib.check_child(benchlib.run_child(cmd), cmd)
+        return json.loads(child.stdout)["gbps"][1:]
 
 
 class Systems:
-    """The two systems behind one interface: a run → (tokens, seconds, rss)."""
+    """The systems measured, behind one interface: `run(name, ids, n,
+    threads)` → generated ids, (tokens, seconds) of prefill and decode, peak
+    RSS. "dittoc" and "llama.cpp F32" always; with `variant_env`, also the
+    same dittoc executable with that environment (a diagnostic)."""
 
-    def __init__(self, exe: Path, f32: Path, ctx: int, eos: list[int]):
+    DITTOC, LLAMA = "dittoc", "llama.cpp F32"
+
+    def __init__(self, exe: Path, f32: Path, ctx: int, eos: list[int], variant_env: dict[str, str]):
         self.exe, self.f32, self.ctx, self.eos = exe, f32, ctx, eos
+        self.variant_env = variant_env
+        self.variant = ("dittoc, " + " ".join(f"{k}={v}" for k, v in variant_env.items())) if variant_env else None
+        self.names = [self.DITTOC, self.LLAMA] + ([self.variant] if self.variant else [])
 
-    def dittoc(self, ids: list[int], n: int, threads: int) -> dict:
-        r = benchlib.run_dittoc(self.exe, ids, n, threads, self.ctx)
+    def run(self, name: str, ids: list[int], n: int, threads: int) -> dict:
+        if name == self.LLAMA:
+            return self._llama(ids, n, threads)
+        env = self.variant_env if name == self.variant else None
+        r = benchlib.run_dittoc(self.exe, ids, n, threads, self.ctx, env=env)
         return {"ids": r.ids, "prefill": (r.prefill_tokens, r.prefill_s),
                 "decode": (r.decode_tokens, r.decode_s), "rss": r.maxrss_bytes}
 
-    def llama(self, ids: list[int], n: int, threads: int) -> dict:
+    def _llama(self, ids: list[int], n: int, threads: int) -> dict:
         cmd = [sys.executable, str(LLAMA_RUNNER), "--model", str(self.f32),
                "--tokens", ",".join(map(str, ids)), "-n", str(n), "--threads", str(threads),
                "--ctx", str(self.ctx), "--kv", "f32", "--eos", ",".join(map(str, self.eos))]
@@ -121,6 +150,35 @@ class Systems:
                 "perf_prefill": (p["n_p_eval"], p["t_p_eval_ms"] / 1e3),
                 "perf_decode": (p["n_eval"], p["t_eval_ms"] / 1e3),
                 "model_size_bytes": r["model_size_bytes"], "n_params": r["n_params"]}
+
+
+def measure(sysm: Systems, probe: ReadBandwidth, args, short_ids: list[int], long_ids: list[int]) -> dict:
+    """The interleaved rounds: per round and thread count, the bandwidth
+    probe, then decode and prefill of every system in turn."""
+    m: dict = {"samples": {}, "rss": {}, "perf": {}, "gbps": {}, "llama_info": {}}
+    # samples / rss: (system, threads, kind) -> tok/s / peak RSS of each run;
+    # perf: (threads, kind) -> llama.cpp tok/s by its own counters.
+    for r in range(args.runs):
+        for t in args.threads:
+            m["gbps"].setdefault(t, []).extend(probe.measure(t))
+            log(f"run {r + 1}/{args.runs}, {t} thread(s), read bandwidth "
+                f"{statistics.median(m['gbps'][t][-BW_PASSES:]):.1f} GB/s")
+            for kind, ids, n in (("decode", short_ids, args.n), ("prefill", long_ids, 1)):
+                for name in sysm.names:
+                    res = sysm.run(name, ids, n, t)
+                    tokens, secs = res[kind]
+                    expect = args.n - 1 if kind == "decode" else len(ids)
+                    if tokens != expect:
+                        raise BenchError(f"{name} {kind} ran {tokens} tokens, expected {expect}")
+                    m["samples"].setdefault((name, t, kind), []).append(tokens / secs)
+                    m["rss"].setdefault((name, t, kind), []).append(res["rss"])
+                    if name == sysm.LLAMA:
+                        n_tok, s = res[f"perf_{kind}"]
+                        m["perf"].setdefault((t, kind), []).append(n_tok / s)
+                        m["llama_info"] = {"model_size_bytes": res["model_size_bytes"], "n_params": res["n_params"]}
+                    log(f"run {r + 1}/{args.runs}, {t} thread(s), {kind}, {name}: {tokens / secs:.2f} tok/s, "
+                        f"peak RSS {res['rss'] / MIB:.0f} MiB")
+    return m
 
 
 def run(args) -> dict:
@@ -146,53 +204,40 @@ def run(args) -> dict:
     if len(long_ids) + args.n > args.ctx or len(short_ids) + args.n > args.ctx:
         raise BenchError(f"--ctx {args.ctx} is too small for the prompts and -n {args.n}")
 
-    sysm = Systems(exe, f32, args.ctx, eos)
+    sysm = Systems(exe, f32, args.ctx, eos, args.variant_env)
+    blis = {name: benchlib.blis_subconfig(exe, sysm.variant_env if name == sysm.variant else None)
+            for name in sysm.names if name != sysm.LLAMA}
+    log(f"BLIS sub-configuration selected at run time: {blis}")
     threads = args.threads
     log("warm-up: one untimed run of each system (page cache, greedy lengths)")
-    warm = {name: fn(short_ids, args.n, max(threads)) for name, fn in
-            (("dittoc", sysm.dittoc), ("llama.cpp F32", sysm.llama))}
+    warm = {name: sysm.run(name, short_ids, args.n, max(threads)) for name in sysm.names}
     for name, w in warm.items():
         if w["decode"][0] != args.n - 1:
             raise BenchError(f"{name} decoded {w['decode'][0]} tokens, not {args.n - 1} "
                              f"(end of text reached early?): choose another prompt or -n")
-    same_ids = warm["dittoc"]["ids"] == warm["llama.cpp F32"]["ids"]
+    same_ids = warm[sysm.DITTOC]["ids"] == warm[sysm.LLAMA]["ids"]
 
     baseline_cmd = [sys.executable, str(LLAMA_RUNNER), "--baseline"]
     baseline_rss = benchlib.check_child(benchlib.run_child(baseline_cmd), baseline_cmd).maxrss_bytes
 
-    bandwidth = read_bandwidth(per_token, threads, args.bw_passes)
-
-    samples: dict = {}  # (system, threads, kind) -> list of tok/s; rss; perf
-    rss: dict = {}
-    perf: dict = {}
-    llama_info = {}
-    for r in range(args.runs):
-        for t in threads:
-            for kind, ids, n in (("decode", short_ids, args.n), ("prefill", long_ids, 1)):
-                for name, fn in (("dittoc", sysm.dittoc), ("llama.cpp F32", sysm.llama)):
-                    res = fn(ids, n, t)
-                    tokens, secs = res[kind]
-                    expect = args.n - 1 if kind == "decode" else len(ids)
-                    if tokens != expect:
-                        raise BenchError(f"{name} {kind} ran {tokens} tokens, expected {expect}")
-                    samples.setdefault((name, t, kind), []).append(tokens / secs)
-                    rss.setdefault((name, t, kind), []).append(res["rss"])
-                    if name == "llama.cpp F32":
-                        n_tok, s = res[f"perf_{kind}"]
-                        perf.setdefault((t, kind), []).append(n_tok / s)
-                        llama_info = {"model_size_bytes": res["model_size_bytes"], "n_params": res["n_params"]}
-                    log(f"run {r + 1}/{args.runs}, {t} thread(s), {kind}, {name}: {tokens / secs:.2f} tok/s, "
-                        f"peak RSS {res['rss'] / MIB:.0f} MiB")
+    with ReadBandwidth(per_token, BW_PASSES) as probe:
+        m = measure(sysm, probe, args, short_ids, long_ids)
+    samples, rss, perf = m["samples"], m["rss"], m["perf"]
+    bandwidth = {t: spread(v) for t, v in m["gbps"].items()}
 
     rows = []
     for t in threads:
         for kind in ("decode", "prefill"):
-            d, l = spread(samples[("dittoc", t, kind)]), spread(samples[("llama.cpp F32", t, kind)])
+            d, l = spread(samples[(sysm.DITTOC, t, kind)]), spread(samples[(sysm.LLAMA, t, kind)])
             row = {"threads": t, "kind": kind, "dittoc": d, "llama_cpp_f32": l,
                    "llama_cpp_f32_internal": spread(perf[(t, kind)]),
                    "ratio": d["median"] / l["median"],
-                   "dittoc_peak_rss": max(rss[("dittoc", t, kind)]),
-                   "llama_cpp_peak_rss": max(rss[("llama.cpp F32", t, kind)])}
+                   "dittoc_peak_rss": max(rss[(sysm.DITTOC, t, kind)]),
+                   "llama_cpp_peak_rss": max(rss[(sysm.LLAMA, t, kind)])}
+            if sysm.variant:
+                v = spread(samples[(sysm.variant, t, kind)])
+                row["variant"] = v
+                row["variant_ratio"] = v["median"] / l["median"]
             if kind == "decode":
                 ceiling = bandwidth[t]["median"] * 1e9 / per_token
                 row["ceiling_tok_s"] = ceiling
@@ -200,7 +245,7 @@ def run(args) -> dict:
                 row["llama_cpp_of_ceiling"] = l["median"] / ceiling
             rows.append(row)
 
-    dittoc_rss = max(v for (name, _, _), vs in rss.items() if name == "dittoc" for v in vs)
+    dittoc_rss = max(v for (name, _, _), vs in rss.items() if name != sysm.LLAMA for v in vs)
     rss_bound = weights_len + kv_bytes + RSS_SLACK
     return {
         "commit": benchlib.git_head(),
@@ -209,8 +254,10 @@ def run(args) -> dict:
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "settings": {"runs": args.runs, "n": args.n, "decode_steps": args.n - 1,
                      "prefill_tokens": len(long_ids), "short_prompt_tokens": len(short_ids),
-                     "ctx": args.ctx, "threads": threads, "bw_passes": args.bw_passes,
-                     "kv_cache": "f32 in both", "llama_cpp_python": llama_cpp.__version__},
+                     "ctx": args.ctx, "threads": threads, "bw_passes": BW_PASSES,
+                     "kv_cache": "f32 in both", "llama_cpp_python": llama_cpp.__version__,
+                     "variant": sysm.variant},
+        "blis_subconfig": blis,
         "files": {
             "dittoc_exe": {"path": benchlib.relpath(exe), "bytes": exe.stat().st_size},
             "dittoc_weights_section": {"bytes": weights_len},
@@ -218,9 +265,10 @@ def run(args) -> dict:
             "gguf_q4_k_m": {"path": benchlib.relpath(gguf), "bytes": gguf.stat().st_size},
         },
         "weights": {"bytes_per_token_f32": per_token, "embedding_bytes": embd_bytes, "n_layers": model["n_layers"],
-                    "llama_cpp_f32_model_size": llama_info.get("model_size_bytes"),
-                    "llama_cpp_f32_n_params": llama_info.get("n_params")},
+                    "llama_cpp_f32_model_size": m["llama_info"]["model_size_bytes"],
+                    "llama_cpp_f32_n_params": m["llama_info"]["n_params"]},
         "bandwidth_gbps": {str(t): v for t, v in bandwidth.items()},
+        "bandwidth_bytes": per_token,
         "greedy_ids_identical_in_warmup": same_ids,
         "rows": rows,
         "memory": {"dittoc_peak_rss": dittoc_rss, "kv_cache_bytes": kv_bytes,
@@ -234,17 +282,21 @@ def fmt_spread(s: dict) -> str:
 
 
 def table(data: dict) -> str:
-    """Speed and memory as a Markdown table."""
-    lines = ["| threads | measure | dittoc f32 | llama.cpp F32 | dittoc / llama.cpp | "
-             "llama.cpp (its own counters) | ceiling (bandwidth / bytes per token) | "
-             "peak RSS dittoc | peak RSS llama.cpp |",
-             "|" + "---|" * 9]
+    """Speed and memory as a Markdown table (with the diagnostic variant's
+    columns when there is one)."""
+    variant = data["settings"]["variant"]
+    extra = f" {variant} | {variant} / llama.cpp |" if variant else ""
+    lines = ["| threads | measure | dittoc f32 | llama.cpp F32 | dittoc / llama.cpp |" + extra +
+             " llama.cpp (its own counters) | ceiling (bandwidth / bytes per token) |"
+             " peak RSS dittoc | peak RSS llama.cpp |",
+             "|" + "---|" * (9 + (2 if variant else 0))]
     for r in data["rows"]:
         ceiling = (f"{r['ceiling_tok_s']:.1f} tok/s (dittoc {100 * r['dittoc_of_ceiling']:.0f} %, "
                    f"llama.cpp {100 * r['llama_cpp_of_ceiling']:.0f} %)") if "ceiling_tok_s" in r else "—"
+        extra = f" {fmt_spread(r['variant'])} | {r['variant_ratio']:.2f}× |" if variant else ""
         lines.append(
             f"| {r['threads']} | {r['kind']} tok/s | {fmt_spread(r['dittoc'])} | {fmt_spread(r['llama_cpp_f32'])} | "
-            f"**{r['ratio']:.2f}×** | {fmt_spread(r['llama_cpp_f32_internal'])} | {ceiling} | "
+            f"**{r['ratio']:.2f}×** |{extra} {fmt_spread(r['llama_cpp_f32_internal'])} | {ceiling} | "
             f"{r['dittoc_peak_rss'] / MIB:,.0f} MiB | {r['llama_cpp_peak_rss'] / MIB:,.0f} MiB |")
     return "\n".join(lines)
 
@@ -253,16 +305,17 @@ def facts(data: dict) -> str:
     """Bandwidth, bytes per token, files and the memory check as a list."""
     f, w, m, s = data["files"], data["weights"], data["memory"], data["settings"]
     bw = ", ".join(f"{t} thread(s) {fmt_spread(v)} GB/s" for t, v in data["bandwidth_gbps"].items())
+    blis = "; ".join(f"{name}: `{cfg}`" for name, cfg in data["blis_subconfig"].items())
     return "\n".join([
-        f"- Read bandwidth over {w['bytes_per_token_f32'] / 1e9:.2f} GB (median, min–max of "
-        f"{s['bw_passes'] - 1 if s['bw_passes'] > 2 else s['bw_passes']} passes): {bw}",
+        f"- BLIS sub-configuration (kernel set) the executable's BLIS selects on this CPU: {blis}",
+        f"- Streaming read bandwidth over {data['bandwidth_bytes'] / 1e9:.2f} GB (readbw.c; median, min–max of "
+        f"{s['bw_passes']} passes in each of the {s['runs']} rounds): {bw}",
         f"- f32 bytes read per token: {w['bytes_per_token_f32']:,} ({w['n_layers']} layers + final norm + LM head; "
-        f"the {w['embedding_bytes']:,}-byte embedding table is only gathered). llama.cpp's F32 model: "
-        f"{w['llama_cpp_f32_model_size']:,} bytes of tensors, {w['llama_cpp_f32_n_params']:,} parameters "
-        "(tied embeddings: its token_embd is also its LM head)",
+        f"the {w['embedding_bytes']:,}-byte embedding table is only gathered); llama.cpp's F32 model holds "
+        f"{w['llama_cpp_f32_model_size']:,} bytes of tensors ({w['llama_cpp_f32_n_params']:,} parameters)",
         f"- Files: dittoc executable {f['dittoc_exe']['bytes']:,} bytes (weight section "
-        f"{f['dittoc_weights_section']['bytes']:,}: dittoc stores the tied LM head as its own tensor); "
-        f"llama.cpp F32 GGUF {f['gguf_f32']['bytes']:,}; the source Q4_K_M GGUF {f['gguf_q4_k_m']['bytes']:,}",
+        f"{f['dittoc_weights_section']['bytes']:,}); llama.cpp F32 GGUF {f['gguf_f32']['bytes']:,}; "
+        f"the source Q4_K_M GGUF {f['gguf_q4_k_m']['bytes']:,}",
         f"- dittoc peak RSS {m['dittoc_peak_rss'] / MIB:,.0f} MiB over all runs; bound weight section + "
         f"K/V cache ({m['kv_cache_bytes'] / MIB:.0f} MiB at ctx {s['ctx']}) + {m['slack'] // MIB} MiB = "
         f"{m['bound'] / MIB:,.0f} MiB: **{'holds' if m['within_bound'] else 'EXCEEDED'}**. "
@@ -273,6 +326,20 @@ def facts(data: dict) -> str:
         f"- Greedy ids of dittoc and llama.cpp F32 identical in the warm-up run: "
         f"{'yes' if data['greedy_ids_identical_in_warmup'] else 'no'}",
     ])
+
+
+def variant_note(data: dict) -> str:
+    """What the diagnostic variant column is, and what BLIS picked."""
+    s, blis = data["settings"], data["blis_subconfig"]
+    note = ""
+    if blis.get(Systems.DITTOC) == "generic":
+        note += ("The BLIS bundled in the executable does not recognize this CPU and falls back to "
+                 "its `generic` sub-configuration: reference kernels, not its x86 ones. ")
+    if s["variant"]:
+        note += (f"The column \"{s['variant']}\" is the same executable with that environment "
+                 f"(BLIS sub-configuration `{blis.get(s['variant'])}`), measured in the same interleaved "
+                 "runs: a diagnostic of how much of the gap is the kernel set, not a dittoc setting.")
+    return note
 
 
 def markdown(data: dict) -> str:
@@ -295,6 +362,8 @@ of {s['runs']} interleaved runs, each run its own process.
 
 {table(data)}
 
+{variant_note(data)}
+
 {facts(data)}
 """
 
@@ -313,10 +382,16 @@ def main() -> int:
     ap.add_argument("--threads", type=lambda s: [int(t) for t in s.split(",")], default=[1, 2],
                     help="thread counts, comma separated (default 1,2)")
     ap.add_argument("--ctx", type=int, default=1024, help="context size of both systems (default 1024)")
+    ap.add_argument("--dittoc-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="also measure the dittoc executable with this environment variable set, "
+                         "interleaved with the others, as a diagnostic column (repeatable: one variant "
+                         "with all of them), e.g. BLIS_ARCH_TYPE=6 to force BLIS's zen3 kernels")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = ap.parse_args()
+    if any("=" not in e for e in args.dittoc_env):
+        ap.error("--dittoc-env takes NAME=VALUE")
+    args.variant_env = dict(e.split("=", 1) for e in args.dittoc_env)
     args.runs = args.runs or (2 if args.quick else 5)
-    args.bw_passes = 4 if args.quick else 11
     if args.runs < 1 or args.n < 2:
         ap.error("--runs must be >= 1 and -n >= 2")
     try:

@@ -143,12 +143,13 @@ class Child:
     maxrss_bytes: int
 
 
-def run_child(cmd: list[str]) -> Child:
-    """Run `cmd`, wait for exactly that child with `os.wait4` and return its
-    output and peak resident set size (ru_maxrss, KiB on Linux)."""
+def run_child(cmd: list[str], env: dict[str, str] | None = None) -> Child:
+    """Run `cmd` (with `env` added to the environment), wait for exactly that
+    child with `os.wait4` and return its output and peak resident set size
+    (ru_maxrss, KiB on Linux)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -184,7 +185,7 @@ class DittocRun:
 
 
 def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
-               dump_logits: Path | None = None) -> DittocRun:
+               dump_logits: Path | None = None, env: dict[str, str] | None = None) -> DittocRun:
     """Feed `ids` (`--tokens`) to the executable, generate `n` tokens greedily.
 
     The timings are the executable's own stderr lines: `prefill` is the
@@ -195,7 +196,7 @@ def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
            "--threads", str(threads), "--ctx", str(ctx), "--ids"]
     if dump_logits is not None:
         cmd += ["--dump-logits", str(dump_logits)]
-    child = check_child(run_child(cmd), cmd)
+    child = check_child(run_child(cmd, env), cmd)
     stats = {kind: (int(tok), float(sec)) for kind, tok, sec in _STATS.findall(child.stderr)}
     if "prefill" not in stats:
         raise BenchError(f"no 'prefill:' line in the stderr of {exe}:\n{child.stderr[-2000:]}")
@@ -208,6 +209,15 @@ def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
         decode_s=stats.get("decode", (0, 0.0))[1],
         maxrss_bytes=child.maxrss_bytes,
     )
+
+
+def blis_subconfig(exe: Path, env: dict[str, str] | None = None) -> str:
+    """The BLIS sub-configuration (kernel set) the executable's bundled BLIS
+    selects on this CPU at run time, from its BLIS_ARCH_DEBUG message."""
+    cmd = [str(exe), "--tokens", "0", "-n", "1", "--threads", "1", "--ctx", "16", "--ids"]
+    child = check_child(run_child(cmd, {"BLIS_ARCH_DEBUG": "1", **(env or {})}), cmd)
+    found = re.search(r"selecting sub-configuration '([^']+)'", child.stderr)
+    return found.group(1) if found else "unknown (no BLIS_ARCH_DEBUG message)"
 
 
 def read_payload(exe: Path) -> tuple[dict, dict]:
