@@ -1,0 +1,153 @@
+//! Weighted k-means in one dimension: the centroids of one block's codebook.
+//!
+//! For values `x_i` with importances `w_i ≥ 0`, find `k` centroids minimising
+//!
+//! ```text
+//! J(c) = Σ_i w_i · min_j (x_i − c_j)²
+//! ```
+//!
+//! by k-means++ seeding ([`seed`]) followed by Lloyd iterations ([`lloyd`]).
+//! The values are sorted once and equal values merged ([`points`]), after which
+//! clusters are intervals and every iteration costs O(k log U) for U distinct
+//! values. With `U ≤ k` the distinct values themselves are the optimum (J = 0)
+//! and no iteration runs.
+
+pub(crate) mod lloyd;
+pub(crate) mod points;
+pub(crate) mod seed;
+
+use serde::{Deserialize, Serialize};
+
+use crate::invalid::{QuantizeError, Result};
+use crate::rng::SplitMix64;
+use points::Points;
+
+/// Knobs of the k-means solver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmeansOptions {
+    /// Cap on Lloyd update steps per block (iteration stops earlier once the
+    /// assignment no longer changes).
+    pub max_iter: usize,
+}
+
+impl Default for KmeansOptions {
+    fn default() -> Self {
+        Self { max_iter: 100 }
+    }
+}
+
+/// The result of [`weighted_kmeans_1d`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fit {
+    /// `k` centroids in ascending order (unrounded). With fewer distinct
+    /// values than `k`, the distinct values, the largest repeated to fill.
+    pub centroids: Vec<f64>,
+    /// Lloyd update steps performed (0 when `U ≤ k`).
+    pub iterations: usize,
+    /// Whether the assignment reached a fixed point within the cap.
+    pub converged: bool,
+    /// The centroids after seeding and after every update step (first entry:
+    /// the k-means++ seeds). Empty when `U ≤ k`.
+    pub trace: Vec<Vec<f64>>,
+}
+
+/// Weighted 1-D k-means of `values` with importances `weights` (same length,
+/// finite, ≥ 0; if all are zero every value weighs 1) into `k ≥ 1` clusters,
+/// seeded by k-means++ from `seed`.
+pub fn weighted_kmeans_1d(
+    values: &[f32],
+    weights: &[f32],
+    k: usize,
+    seed: u64,
+    options: &KmeansOptions,
+) -> Result<Fit> {
+    if weights.len() != values.len() {
+        return Err(QuantizeError::LengthMismatch {
+            what: "k-means weights (one per value)",
+            expected: values.len(),
+            found: weights.len(),
+        });
+    }
+    if values.is_empty() || k == 0 {
+        return Err(QuantizeError::BadShape { n: values.len(), k });
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(QuantizeError::NonFiniteWeight {
+            index: i,
+            row: 0,
+            col: i,
+            value: values[i],
+        });
+    }
+    if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(QuantizeError::BadImportance {
+            channel: i,
+            value: weights[i],
+        });
+    }
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let uniform = weights.iter().all(|&w| w == 0.0);
+    let mut solver = Solver::default();
+    for &i in &order {
+        let w = if uniform { 1.0 } else { weights[i] as f64 };
+        solver.points.push(values[i] as f64, w);
+    }
+    solver.points.finish();
+    let mut trace = Vec::new();
+    let outcome = solver.solve(k, &mut SplitMix64::new(seed, 0), options, Some(&mut trace));
+    Ok(Fit {
+        centroids: solver.centers.clone(),
+        iterations: outcome.iterations,
+        converged: outcome.converged,
+        trace,
+    })
+}
+
+/// Reusable state of one k-means problem: the points and the scratch space of
+/// seeding and iteration, kept across blocks to avoid allocation.
+#[derive(Debug, Default)]
+pub(crate) struct Solver {
+    pub(crate) points: Points,
+    pub(crate) centers: Vec<f64>,
+    d2: Vec<f64>,
+    bounds: Vec<usize>,
+    next: Vec<usize>,
+}
+
+impl Solver {
+    /// Solves for `k` centroids of `self.points` (finished, positive total
+    /// weight), leaving them sorted in `self.centers`.
+    pub(crate) fn solve(
+        &mut self,
+        k: usize,
+        rng: &mut SplitMix64,
+        options: &KmeansOptions,
+        trace: Option<&mut Vec<Vec<f64>>>,
+    ) -> lloyd::Outcome {
+        let u = self.points.len();
+        if u <= k {
+            self.centers.clear();
+            self.centers.extend_from_slice(&self.points.xs);
+            let last = self.points.xs[u - 1];
+            self.centers.resize(k, last);
+            return lloyd::Outcome {
+                iterations: 0,
+                converged: true,
+            };
+        }
+        seed::plus_plus(&self.points, k, rng, &mut self.d2, &mut self.centers);
+        let trace = trace.map(|t| {
+            t.push(self.centers.clone());
+            t
+        });
+        lloyd::lloyd(
+            &self.points,
+            &mut self.centers,
+            &mut self.bounds,
+            &mut self.next,
+            options.max_iter,
+            trace,
+        )
+    }
+}

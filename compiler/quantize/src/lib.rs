@@ -1,0 +1,35 @@
+//! Ditto-style weight quantization for dittoc: per-block weighted k-means
+//! codebooks, bit-packed indices, measured error, and bit allocation across a
+//! model's tensors.
+//!
+//! The layout produced is the one of `docs/codebook-format.md`: a `[N, K]`
+//! tensor becomes `⌈N·K·b/8⌉` bytes of `b`-bit indices (a little-endian bit
+//! stream) and `⌈N·K/B⌉` codebooks of `2^b` f16 centroids, one per `B`
+//! consecutive weights in row-major order.
+//!
+//! ```
+//! use ditto_quantize::{dequantize, quantize};
+//! # fn main() -> Result<(), ditto_quantize::QuantizeError> {
+//! let (n, k) = (4, 64);
+//! let w: Vec<f32> = (0..n * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+//! let q = quantize(&w, n, k, None, 4, 64, 0)?;
+//! assert_eq!(q.indices.len(), n * k * 4 / 8);
+//! assert_eq!(q.codebooks.len(), (n * k / 64) * 16);
+//! let w_hat = dequantize(&q)?;
+//! # let _ = w_hat;
+//! # Ok(()) }
+//! ```
+
+mod format;
+mod invalid;
+pub mod kmeans;
+pub mod pack;
+mod quantize;
+mod quantized;
+mod rng;
+
+pub use format::{check_bits, Format, SUPPORTED_BITS};
+pub use invalid::{QuantizeError, Result};
+pub use kmeans::{weighted_kmeans_1d, Fit, KmeansOptions};
+pub use quantize::{quantize, quantize_with};
+pub use quantized::{dequantize, Quantized};

@@ -1,0 +1,274 @@
+//! The tensor quantizer: per-block weighted k-means, f16 codebooks, packed
+//! nearest-centroid indices.
+//!
+//! Block `j` holds the weights `i ∈ [j·B, min((j+1)·B, N·K))` in row-major
+//! order; weight `i` lies in input channel `i mod K` and has that channel's
+//! importance. For each block (in parallel, each seeded from `(seed, j)`, so
+//! the result does not depend on the thread count):
+//!
+//! 1. weighted k-means ([`crate::kmeans`]) gives `2^b` centroids;
+//! 2. the centroids are rounded to f16 (round to nearest even);
+//! 3. every weight gets the index of its nearest *rounded* centroid (ties go
+//!    to the lower index), and the indices are bit-packed.
+
+use half::f16;
+use rayon::prelude::*;
+
+use crate::format::Format;
+use crate::invalid::{QuantizeError, Result};
+use crate::kmeans::{KmeansOptions, Solver};
+use crate::pack::pack_unchecked;
+use crate::quantized::Quantized;
+use crate::rng::SplitMix64;
+
+/// Quantizes the row-major `[n, k]` matrix `weights` with `bits`-bit indices
+/// and one codebook per `block` weights, weighting weight `[r, c]` by
+/// `importance[c]` (all ones when `None`). Deterministic for a given `seed`.
+pub fn quantize(
+    weights: &[f32],
+    n: usize,
+    k: usize,
+    importance: Option<&[f32]>,
+    bits: u8,
+    block: usize,
+    seed: u64,
+) -> Result<Quantized> {
+    let format = Format::new(n, k, bits, block)?;
+    quantize_with(weights, format, importance, seed, &KmeansOptions::default())
+}
+
+/// [`quantize`] with explicit format and k-means options.
+pub fn quantize_with(
+    weights: &[f32],
+    format: Format,
+    importance: Option<&[f32]>,
+    seed: u64,
+    options: &KmeansOptions,
+) -> Result<Quantized> {
+    check_weights(weights, &format)?;
+    if let Some(imp) = importance {
+        check_importance(imp, format.k)?;
+    }
+    let mut indices = vec![0u8; format.index_bytes()];
+    let mut codebooks = vec![f16::ZERO; format.codebook_len()];
+    indices
+        .par_chunks_mut(format.block_index_bytes())
+        .zip(codebooks.par_chunks_mut(format.levels()))
+        .zip(weights.par_chunks(format.block))
+        .enumerate()
+        .for_each_init(BlockScratch::default, |s, (j, ((packed, book), w))| {
+            let block = Block {
+                index: j,
+                start: j * format.block,
+                values: w,
+            };
+            s.quantize(&block, &format, importance, seed, options, book, packed);
+        });
+    Ok(Quantized {
+        n: format.n,
+        k: format.k,
+        bits: format.bits,
+        block: format.block,
+        indices,
+        codebooks,
+    })
+}
+
+/// Checks the length of `weights` and that each is finite and within f16 range.
+pub(crate) fn check_weights(weights: &[f32], format: &Format) -> Result<()> {
+    if weights.len() != format.len() {
+        return Err(QuantizeError::LengthMismatch {
+            what: "weights (N·K)",
+            expected: format.len(),
+            found: weights.len(),
+        });
+    }
+    let max = f16::MAX.to_f32();
+    let bad = weights.par_iter().position_first(|w| !(w.abs() <= max));
+    match bad {
+        None => Ok(()),
+        Some(index) => {
+            let (row, col) = format.row_col(index);
+            let value = weights[index];
+            Err(if value.is_finite() {
+                QuantizeError::WeightOutOfF16Range {
+                    index,
+                    row,
+                    col,
+                    value,
+                }
+            } else {
+                QuantizeError::NonFiniteWeight {
+                    index,
+                    row,
+                    col,
+                    value,
+                }
+            })
+        }
+    }
+}
+
+/// Checks that there are `k` importances, each finite and ≥ 0.
+pub(crate) fn check_importance(importance: &[f32], k: usize) -> Result<()> {
+    if importance.len() != k {
+        return Err(QuantizeError::LengthMismatch {
+            what: "importance (one per input channel, K)",
+            expected: k,
+            found: importance.len(),
+        });
+    }
+    match importance
+        .iter()
+        .position(|w| !(w.is_finite() && *w >= 0.0))
+    {
+        None => Ok(()),
+        Some(channel) => Err(QuantizeError::BadImportance {
+            channel,
+            value: importance[channel],
+        }),
+    }
+}
+
+/// One block's weights: block `index`, starting at flat position `start`.
+struct Block<'a> {
+    index: usize,
+    start: usize,
+    values: &'a [f32],
+}
+
+/// Per-thread scratch space, reused from block to block.
+#[derive(Default)]
+struct BlockScratch {
+    keys: Vec<u64>,
+    solver: Solver,
+    mids: Vec<f64>,
+    idx: Vec<u8>,
+}
+
+impl BlockScratch {
+    #[allow(clippy::too_many_arguments)]
+    fn quantize(
+        &mut self,
+        block: &Block<'_>,
+        format: &Format,
+        importance: Option<&[f32]>,
+        seed: u64,
+        options: &KmeansOptions,
+        book: &mut [f16],
+        packed: &mut [u8],
+    ) {
+        let levels = format.levels();
+        self.collect_points(block, format.k, importance);
+        let mut rng = SplitMix64::new(seed, block.index as u64);
+        self.solver.solve(levels, &mut rng, options, None);
+        for (e, &c) in book.iter_mut().zip(&self.solver.centers) {
+            *e = f16::from_f64(c);
+        }
+        // Midpoints of consecutive rounded centroids, exact in f64 (f16 + f16
+        // is exact, and so is halving): v ≤ m_j ⇔ v is at least as close to
+        // c_j as to c_{j+1}.
+        self.mids.clear();
+        self.mids.extend(
+            book.windows(2)
+                .map(|p| 0.5 * (p[0].to_f64() + p[1].to_f64())),
+        );
+        self.idx.clear();
+        self.idx.extend(
+            block
+                .values
+                .iter()
+                .map(|&v| nearest(&self.mids, format.bits, v as f64)),
+        );
+        pack_unchecked(&self.idx, format.bits, packed);
+    }
+
+    /// Sorts the block's values (with their positions, as one `u64` key
+    /// each) and loads them with their importances into the solver's points.
+    fn collect_points(&mut self, block: &Block<'_>, k: usize, importance: Option<&[f32]>) {
+        self.keys.clear();
+        self.keys.extend(
+            block
+                .values
+                .iter()
+                .enumerate()
+                .map(|(t, &v)| (order_key(v) as u64) << 32 | t as u64),
+        );
+        self.keys.sort_unstable();
+        let weight_of = |t: usize| importance.map_or(1.0, |imp| imp[(block.start + t) % k] as f64);
+        let weightless =
+            importance.is_some() && (0..block.values.len()).all(|t| weight_of(t) == 0.0);
+        let points = &mut self.solver.points;
+        points.clear();
+        for &key in &self.keys {
+            let t = (key & 0xFFFF_FFFF) as usize;
+            let w = if weightless { 1.0 } else { weight_of(t) };
+            points.push(block.values[t] as f64, w);
+        }
+        points.finish();
+    }
+}
+
+/// A `u32` whose unsigned order is the numeric order of finite `f32`s.
+#[inline]
+fn order_key(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// The index of the nearest centroid: the number of midpoints `m` (sorted,
+/// `2^bits − 1` of them) with `m < v`, by a branch-free binary search of
+/// `bits` steps.
+#[inline]
+fn nearest(mids: &[f64], bits: u8, v: f64) -> u8 {
+    let mut i = 0usize;
+    for step in (0..bits).rev() {
+        let j = i + (1 << step);
+        if mids[j - 1] < v {
+            i = j;
+        }
+    }
+    i as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_key_is_monotone() {
+        let v = [
+            -65504.0f32,
+            -1.5,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-30,
+            0.5,
+            3.0,
+            65504.0,
+        ];
+        for w in v.windows(2) {
+            assert!(order_key(w[0]) <= order_key(w[1]), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn nearest_matches_brute_force() {
+        let book = [-2.0f64, -0.5, 0.0, 0.0, 0.25, 1.0, 3.0, 3.5];
+        let mids: Vec<f64> = book.windows(2).map(|p| 0.5 * (p[0] + p[1])).collect();
+        for i in -50..50 {
+            let v = i as f64 / 10.0;
+            let q = nearest(&mids, 3, v) as usize;
+            let best = book
+                .iter()
+                .map(|c| (v - c).abs())
+                .fold(f64::INFINITY, f64::min);
+            assert_eq!((v - book[q]).abs(), best, "v={v}");
+        }
+    }
+}
