@@ -10,26 +10,38 @@ use melior::{
     Context,
 };
 
+pub mod codebook;
 pub mod ditto;
 
-/// IRDL source of the `ditto` dialect.
-pub const DITTO_IRDL: &str = include_str!("../irdl/ditto.irdl.mlir");
+/// Each project dialect: its IRDL file, its source, and one of its ops, which
+/// tells whether the dialect is loaded already.
+const DIALECTS: [(&str, &str, &str); 2] = [
+    (
+        "dialects/irdl/ditto.irdl.mlir",
+        include_str!("../irdl/ditto.irdl.mlir"),
+        "ditto.weight",
+    ),
+    (
+        "dialects/irdl/codebook.irdl.mlir",
+        include_str!("../irdl/codebook.irdl.mlir"),
+        "codebook.weight",
+    ),
+];
 
 /// Loads every project dialect into `context` (which must have the upstream
 /// `irdl` dialect loaded). Loading twice is a no-op.
 pub fn load(context: &Context) -> Result<(), Vec<String>> {
-    if context.is_registered_operation("ditto.weight") {
-        return Ok(());
+    for (file, source, probe) in DIALECTS {
+        if context.is_registered_operation(probe) {
+            continue;
+        }
+        let module =
+            Module::parse(context, source).ok_or_else(|| vec![format!("{file} does not parse")])?;
+        if !load_irdl_dialects(&module) {
+            return Err(vec![format!("{file} failed to load")]);
+        }
     }
-    let module = Module::parse(context, DITTO_IRDL)
-        .ok_or_else(|| vec!["dialects/irdl/ditto.irdl.mlir does not parse".to_string()])?;
-    if load_irdl_dialects(&module) {
-        Ok(())
-    } else {
-        Err(vec![
-            "dialects/irdl/ditto.irdl.mlir failed to load".to_string()
-        ])
-    }
+    Ok(())
 }
 
 /// A location for ops created by the compiler itself.

@@ -127,3 +127,82 @@ fn invalid_attribute_is_rejected_at_parse() {
     );
     assert!(module.is_none(), "a non-string weight name must not verify");
 }
+
+fn typed<'c>(context: &'c Context, text: &str) -> MemRefType<'c> {
+    MemRefType::try_from(Type::parse(context, text).expect("type parses")).expect("a memref")
+}
+
+#[test]
+fn codebook_weight_and_dequantize() {
+    use ditto_dialects::codebook::{self, Scheme};
+    let context = context();
+    let scheme = Scheme {
+        bits: 4,
+        block: 256,
+    };
+    let text = build(&context, &[memref(&context, &[32, 64])], |block| {
+        let location = Location::unknown(&context);
+        let weight = block.append_operation(codebook::weight(
+            &context,
+            "w",
+            scheme,
+            typed(&context, "memref<1024xi8>"),
+            typed(&context, "memref<8x16xf16>"),
+            location,
+        ));
+        block.append_operation(codebook::dequantize(
+            &context,
+            weight.result(0).unwrap().into(),
+            weight.result(1).unwrap().into(),
+            block.argument(0).unwrap().into(),
+            scheme,
+            location,
+        ));
+    });
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn codebook_gemv_and_gemm() {
+    use ditto_dialects::codebook::{self, Scheme};
+    let context = context();
+    let scheme = Scheme {
+        bits: 3,
+        block: 512,
+    };
+    let args = [
+        typed(&context, "memref<768xi8>"),
+        typed(&context, "memref<4x8xf16>"),
+        memref(&context, &[64]),
+        memref(&context, &[32]),
+        typed(&context, "memref<?x64xf32>"),
+        typed(&context, "memref<?x32xf32>"),
+    ];
+    let text = build(&context, &args, |block| {
+        let location = Location::unknown(&context);
+        let arg = |i| block.argument(i).unwrap().into();
+        block.append_operation(codebook::gemv(
+            &context,
+            arg(0),
+            arg(1),
+            arg(2),
+            arg(3),
+            scheme,
+            1.0,
+            0.0,
+            location,
+        ));
+        block.append_operation(codebook::gemm(
+            &context,
+            arg(0),
+            arg(1),
+            arg(4),
+            arg(5),
+            scheme,
+            1.0,
+            1.0,
+            location,
+        ));
+    });
+    insta::assert_snapshot!(text);
+}

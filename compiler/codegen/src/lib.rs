@@ -68,6 +68,8 @@ pub struct CompileOptions {
     pub print_ir_after_all: bool,
     /// User rule files for the e-graph stage, on top of the built-in rules.
     pub rules: Vec<PathBuf>,
+    /// How products with codebook-quantized matrices are computed.
+    pub codebook_kernels: ditto_passes::select::CodebookKernel,
     /// The runtime static library; by default `libditto_rt.a` next to dittoc.
     pub runtime_lib: Option<PathBuf>,
 }
@@ -134,7 +136,7 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     let model = model_info(&module)?;
     let print = options.print_ir_after_all;
 
-    let rules = ditto_passes::select::rule_set(&options.rules)?;
+    let rules = ditto_passes::select::rule_set(&options.rules, options.codebook_kernels)?;
     let report = ditto_passes::select::select_kernels(&context, &module, &rules)?;
     eprintln!("{report}");
     if print {

@@ -5,7 +5,13 @@
 //! ```text
 //! (blas.gemv ALPHA A TRANS X BETA Y)       y := BETA·Y + ALPHA·op(A)·x
 //! (blas.gemm ALPHA A TA B TB BETA C)       C := BETA·C + ALPHA·op(A)·op(B)
+//! (cb.gemv ALPHA W X BETA Y)               y := BETA·Y + ALPHA·Ŵ·x      (fused)
+//! (cb.gemm ALPHA X W BETA C)               C := BETA·C + ALPHA·X·Ŵᵀ     (fused)
+//! (cb.dequant.gemv …), (cb.dequant.gemm …) the same, dequantize then BLIS
 //! ```
+//!
+//! W is `(cb.matrix Q CB BITS BLOCK)`: index stream and codebook buffers and
+//! the quantization scheme of a codebook matrix Ŵ [N, K].
 //!
 //! * ALPHA, BETA: numbers.
 //! * A, X, B: buffer symbols (`%w`). TRANS/TA/TB: `n` or `t`.
@@ -63,6 +69,28 @@ impl fmt::Display for Init {
     }
 }
 
+/// A codebook-quantized matrix operand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodebookMatrix {
+    /// The packed index stream buffer.
+    pub indices: String,
+    /// The codebooks buffer.
+    pub codebooks: String,
+    /// Bits per index.
+    pub bits: u8,
+    /// Weights per codebook.
+    pub block: u64,
+}
+
+/// How a product with a codebook matrix is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodebookKernel {
+    /// A fused kernel that reads Ŵ from its codebooks directly.
+    Fused,
+    /// Ditto's recipe: dequantize Ŵ to f32, then a BLIS call.
+    Dequantize,
+}
+
 /// A recognized kernel call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kernel {
@@ -93,6 +121,36 @@ pub enum Kernel {
         b: String,
         /// How `b` is indexed.
         tb: Trans,
+        /// BETA (0 when `c` is [`Init::Zero`]).
+        beta: f32,
+        /// The output's initial content.
+        c: Init,
+    },
+    /// `y := beta·y + alpha·Ŵ·x`, Ŵ a codebook matrix [N, K].
+    CodebookGemv {
+        /// How it is computed.
+        how: CodebookKernel,
+        /// ALPHA.
+        alpha: f32,
+        /// Ŵ.
+        w: CodebookMatrix,
+        /// The vector buffer.
+        x: String,
+        /// BETA (0 when `y` is [`Init::Zero`]).
+        beta: f32,
+        /// The output's initial content.
+        y: Init,
+    },
+    /// `c := beta·c + alpha·x·Ŵᵀ`, x [M, K], Ŵ a codebook matrix [N, K].
+    CodebookGemm {
+        /// How it is computed.
+        how: CodebookKernel,
+        /// ALPHA.
+        alpha: f32,
+        /// The left matrix buffer.
+        x: String,
+        /// Ŵ.
+        w: CodebookMatrix,
         /// BETA (0 when `c` is [`Init::Zero`]).
         beta: f32,
         /// The output's initial content.
@@ -171,6 +229,30 @@ impl Kernel {
                 (beta, init)
             })
         };
+        let codebook = |id: Id| -> Result<CodebookMatrix, DecodeError> {
+            let Lang::CbMatrix([q, c, b, block]) = node(id) else {
+                return Err(err(format!(
+                    "W must be `(cb.matrix Q CB BITS BLOCK)`, found `{}`",
+                    sub(term, node(id))
+                )));
+            };
+            let bits = number(*b, "BITS")?;
+            let block = number(*block, "BLOCK")?;
+            if ![2.0, 3.0, 4.0, 5.0, 6.0, 8.0].contains(&bits)
+                || block < 8.0
+                || block.fract() != 0.0
+            {
+                return Err(err(format!(
+                    "unsupported codebook scheme: {bits} bits, block {block}"
+                )));
+            }
+            Ok(CodebookMatrix {
+                indices: buffer(*q, "Q")?,
+                codebooks: buffer(*c, "CB")?,
+                bits: bits as u8,
+                block: block as u64,
+            })
+        };
         Ok(Some(match root {
             Lang::Gemv([al, a, t, x, be, y]) => {
                 let (beta, y) = init(number(*be, "BETA")?, *y, "Y")?;
@@ -195,6 +277,36 @@ impl Kernel {
                     c,
                 }
             }
+            Lang::CbGemv([al, w, x, be, y]) | Lang::CbDequantGemv([al, w, x, be, y]) => {
+                let (beta, y) = init(number(*be, "BETA")?, *y, "Y")?;
+                Kernel::CodebookGemv {
+                    how: if matches!(root, Lang::CbGemv(_)) {
+                        CodebookKernel::Fused
+                    } else {
+                        CodebookKernel::Dequantize
+                    },
+                    alpha: number(*al, "ALPHA")?,
+                    w: codebook(*w)?,
+                    x: buffer(*x, "X")?,
+                    beta,
+                    y,
+                }
+            }
+            Lang::CbGemm([al, x, w, be, c]) | Lang::CbDequantGemm([al, x, w, be, c]) => {
+                let (beta, c) = init(number(*be, "BETA")?, *c, "C")?;
+                Kernel::CodebookGemm {
+                    how: if matches!(root, Lang::CbGemm(_)) {
+                        CodebookKernel::Fused
+                    } else {
+                        CodebookKernel::Dequantize
+                    },
+                    alpha: number(*al, "ALPHA")?,
+                    x: buffer(*x, "X")?,
+                    w: codebook(*w)?,
+                    beta,
+                    c,
+                }
+            }
             _ => return Ok(None),
         }))
     }
@@ -205,11 +317,48 @@ impl Kernel {
         let (mut out, init, role) = match self {
             Kernel::Gemv { a, x, y, .. } => (vec![("A", a.as_str()), ("x", x.as_str())], y, "y"),
             Kernel::Gemm { a, b, c, .. } => (vec![("A", a.as_str()), ("B", b.as_str())], c, "C"),
+            Kernel::CodebookGemv { w, x, y, .. } => (
+                vec![
+                    ("Q", w.indices.as_str()),
+                    ("CB", w.codebooks.as_str()),
+                    ("x", x.as_str()),
+                ],
+                y,
+                "y",
+            ),
+            Kernel::CodebookGemm { x, w, c, .. } => (
+                vec![
+                    ("X", x.as_str()),
+                    ("Q", w.indices.as_str()),
+                    ("CB", w.codebooks.as_str()),
+                ],
+                c,
+                "C",
+            ),
         };
         if let Init::Copy(buf) = init {
             out.push((role, buf.as_str()));
         }
         out
+    }
+}
+
+impl CodebookKernel {
+    fn prefix(self) -> &'static str {
+        match self {
+            CodebookKernel::Fused => "cb_",
+            CodebookKernel::Dequantize => "dequantize+s",
+        }
+    }
+}
+
+impl fmt::Display for CodebookMatrix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "codebook({}, {}, {} bits, block {})",
+            self.indices, self.codebooks, self.bits, self.block
+        )
     }
 }
 
@@ -253,6 +402,34 @@ impl fmt::Display for Kernel {
                 f.write_str("sgemm(alpha=")?;
                 fmt_num(f, *alpha)?;
                 write!(f, ", A={a}, ta={ta}, B={b}, tb={tb}, beta=")?;
+                fmt_num(f, *beta)?;
+                write!(f, ", C={c})")
+            }
+            Kernel::CodebookGemv {
+                how,
+                alpha,
+                w,
+                x,
+                beta,
+                y,
+            } => {
+                write!(f, "{}gemv(alpha=", how.prefix())?;
+                fmt_num(f, *alpha)?;
+                write!(f, ", W={w}, x={x}, beta=")?;
+                fmt_num(f, *beta)?;
+                write!(f, ", y={y})")
+            }
+            Kernel::CodebookGemm {
+                how,
+                alpha,
+                x,
+                w,
+                beta,
+                c,
+            } => {
+                write!(f, "{}gemm(alpha=", how.prefix())?;
+                fmt_num(f, *alpha)?;
+                write!(f, ", X={x}, W={w}, beta=")?;
                 fmt_num(f, *beta)?;
                 write!(f, ", C={c})")
             }

@@ -20,6 +20,10 @@
 //! | `(blas.gemv ALPHA A TRANS X BETA Y)` | kernel: `y := BETA·Y + ALPHA·op(A)·x` |
 //! | `(blas.gemm ALPHA A TA B TB BETA C)` | kernel: `C := BETA·C + ALPHA·op(A)·op(B)` |
 //! | `(tensor.add Y T)`, `(tensor.scale C T)` | whole-output `Y + T` and `C·T`; produced only by rules |
+//! | `(cb.matrix Q CB BITS BLOCK)` | a codebook-quantized matrix (docs/codebook-format.md): index stream `Q`, codebooks `CB`; read like a buffer |
+//! | `(cb.gemv ALPHA W X BETA Y)` | kernel: `y := BETA·Y + ALPHA·Ŵ·x`, fused (Ŵ never materialized) |
+//! | `(cb.gemm ALPHA X W BETA C)` | kernel: `C := BETA·C + ALPHA·X·Ŵᵀ`, fused |
+//! | `(cb.dequant.gemv …)`, `(cb.dequant.gemm …)` | the same, Ditto's recipe: dequantize Ŵ to f32, then BLIS |
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -51,6 +55,11 @@ define_language! {
         "blas.gemm" = Gemm([Id; 7]),
         "tensor.add" = TensorAdd([Id; 2]),
         "tensor.scale" = TensorScale([Id; 2]),
+        "cb.matrix" = CbMatrix([Id; 4]),
+        "cb.gemv" = CbGemv([Id; 5]),
+        "cb.gemm" = CbGemm([Id; 5]),
+        "cb.dequant.gemv" = CbDequantGemv([Id; 5]),
+        "cb.dequant.gemm" = CbDequantGemm([Id; 5]),
         Num(Num),
         Symbol(Symbol),
     }
@@ -138,6 +147,11 @@ pub const OPERATORS: &[(&str, Arity)] = &[
     ("blas.gemm", Arity::Exactly(7)),
     ("tensor.add", Arity::Exactly(2)),
     ("tensor.scale", Arity::Exactly(2)),
+    ("cb.matrix", Arity::Exactly(4)),
+    ("cb.gemv", Arity::Exactly(5)),
+    ("cb.gemm", Arity::Exactly(5)),
+    ("cb.dequant.gemv", Arity::Exactly(5)),
+    ("cb.dequant.gemm", Arity::Exactly(5)),
 ];
 
 /// The arity of operator `op`, or `None` if `op` is not an operator (a symbol or number).
@@ -158,7 +172,15 @@ pub fn is_dim_name(s: &str) -> bool {
 impl Lang {
     /// Whether this node is a kernel call (an extraction target).
     pub fn is_kernel(&self) -> bool {
-        matches!(self, Lang::Gemv(_) | Lang::Gemm(_))
+        matches!(
+            self,
+            Lang::Gemv(_)
+                | Lang::Gemm(_)
+                | Lang::CbGemv(_)
+                | Lang::CbGemm(_)
+                | Lang::CbDequantGemv(_)
+                | Lang::CbDequantGemm(_)
+        )
     }
 }
 

@@ -16,7 +16,7 @@ fn kernel(text: &str) -> Kernel {
 
 #[test]
 fn recognizes_every_case() {
-    for (text, want, rule) in cases() {
+    for (text, want, rule) in cases().into_iter().chain(codebook_cases()) {
         let sel = run(&text);
         assert_eq!(sel.kernel.as_ref(), Some(&want), "{text}\n{}", sel.trace());
         // Size guard (not a timing): the built-ins stay small on real ops.
@@ -36,7 +36,7 @@ fn recognizes_every_case() {
 #[test]
 fn every_builtin_rule_is_exercised() {
     let mut fired = BTreeSet::new();
-    for (text, _, _) in cases() {
+    for (text, _, _) in cases().into_iter().chain(codebook_cases()) {
         for r in run(&text).rules_fired() {
             fired.insert(r.to_string());
         }

@@ -257,6 +257,9 @@ fn run_kernel(k: &Kernel, env: &Env) -> Vec<f64> {
             }
             out
         }
+        Kernel::CodebookGemv { .. } | Kernel::CodebookGemm { .. } => {
+            panic!("the semantic cases hold no codebook matrices (tests/codebook.rs covers them)")
+        }
     }
 }
 

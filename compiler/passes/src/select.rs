@@ -11,10 +11,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ditto_eqsat::{select, Init, Kernel, RuleSet, Term, Trans};
+use ditto_dialects::codebook::Scheme;
+use ditto_eqsat::{select, CodebookMatrix, Init, Kernel, Term, Trans};
+pub use ditto_eqsat::{CodebookKernel, RuleSet};
 use ditto_ir::melior::{
     ir::{
-        attribute::FloatAttribute,
+        attribute::{FloatAttribute, IntegerAttribute},
         block::{BlockArgument, BlockLike},
         operation::{OperationBuilder, OperationLike, OperationRef},
         RegionLike, Value, ValueLike,
@@ -31,6 +33,10 @@ pub struct SelectReport {
     pub generics: usize,
     pub gemv: usize,
     pub gemm: usize,
+    /// Products with codebook matrices done by fused kernels.
+    pub codebook_fused: usize,
+    /// Products with codebook matrices done by dequantize-then-BLIS.
+    pub codebook_dequantized: usize,
 }
 
 impl std::fmt::Display for SelectReport {
@@ -39,7 +45,15 @@ impl std::fmt::Display for SelectReport {
             f,
             "kernel selection: {} linalg.generic ops → {} BLIS gemv, {} BLIS gemm",
             self.generics, self.gemv, self.gemm
-        )
+        )?;
+        if self.codebook_fused + self.codebook_dequantized > 0 {
+            write!(
+                f,
+                ", {} fused codebook products, {} dequantize+BLIS",
+                self.codebook_fused, self.codebook_dequantized
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -55,9 +69,17 @@ fn same(a: Value, b: Value) -> bool {
     a.to_raw().ptr == b.to_raw().ptr
 }
 
-/// The built-in rules plus those of `files` (`--rules FILE`).
-pub fn rule_set(files: &[std::path::PathBuf]) -> Result<RuleSet, PassError> {
-    let mut rules = RuleSet::builtin();
+/// The built-in rules plus those of `files` (`--rules FILE`). With
+/// `CodebookKernel::Dequantize`, the fused codebook rules are left out, so
+/// products with codebook matrices take Ditto's dequantize-then-BLIS recipe.
+pub fn rule_set(
+    files: &[std::path::PathBuf],
+    codebook: CodebookKernel,
+) -> Result<RuleSet, PassError> {
+    let mut rules = match codebook {
+        CodebookKernel::Fused => RuleSet::builtin(),
+        CodebookKernel::Dequantize => RuleSet::builtin().without_file("builtin/codebook.rules"),
+    };
     for file in files {
         let user = RuleSet::from_file(file).map_err(|e| PassError::new(e.to_string()))?;
         rules
@@ -94,6 +116,10 @@ pub fn select_kernels(
             match kernel {
                 Kernel::Gemv { .. } => report.gemv += 1,
                 Kernel::Gemm { .. } => report.gemm += 1,
+                Kernel::CodebookGemv { how, .. } | Kernel::CodebookGemm { how, .. } => match how {
+                    CodebookKernel::Fused => report.codebook_fused += 1,
+                    CodebookKernel::Dequantize => report.codebook_dequantized += 1,
+                },
             }
             erased.extend(done.iter().map(|o| o.to_raw().ptr as usize));
             for dead in done {
@@ -114,6 +140,18 @@ struct Candidate<'c, 'a> {
     absorbed: Vec<OperationRef<'c, 'a>>,
     /// The zero fill of the output right before it, if any.
     output_fill: Option<OperationRef<'c, 'a>>,
+    /// Inputs read as codebook matrices: the `codebook.dequantize` that
+    /// wrote each, its f32 scratch, and the index buffer's name in the term.
+    dequantized: Vec<Dequantized<'c, 'a>>,
+}
+
+/// A scratch matrix written only by a `codebook.dequantize` and read only by
+/// one product.
+#[derive(Clone)]
+struct Dequantized<'c, 'a> {
+    op: OperationRef<'c, 'a>,
+    scratch: Value<'c, 'a>,
+    indices_name: String,
 }
 
 /// `affine_map<(d0, d1) -> (d0, d1 floordiv 2)>` → ["d0", "(floordiv d1 2)"].
@@ -178,11 +216,30 @@ impl<'c, 'a> Candidate<'c, 'a> {
 
         let mut buffers: HashMap<String, Value<'c, 'a>> = HashMap::new();
         let mut reads: Vec<String> = Vec::new();
+        let mut dequantized = Vec::new();
         for (i, map) in maps.iter().enumerate() {
             let value = op.operand(i).ok()?;
-            let name = buffer_name(&mut buffers, value);
             let index = map_results(map)?.join(" ");
-            reads.push(format!("(read {name} (ix {index}))"));
+            let source = match (i < output_index)
+                .then(|| dequantized_by(op, value))
+                .flatten()
+            {
+                Some((dequantize, scheme)) => {
+                    let indices = buffer_name(&mut buffers, dequantize.operand(0).ok()?);
+                    let codebooks = buffer_name(&mut buffers, dequantize.operand(1).ok()?);
+                    dequantized.push(Dequantized {
+                        op: dequantize,
+                        scratch: value,
+                        indices_name: indices.clone(),
+                    });
+                    format!(
+                        "(cb.matrix {indices} {codebooks} {} {})",
+                        scheme.bits, scheme.block
+                    )
+                }
+                None => buffer_name(&mut buffers, value),
+            };
+            reads.push(format!("(read {source} (ix {index}))"));
         }
         let out_ix = format!("(ix {})", map_results(&maps[output_index])?.join(" "));
 
@@ -202,9 +259,12 @@ impl<'c, 'a> Candidate<'c, 'a> {
                 let input = op.operand(i).ok()?;
                 let read_ix = read.split_once(" (ix").map(|(_, ix)| format!("(ix{ix}"));
                 let Some(read_ix) = read_ix else { continue };
-                if let Some((producer, acc, fill, names)) = sole_producer(op, input, &read_ix) {
+                if let Some((producer, acc, fill, names, inner)) =
+                    sole_producer(op, input, &read_ix)
+                {
                     text = text.replace(read.as_str(), &acc);
                     buffers.extend(names);
+                    dequantized.extend(inner);
                     absorbed.push(producer);
                     absorbed.extend(fill);
                     break;
@@ -242,6 +302,7 @@ impl<'c, 'a> Candidate<'c, 'a> {
             output,
             absorbed,
             output_fill,
+            dequantized,
         })
     }
 
@@ -256,8 +317,17 @@ impl<'c, 'a> Candidate<'c, 'a> {
         let buffer = |name: &str| self.buffers.get(name).copied();
         let location = op.location();
         let (init, beta) = match kernel {
-            Kernel::Gemv { y, beta, .. } => (y, *beta),
-            Kernel::Gemm { c, beta, .. } => (c, *beta),
+            Kernel::Gemv { y, beta, .. } | Kernel::CodebookGemv { y, beta, .. } => (y, *beta),
+            Kernel::Gemm { c, beta, .. } | Kernel::CodebookGemm { c, beta, .. } => (c, *beta),
+        };
+        // The scratch a codebook matrix was dequantized into, for Ditto's
+        // recipe (BLIS on the dequantized matrix), and whether the
+        // dequantization goes away (fused kernels).
+        let codebook = |w: &CodebookMatrix| {
+            self.dequantized
+                .iter()
+                .find(|d| d.indices_name == w.indices)
+                .cloned()
         };
         let mut dead = vec![op];
         dead.extend(self.absorbed.iter().copied());
@@ -326,10 +396,140 @@ impl<'c, 'a> Candidate<'c, 'a> {
                     location,
                 )
             }
+            Kernel::CodebookGemv {
+                how, alpha, w, x, ..
+            } => {
+                let (Some(source), Some(x)) = (codebook(w), buffer(x)) else {
+                    return Ok(None);
+                };
+                match how {
+                    CodebookKernel::Fused => {
+                        dead.push(source.op);
+                        let (q, cb) = storage(source.op)?;
+                        ditto_dialects::codebook::gemv(
+                            context,
+                            q,
+                            cb,
+                            x,
+                            self.output,
+                            scheme(w),
+                            *alpha,
+                            beta,
+                            location,
+                        )
+                    }
+                    CodebookKernel::Dequantize => ditto_dialects::ditto::gemv(
+                        context,
+                        source.scratch,
+                        x,
+                        self.output,
+                        *alpha,
+                        beta,
+                        false,
+                        location,
+                    ),
+                }
+            }
+            Kernel::CodebookGemm {
+                how, alpha, x, w, ..
+            } => {
+                let (Some(source), Some(x)) = (codebook(w), buffer(x)) else {
+                    return Ok(None);
+                };
+                match how {
+                    CodebookKernel::Fused => {
+                        dead.push(source.op);
+                        let (q, cb) = storage(source.op)?;
+                        ditto_dialects::codebook::gemm(
+                            context,
+                            q,
+                            cb,
+                            x,
+                            self.output,
+                            scheme(w),
+                            *alpha,
+                            beta,
+                            location,
+                        )
+                    }
+                    CodebookKernel::Dequantize => ditto_dialects::ditto::gemm(
+                        context,
+                        x,
+                        source.scratch,
+                        self.output,
+                        *alpha,
+                        beta,
+                        false,
+                        true,
+                        location,
+                    ),
+                }
+            }
         };
         rewrite::insert_before(op, new);
         Ok(Some(dead))
     }
+}
+
+fn scheme(w: &CodebookMatrix) -> Scheme {
+    Scheme {
+        bits: w.bits,
+        block: w.block,
+    }
+}
+
+/// The index and codebook operands of a `codebook.dequantize`.
+fn storage<'c, 'a>(
+    dequantize: OperationRef<'c, 'a>,
+) -> Result<(Value<'c, 'a>, Value<'c, 'a>), PassError> {
+    let operand = |i| {
+        dequantize
+            .operand(i)
+            .map_err(|e| PassError::at(dequantize, e.to_string()))
+    };
+    Ok((operand(0)?, operand(1)?))
+}
+
+/// If `value` is a scratch matrix written only by a `codebook.dequantize`
+/// and read only by `consumer`, that op and its scheme.
+fn dequantized_by<'c, 'a>(
+    consumer: OperationRef<'c, 'a>,
+    value: Value<'c, 'a>,
+) -> Option<(OperationRef<'c, 'a>, Scheme)> {
+    let definition = defining_op(value)?;
+    if !matches!(
+        name_of(definition).as_str(),
+        "memref.alloca" | "memref.alloc"
+    ) {
+        return None;
+    }
+    let all: Vec<_> = users(consumer, value)
+        .into_iter()
+        .filter(|u| name_of(*u) != "memref.dealloc")
+        .collect();
+    let [dequantize, last] = all.as_slice() else {
+        return None;
+    };
+    if name_of(*dequantize) != "codebook.dequantize"
+        || !same_op(*last, consumer)
+        || !dequantize.operand(2).is_ok_and(|out| same(out, value))
+    {
+        return None;
+    }
+    let integer = |name: &str| {
+        dequantize
+            .attribute(name)
+            .ok()
+            .and_then(|a| IntegerAttribute::try_from(a).ok())
+            .map(|i| i.value())
+    };
+    Some((
+        *dequantize,
+        Scheme {
+            bits: u8::try_from(integer("bits")?).ok()?,
+            block: u64::try_from(integer("block")?).ok()?,
+        },
+    ))
 }
 
 fn same_op(a: OperationRef, b: OperationRef) -> bool {
@@ -459,6 +659,7 @@ fn sole_producer<'c, 'a>(
     String,
     Option<OperationRef<'c, 'a>>,
     Vec<(String, Value<'c, 'a>)>,
+    Vec<Dequantized<'c, 'a>>,
 )> {
     let definition = defining_op(input)?;
     if !matches!(
@@ -504,10 +705,14 @@ fn sole_producer<'c, 'a>(
     let mut names: Vec<_> = candidate.buffers.into_iter().collect();
     names.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
     let mut mapped = Vec::new();
+    let mut dequantized = candidate.dequantized;
     for (name, v) in names {
         let new_name = format!("%p{}", v.to_raw().ptr as usize);
         renamed = renamed.replace(name.as_str(), &new_name);
+        for d in dequantized.iter_mut().filter(|d| d.indices_name == name) {
+            d.indices_name = new_name.clone();
+        }
         mapped.push((new_name, v));
     }
-    Some((*producer, renamed, Some(*fill), mapped))
+    Some((*producer, renamed, Some(*fill), mapped, dequantized))
 }

@@ -3,7 +3,7 @@
 //! `ditto` op, with the op's location in the message.
 
 use ditto_ir::melior::ir::{
-    attribute::BoolAttribute,
+    attribute::{BoolAttribute, IntegerAttribute},
     operation::{OperationLike, OperationRef},
     Module, ValueLike,
 };
@@ -12,10 +12,15 @@ use crate::{rewrite, PassError};
 
 /// A memref type's shape (`None` for a dynamic extent) if its elements are f32.
 pub fn f32_shape(ty: &str) -> Option<Vec<Option<u64>>> {
+    typed_shape(ty, "f32")
+}
+
+/// A memref type's shape if its element type is `element`.
+pub fn typed_shape(ty: &str, element: &str) -> Option<Vec<Option<u64>>> {
     let inner = ty.strip_prefix("memref<")?;
     let dims_and_element = inner.split([',', '>']).next()?;
     let mut parts: Vec<&str> = dims_and_element.split('x').collect();
-    if parts.pop()? != "f32" {
+    if parts.pop()? != element {
         return None;
     }
     Some(parts.iter().map(|d| d.parse().ok()).collect())
@@ -45,6 +50,87 @@ fn operand_shape(
         ));
     }
     Ok(shape)
+}
+
+fn integer(op: OperationRef, name: &str) -> Result<i64, PassError> {
+    op.attribute(name)
+        .ok()
+        .and_then(|a| IntegerAttribute::try_from(a).ok())
+        .map(|i| i.value())
+        .ok_or_else(|| PassError::at(op, format!("missing integer attribute `{name}`")))
+}
+
+/// `bits` and `block` of a codebook op, checked against the format.
+fn scheme(op: OperationRef) -> Result<(u64, u64), PassError> {
+    let bits = integer(op, "bits")?;
+    let block = integer(op, "block")?;
+    if ![2, 3, 4, 5, 6, 8].contains(&bits) {
+        return Err(PassError::at(
+            op,
+            format!("bits must be one of 2, 3, 4, 5, 6, 8, got {bits}"),
+        ));
+    }
+    if block <= 0 || block % 8 != 0 {
+        return Err(PassError::at(
+            op,
+            format!("block must be a positive multiple of 8, got {block}"),
+        ));
+    }
+    Ok((bits as u64, block as u64))
+}
+
+/// The index stream and codebooks of a codebook op must hold an `n × k`
+/// tensor quantized with (bits, block).
+fn check_storage(op: OperationRef, n: Option<u64>, k: Option<u64>) -> Result<(), PassError> {
+    let (bits, block) = scheme(op)?;
+    let shape = |index: usize, element: &str| -> Result<Vec<Option<u64>>, PassError> {
+        let ty = op
+            .operand(index)
+            .map_err(|e| PassError::at(op, e.to_string()))?
+            .r#type()
+            .to_string();
+        typed_shape(&ty, element).ok_or_else(|| {
+            PassError::at(
+                op,
+                format!("operand {index} must be a memref of {element}, got {ty}"),
+            )
+        })
+    };
+    let indices = shape(0, "i8")?;
+    let codebooks = shape(1, "f16")?;
+    if indices.len() != 1 || codebooks.len() != 2 {
+        return Err(PassError::at(
+            op,
+            "indices must be a 1-D memref of i8 and codebooks a 2-D memref of f16",
+        ));
+    }
+    agree(
+        op,
+        codebooks[1],
+        Some(1 << bits),
+        "codebook entries and 2^bits",
+    )?;
+    if let (Some(n), Some(k)) = (n, k) {
+        if (k * bits) % 8 != 0 {
+            return Err(PassError::at(
+                op,
+                format!("a row of {k} indices of {bits} bits does not start on a byte"),
+            ));
+        }
+        agree(
+            op,
+            indices[0],
+            Some((n * k * bits).div_ceil(8)),
+            "index bytes and the tensor's size",
+        )?;
+        agree(
+            op,
+            codebooks[0],
+            Some((n * k).div_ceil(block)),
+            "codebook count and the tensor's blocks",
+        )?;
+    }
+    Ok(())
 }
 
 fn flag(op: OperationRef, name: &str) -> bool {
@@ -113,6 +199,24 @@ pub fn verify(module: &Module) -> Result<(), PassError> {
         agree(op, k, k2, "the inner dimensions of op(a) and op(b)")?;
         agree(op, m, c[0], "the rows of op(a) and of c")?;
         agree(op, n, c[1], "the columns of op(b) and of c")?;
+    }
+    for op in rewrite::collect(module.as_operation(), "codebook.weight") {
+        scheme(op)?;
+    }
+    for op in rewrite::collect(module.as_operation(), "codebook.dequantize") {
+        let out = operand_shape(op, 2, "out", 2)?;
+        check_storage(op, out[0], out[1])?;
+    }
+    for op in rewrite::collect(module.as_operation(), "codebook.gemv") {
+        let x = operand_shape(op, 2, "x", 1)?;
+        let y = operand_shape(op, 3, "y", 1)?;
+        check_storage(op, y[0], x[0])?;
+    }
+    for op in rewrite::collect(module.as_operation(), "codebook.gemm") {
+        let x = operand_shape(op, 2, "x", 2)?;
+        let c = operand_shape(op, 3, "c", 2)?;
+        agree(op, x[0], c[0], "the rows of x and of c")?;
+        check_storage(op, c[1], x[1])?;
     }
     Ok(())
 }

@@ -37,6 +37,10 @@ struct Args {
     /// Print the IR after every pass to stderr.
     #[arg(long = "mlir-print-ir-after-all")]
     print_ir_after_all: bool,
+    /// How products with codebook-quantized weights run: fused kernels, or
+    /// Ditto's recipe (dequantize to f32, then BLIS).
+    #[arg(long = "codebook-kernels", value_enum, default_value_t = ditto_driver::CodebookKernels::Fused)]
+    codebook_kernels: ditto_driver::CodebookKernels,
     /// Extra e-graph rule files for ditto-select-kernels.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
@@ -76,7 +80,8 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         vec![(0, text.as_str())]
     };
-    let rules = ditto_passes::select::rule_set(&args.rules).map_err(|e| e.message)?;
+    let rules = ditto_passes::select::rule_set(&args.rules, args.codebook_kernels.into())
+        .map_err(|e| e.message)?;
     let mut outputs = Vec::new();
     let mut failures = Vec::new();
     for (first_line, chunk) in chunks {
@@ -111,7 +116,7 @@ fn process(
     args: &Args,
     text: &str,
     source_name: &str,
-    rules: &ditto_eqsat::RuleSet,
+    rules: &ditto_passes::select::RuleSet,
 ) -> (Option<String>, Vec<String>) {
     let context = match ditto_ir::create_context() {
         Ok(context) => context,
@@ -168,7 +173,7 @@ fn run_ditto_pass(
     context: &Context,
     module: &Module,
     pass: &str,
-    rules: &ditto_eqsat::RuleSet,
+    rules: &ditto_passes::select::RuleSet,
 ) -> Result<(), String> {
     let error = |e: ditto_passes::PassError| e.message;
     match pass {

@@ -33,6 +33,10 @@ struct CompileArgs {
     /// Print the IR after every pass to stderr.
     #[arg(long = "mlir-print-ir-after-all")]
     print_ir_after_all: bool,
+    /// How products with codebook-quantized weights run: fused kernels, or
+    /// Ditto's recipe (dequantize to f32, then BLIS).
+    #[arg(long = "codebook-kernels", value_enum, default_value_t = ditto_driver::CodebookKernels::Fused)]
+    codebook_kernels: ditto_driver::CodebookKernels,
     /// Extra e-graph rule files, added to the built-in rules.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
@@ -133,6 +137,7 @@ fn run_compile(args: CompileArgs) -> Result<(), String> {
         },
         print_ir_after_all: args.print_ir_after_all,
         rules: args.rules,
+        codebook_kernels: args.codebook_kernels.into(),
         runtime_lib: None,
     })
     .map_err(|e| e.to_string())

@@ -202,3 +202,79 @@ pub fn cases() -> Vec<(String, Kernel, &'static str)> {
         ),
     ]
 }
+
+/// The codebook matrix of the codebook cases.
+pub const CB_W: &str = "(cb.matrix %q %cb 4 256)";
+
+/// A fused codebook GEMV as [`Kernel::CodebookGemv`].
+pub fn cb_gemv(alpha: f32, beta: f32, y: Init) -> Kernel {
+    Kernel::CodebookGemv {
+        how: ditto_eqsat::CodebookKernel::Fused,
+        alpha,
+        w: cb_weight(),
+        x: "%x".into(),
+        beta,
+        y,
+    }
+}
+
+/// A fused codebook GEMM `X·Ŵᵀ` as [`Kernel::CodebookGemm`].
+pub fn cb_gemm(alpha: f32, beta: f32, c: Init) -> Kernel {
+    Kernel::CodebookGemm {
+        how: ditto_eqsat::CodebookKernel::Fused,
+        alpha,
+        x: "%x".into(),
+        w: cb_weight(),
+        beta,
+        c,
+    }
+}
+
+fn cb_weight() -> ditto_eqsat::CodebookMatrix {
+    ditto_eqsat::CodebookMatrix {
+        indices: "%q".into(),
+        codebooks: "%cb".into(),
+        bits: 4,
+        block: 256,
+    }
+}
+
+/// Products with a codebook matrix (kept apart from [`cases`], whose
+/// kernels the semantic tests evaluate on dense buffers). With the built-in
+/// rules the fused kernels win; Ditto's recipe rules fire alongside.
+pub fn codebook_cases() -> Vec<(String, Kernel, &'static str)> {
+    let s = format!("(sum (ix d1) (* (read {CB_W} (ix d0 d1)) (read %x (ix d1))))");
+    let g = format!("(sum (ix d2) (* (read %x (ix d0 d2)) (read {CB_W} (ix d1 d2))))");
+    vec![
+        (
+            format!("(gen (ix d0) (acc (fill 0) {s}))"),
+            cb_gemv(1.0, 0.0, Init::Zero),
+            "cb-gemv",
+        ),
+        (
+            format!("(gen (ix d0) (+ (acc (fill 0) {s}) (read %b (ix d0))))"),
+            cb_gemv(1.0, 1.0, copy("%b")),
+            "cb-gemv-absorb-add",
+        ),
+        (
+            format!("(gen (ix d0) (* 2 (acc (fill 0) {s})))"),
+            cb_gemv(2.0, 0.0, Init::Zero),
+            "cb-gemv-absorb-scale",
+        ),
+        (
+            format!("(gen (ix d0 d1) (acc (fill 0) {g}))"),
+            cb_gemm(1.0, 0.0, Init::Zero),
+            "cb-gemm",
+        ),
+        (
+            format!("(gen (ix d0 d1) (+ (read %c0 (ix d0 d1)) (acc (fill 0) {g})))"),
+            cb_gemm(1.0, 1.0, copy("%c0")),
+            "cb-gemm-absorb-add",
+        ),
+        (
+            format!("(gen (ix d0 d1) (* (acc (fill 0) {g}) 0.5))"),
+            cb_gemm(0.5, 0.0, Init::Zero),
+            "cb-gemm-absorb-scale",
+        ),
+    ]
+}

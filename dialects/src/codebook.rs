@@ -1,0 +1,150 @@
+//! Typed builders for the `codebook` dialect (see `irdl/codebook.irdl.mlir`
+//! and docs/codebook-format.md).
+
+use melior::{
+    ir::{
+        attribute::{FloatAttribute, IntegerAttribute, StringAttribute},
+        operation::OperationBuilder,
+        r#type::MemRefType,
+        Attribute, Identifier, Location, Operation, Type, Value,
+    },
+    Context,
+};
+
+/// How a tensor is quantized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scheme {
+    /// Bits per index, one of 2, 3, 4, 5, 6, 8.
+    pub bits: u8,
+    /// Weights per codebook (row-major over the whole tensor).
+    pub block: u64,
+}
+
+fn scheme_attributes(context: &Context, scheme: Scheme) -> [(Identifier<'_>, Attribute<'_>); 2] {
+    let i64_type = Type::parse(context, "i64").expect("i64 parses");
+    [
+        (
+            Identifier::new(context, "bits"),
+            IntegerAttribute::new(i64_type, scheme.bits as i64).into(),
+        ),
+        (
+            Identifier::new(context, "block"),
+            IntegerAttribute::new(i64_type, scheme.block as i64).into(),
+        ),
+    ]
+}
+
+fn scale_attributes(
+    context: &Context,
+    alpha: f32,
+    beta: f32,
+) -> [(Identifier<'_>, Attribute<'_>); 2] {
+    let float = |value: f32| FloatAttribute::new(context, Type::float32(context), value as f64);
+    [
+        (Identifier::new(context, "alpha"), float(alpha).into()),
+        (Identifier::new(context, "beta"), float(beta).into()),
+    ]
+}
+
+/// `%indices, %codebooks = "codebook.weight"() {name, bits, block}`.
+pub fn weight<'c>(
+    context: &'c Context,
+    name: &str,
+    scheme: Scheme,
+    indices: MemRefType<'c>,
+    codebooks: MemRefType<'c>,
+    location: Location<'c>,
+) -> Operation<'c> {
+    let mut attributes = vec![(
+        Identifier::new(context, "name"),
+        StringAttribute::new(context, name).into(),
+    )];
+    attributes.extend(scheme_attributes(context, scheme));
+    OperationBuilder::new("codebook.weight", location)
+        .add_attributes(&attributes)
+        .add_results(&[indices.into(), codebooks.into()])
+        .build()
+        .expect("codebook.weight has a fixed, valid shape")
+}
+
+/// `"codebook.dequantize"(%indices, %codebooks, %out) {bits, block}`.
+pub fn dequantize<'c>(
+    context: &'c Context,
+    indices: Value<'c, '_>,
+    codebooks: Value<'c, '_>,
+    out: Value<'c, '_>,
+    scheme: Scheme,
+    location: Location<'c>,
+) -> Operation<'c> {
+    OperationBuilder::new("codebook.dequantize", location)
+        .add_operands(&[indices, codebooks, out])
+        .add_attributes(&scheme_attributes(context, scheme))
+        .build()
+        .expect("codebook.dequantize has a fixed, valid shape")
+}
+
+/// `"codebook.gemv"(%indices, %codebooks, %x, %y)`: y := beta·y + alpha·Ŵ·x.
+#[allow(clippy::too_many_arguments)]
+pub fn gemv<'c>(
+    context: &'c Context,
+    indices: Value<'c, '_>,
+    codebooks: Value<'c, '_>,
+    x: Value<'c, '_>,
+    y: Value<'c, '_>,
+    scheme: Scheme,
+    alpha: f32,
+    beta: f32,
+    location: Location<'c>,
+) -> Operation<'c> {
+    kernel(
+        context,
+        "codebook.gemv",
+        [indices, codebooks, x, y],
+        scheme,
+        alpha,
+        beta,
+        location,
+    )
+}
+
+/// `"codebook.gemm"(%indices, %codebooks, %x, %c)`: c := beta·c + alpha·X·Ŵᵀ.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<'c>(
+    context: &'c Context,
+    indices: Value<'c, '_>,
+    codebooks: Value<'c, '_>,
+    x: Value<'c, '_>,
+    c: Value<'c, '_>,
+    scheme: Scheme,
+    alpha: f32,
+    beta: f32,
+    location: Location<'c>,
+) -> Operation<'c> {
+    kernel(
+        context,
+        "codebook.gemm",
+        [indices, codebooks, x, c],
+        scheme,
+        alpha,
+        beta,
+        location,
+    )
+}
+
+fn kernel<'c>(
+    context: &'c Context,
+    name: &str,
+    operands: [Value<'c, '_>; 4],
+    scheme: Scheme,
+    alpha: f32,
+    beta: f32,
+    location: Location<'c>,
+) -> Operation<'c> {
+    let mut attributes = scheme_attributes(context, scheme).to_vec();
+    attributes.extend(scale_attributes(context, alpha, beta));
+    OperationBuilder::new(name, location)
+        .add_operands(&operands)
+        .add_attributes(&attributes)
+        .build()
+        .expect("codebook kernels have a fixed, valid shape")
+}
