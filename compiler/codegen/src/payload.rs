@@ -9,6 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use ditto_passes::weights::Element;
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::json;
@@ -28,8 +29,8 @@ pub struct WeightLayout {
 
 impl WeightLayout {
     /// Lays out the weights a module uses (`ditto_passes::weights::layout`),
-    /// checking each against the sidecar: present, f32, and of the shape the
-    /// module's `memref` type says.
+    /// checking each against the sidecar: present, and of the element type
+    /// and shape the module's `memref` type says.
     pub fn new(sidecar: &Path, used: &[(String, String)]) -> Result<Self, CodegenError> {
         let mmap = map(sidecar)?;
         let tensors = SafeTensors::deserialize(&mmap).map_err(|e| {
@@ -47,12 +48,18 @@ impl WeightLayout {
                     sidecar.display()
                 ))
             })?;
-            if view.dtype() != Dtype::F32 || view.shape() != placement.shape.as_slice() {
+            let dtype = match placement.element {
+                Element::F32 => Dtype::F32,
+                Element::F16 => Dtype::F16,
+                Element::U8 => Dtype::U8,
+            };
+            if view.dtype() != dtype || view.shape() != placement.shape.as_slice() {
                 return Err(CodegenError::new(format!(
-                    "{}: tensor \"{name}\" is {:?} {:?}, but the module uses it as {:?} f32",
+                    "{}: tensor \"{name}\" is {:?} {:?}, but the module uses it as {:?} {:?}",
                     sidecar.display(),
                     view.dtype(),
                     view.shape(),
+                    dtype,
                     placement.shape
                 )));
             }

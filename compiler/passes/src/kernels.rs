@@ -8,6 +8,9 @@
 //! ... (x, y likewise)
 //! call @ditto_rt_gemv(%a1, %x1, %y1, %alpha, %beta, %transpose_a)
 //! ```
+//!
+//! The codebook ops (`codebook.gemv`, `codebook.gemm`, `codebook.dequantize`)
+//! lower the same way to `ditto_rt_cb_*` (docs/codebook-format.md).
 
 use ditto_ir::melior::{
     dialect::{arith, func, memref},
@@ -28,29 +31,100 @@ use crate::{rewrite, PassError};
 
 const MATRIX: &str = "memref<?x?xf32, strided<[?, ?], offset: ?>>";
 const VECTOR: &str = "memref<?xf32, strided<[?], offset: ?>>";
+const INDICES: &str = "memref<?xi8, strided<[?], offset: ?>>";
+const CODEBOOKS: &str = "memref<?x?xf16, strided<[?, ?], offset: ?>>";
 
-/// The runtime entry each kernel op calls, and its memref operand types.
-const KERNELS: [(&str, &str, [&str; 3], usize); 2] = [
-    ("ditto.gemv", "ditto_rt_gemv", [MATRIX, VECTOR, VECTOR], 1),
-    ("ditto.gemm", "ditto_rt_gemm", [MATRIX, MATRIX, MATRIX], 2),
+/// How an attribute of a kernel op is passed to the runtime.
+#[derive(Clone, Copy)]
+enum Scalar {
+    /// A float attribute, as f32.
+    F32(&'static str),
+    /// An integer attribute, as i64.
+    I64(&'static str),
+    /// A bool attribute, as i64 0 or 1.
+    Flag(&'static str),
+}
+
+/// A kernel op, the runtime entry it calls, its memref operands' types
+/// after the cast, and its attributes in the order the entry takes them.
+struct KernelAbi {
+    op: &'static str,
+    callee: &'static str,
+    memrefs: &'static [&'static str],
+    scalars: &'static [Scalar],
+}
+
+const KERNELS: &[KernelAbi] = &[
+    KernelAbi {
+        op: "ditto.gemv",
+        callee: "ditto_rt_gemv",
+        memrefs: &[MATRIX, VECTOR, VECTOR],
+        scalars: &[
+            Scalar::F32("alpha"),
+            Scalar::F32("beta"),
+            Scalar::Flag("transpose_a"),
+        ],
+    },
+    KernelAbi {
+        op: "ditto.gemm",
+        callee: "ditto_rt_gemm",
+        memrefs: &[MATRIX, MATRIX, MATRIX],
+        scalars: &[
+            Scalar::F32("alpha"),
+            Scalar::F32("beta"),
+            Scalar::Flag("transpose_a"),
+            Scalar::Flag("transpose_b"),
+        ],
+    },
+    KernelAbi {
+        op: "codebook.gemv",
+        callee: "ditto_rt_cb_gemv",
+        memrefs: &[INDICES, CODEBOOKS, VECTOR, VECTOR],
+        scalars: &[
+            Scalar::I64("bits"),
+            Scalar::I64("block"),
+            Scalar::F32("alpha"),
+            Scalar::F32("beta"),
+        ],
+    },
+    KernelAbi {
+        op: "codebook.gemm",
+        callee: "ditto_rt_cb_gemm",
+        memrefs: &[INDICES, CODEBOOKS, MATRIX, MATRIX],
+        scalars: &[
+            Scalar::I64("bits"),
+            Scalar::I64("block"),
+            Scalar::F32("alpha"),
+            Scalar::F32("beta"),
+        ],
+    },
+    KernelAbi {
+        op: "codebook.dequantize",
+        callee: "ditto_rt_cb_dequantize",
+        memrefs: &[INDICES, CODEBOOKS, MATRIX],
+        scalars: &[Scalar::I64("bits"), Scalar::I64("block")],
+    },
 ];
 
 pub fn lower_kernels(context: &Context, module: &Module) -> Result<(), PassError> {
-    for (op_name, callee, operand_types, transposes) in KERNELS {
-        let ops = rewrite::collect(module.as_operation(), op_name);
+    let f32_type = Type::float32(context);
+    let i64_type = Type::parse(context, "i64").expect("static type");
+    for abi in KERNELS {
+        let ops = rewrite::collect(module.as_operation(), abi.op);
         if ops.is_empty() {
             continue;
         }
-        let memref_types: Vec<Type> = operand_types
+        let memref_types: Vec<Type> = abi
+            .memrefs
             .iter()
             .map(|t| Type::parse(context, t).expect("static type"))
             .collect();
-        let f32_type = Type::float32(context);
-        let i64_type = Type::parse(context, "i64").expect("static type");
         let mut signature = memref_types.clone();
-        signature.extend([f32_type, f32_type]);
-        signature.extend(std::iter::repeat_n(i64_type, transposes));
-        declare(context, module, callee, &signature);
+        signature.extend(abi.scalars.iter().map(|s| match s {
+            Scalar::F32(_) => f32_type,
+            Scalar::I64(_) | Scalar::Flag(_) => i64_type,
+        }));
+        declare(context, module, abi.callee, &signature);
 
         for op in ops {
             let location = op.location();
@@ -63,45 +137,48 @@ pub fn lower_kernels(context: &Context, module: &Module) -> Result<(), PassError
                 let cast = rewrite::insert_before(op, memref::cast(operand, target, location));
                 arguments.push(cast.result(0).expect("cast result").into());
             }
-            for key in ["alpha", "beta"] {
-                let value = op
-                    .attribute(key)
-                    .ok()
-                    .and_then(|a| FloatAttribute::try_from(a).ok())
-                    .ok_or_else(|| PassError::at(op, format!("{op_name} needs a float `{key}`")))?
-                    .value();
-                let constant = rewrite::insert_before(
-                    op,
-                    arith::constant(
-                        context,
-                        FloatAttribute::new(context, f32_type, value).into(),
-                        location,
-                    ),
-                );
-                arguments.push(constant.result(0).expect("constant").into());
-            }
-            for key in ["transpose_a", "transpose_b"].iter().take(transposes) {
-                let flag = op
-                    .attribute(key)
-                    .ok()
-                    .and_then(|a| BoolAttribute::try_from(a).ok())
-                    .ok_or_else(|| PassError::at(op, format!("{op_name} needs a bool `{key}`")))?
-                    .value();
-                let constant = rewrite::insert_before(
-                    op,
-                    arith::constant(
-                        context,
-                        IntegerAttribute::new(i64_type, flag as i64).into(),
-                        location,
-                    ),
-                );
+            for scalar in abi.scalars {
+                let missing = |key: &str, kind: &str| {
+                    PassError::at(op, format!("{} needs {kind} `{key}`", abi.op))
+                };
+                let attribute: Attribute = match *scalar {
+                    Scalar::F32(key) => {
+                        let value = op
+                            .attribute(key)
+                            .ok()
+                            .and_then(|a| FloatAttribute::try_from(a).ok())
+                            .ok_or_else(|| missing(key, "a float"))?
+                            .value();
+                        FloatAttribute::new(context, f32_type, value).into()
+                    }
+                    Scalar::I64(key) => {
+                        let value = op
+                            .attribute(key)
+                            .ok()
+                            .and_then(|a| IntegerAttribute::try_from(a).ok())
+                            .ok_or_else(|| missing(key, "an integer"))?
+                            .value();
+                        IntegerAttribute::new(i64_type, value).into()
+                    }
+                    Scalar::Flag(key) => {
+                        let flag = op
+                            .attribute(key)
+                            .ok()
+                            .and_then(|a| BoolAttribute::try_from(a).ok())
+                            .ok_or_else(|| missing(key, "a bool"))?
+                            .value();
+                        IntegerAttribute::new(i64_type, flag as i64).into()
+                    }
+                };
+                let constant =
+                    rewrite::insert_before(op, arith::constant(context, attribute, location));
                 arguments.push(constant.result(0).expect("constant").into());
             }
             rewrite::insert_before(
                 op,
                 func::call(
                     context,
-                    FlatSymbolRefAttribute::new(context, callee),
+                    FlatSymbolRefAttribute::new(context, abi.callee),
                     &arguments,
                     &[],
                     location,

@@ -1,5 +1,6 @@
-//! `ditto-lower-weights`: each `ditto.weight` becomes a view of the weight
-//! blob at the offset the payload layout gives it:
+//! `ditto-lower-weights`: each `ditto.weight` (and each of the two arrays of
+//! a `codebook.weight`) becomes a view of the weight blob at the offset the
+//! payload layout gives it:
 //!
 //! ```mlir
 //! %w = "ditto.weight"() {name = "blk.0.attn_q.weight"} : () -> memref<896x896xf32>
@@ -15,7 +16,7 @@ use ditto_ir::melior::{
     ir::{
         attribute::{IntegerAttribute, StringAttribute},
         block::BlockLike,
-        operation::{OperationBuilder, OperationLike},
+        operation::{OperationBuilder, OperationLike, OperationRef},
         r#type::MemRefType,
         Attribute, RegionLike, Type, ValueLike,
     },
@@ -27,19 +28,45 @@ use crate::{rewrite, PassError};
 /// Tensor name → byte offset in the weight blob.
 pub type WeightOffsets = HashMap<String, u64>;
 
-/// Every `ditto.weight` in `module` with its name and result type, in order.
+/// The blob entries of a weight op: `ditto.weight` has one, named after the
+/// tensor; `codebook.weight` has two, `NAME#indices` and `NAME#codebooks`
+/// (the names its tensors carry in a quantized weight file).
+fn entries(op: OperationRef) -> Result<Vec<(String, usize)>, PassError> {
+    let kind = op
+        .name()
+        .as_string_ref()
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let name = weight_name(op.attribute("name").ok())
+        .ok_or_else(|| PassError::at(op, format!("{kind} without a string `name`")))?;
+    Ok(if kind == "codebook.weight" {
+        vec![
+            (format!("{name}#indices"), 0),
+            (format!("{name}#codebooks"), 1),
+        ]
+    } else {
+        vec![(name, 0)]
+    })
+}
+
+const WEIGHT_OPS: [&str; 2] = ["ditto.weight", "codebook.weight"];
+
+/// Every blob entry the weight ops of `module` use, with its memref type.
 pub fn weights_used(
     module: &ditto_ir::melior::ir::Module,
 ) -> Result<Vec<(String, String)>, PassError> {
     let mut used = Vec::new();
-    for op in rewrite::collect(module.as_operation(), "ditto.weight") {
-        let name = weight_name(op.attribute("name").ok())
-            .ok_or_else(|| PassError::new("ditto.weight without a string `name`"))?;
-        let ty = op
-            .result(0)
-            .map_err(|e| PassError::new(e.to_string()))?
-            .r#type();
-        used.push((name, ty.to_string()));
+    for kind in WEIGHT_OPS {
+        for op in rewrite::collect(module.as_operation(), kind) {
+            for (name, result) in entries(op)? {
+                let ty = op
+                    .result(result)
+                    .map_err(|e| PassError::at(op, e.to_string()))?
+                    .r#type();
+                used.push((name, ty.to_string()));
+            }
+        }
     }
     Ok(used)
 }
@@ -47,10 +74,46 @@ pub fn weights_used(
 /// Alignment of each tensor in the weight blob, in bytes.
 pub const TENSOR_ALIGN: u64 = 64;
 
+/// The element types the weight blob holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Element {
+    F32,
+    F16,
+    /// Packed codebook indices (`i8` in MLIR, `U8` in the weight file).
+    U8,
+}
+
+impl Element {
+    pub fn bytes(self) -> u64 {
+        match self {
+            Element::F32 => 4,
+            Element::F16 => 2,
+            Element::U8 => 1,
+        }
+    }
+
+    /// A statically shaped memref type's element type and shape.
+    fn of(ty: &str) -> Option<(Element, Vec<usize>)> {
+        [
+            ("f32", Element::F32),
+            ("f16", Element::F16),
+            ("i8", Element::U8),
+        ]
+        .into_iter()
+        .find_map(|(name, element)| {
+            let dims = crate::verify::typed_shape(ty, name)?;
+            let shape: Option<Vec<usize>> =
+                dims.into_iter().map(|d| d.map(|d| d as usize)).collect();
+            Some((element, shape?))
+        })
+    }
+}
+
 /// A weight's place in the blob.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Placement {
     pub name: String,
+    pub element: Element,
     pub shape: Vec<usize>,
     pub offset: u64,
     pub bytes: u64,
@@ -66,16 +129,15 @@ pub fn layout(used: &[(String, String)]) -> Result<(Vec<Placement>, u64), PassEr
         if placements.iter().any(|p| &p.name == name) {
             continue;
         }
-        let shape: Option<Vec<usize>> = crate::verify::f32_shape(ty)
-            .and_then(|dims| dims.into_iter().map(|d| d.map(|d| d as usize)).collect());
-        let shape = shape.ok_or_else(|| {
+        let (element, shape) = Element::of(ty).ok_or_else(|| {
             PassError::new(format!(
-                "ditto.weight \"{name}\" must be a statically shaped memref of f32, not {ty}"
+                "weight \"{name}\" must be a statically shaped memref of f32, f16 or i8, not {ty}"
             ))
         })?;
-        let bytes = 4 * shape.iter().product::<usize>() as u64;
+        let bytes = element.bytes() * shape.iter().product::<usize>() as u64;
         placements.push(Placement {
             name: name.clone(),
+            element,
             shape,
             offset: next,
             bytes,
@@ -106,55 +168,58 @@ pub fn lower_weights(
     offsets: &WeightOffsets,
 ) -> Result<(), PassError> {
     let blob_type = Type::parse(context, "memref<?xi8>").expect("static type");
-    for op in rewrite::collect(module.as_operation(), "ditto.weight") {
-        let name = weight_name(op.attribute("name").ok())
-            .ok_or_else(|| PassError::at(op, "ditto.weight without a string `name`"))?;
-        let offset = *offsets.get(&name).ok_or_else(|| {
-            PassError::at(op, format!("no weight named \"{name}\" in the weight file"))
-        })?;
-        let func = rewrite::enclosing_func(op)
-            .ok_or_else(|| PassError::at(op, "ditto.weight outside a function"))?;
-        let entry = func
-            .region(0)
-            .ok()
-            .and_then(|r| r.first_block())
-            .ok_or_else(|| PassError::at(op, "ditto.weight in a function without a body"))?;
-        let blob = entry
-            .argument(0)
-            .ok()
-            .filter(|a| a.r#type() == blob_type)
-            .ok_or_else(|| {
-                PassError::at(
+    for kind in WEIGHT_OPS {
+        for op in rewrite::collect(module.as_operation(), kind) {
+            let func = rewrite::enclosing_func(op)
+                .ok_or_else(|| PassError::at(op, format!("{kind} outside a function")))?;
+            let entry = func
+                .region(0)
+                .ok()
+                .and_then(|r| r.first_block())
+                .ok_or_else(|| PassError::at(op, format!("{kind} in a function without a body")))?;
+            let blob = entry
+                .argument(0)
+                .ok()
+                .filter(|a| a.r#type() == blob_type)
+                .ok_or_else(|| {
+                    PassError::at(
+                        op,
+                        format!("{kind} needs its function's first argument to be the weight blob `memref<?xi8>`"),
+                    )
+                })?;
+            for (name, result) in entries(op)? {
+                let offset = *offsets.get(&name).ok_or_else(|| {
+                    PassError::at(op, format!("no weight named \"{name}\" in the weight file"))
+                })?;
+                let value = op
+                    .result(result)
+                    .map_err(|e| PassError::new(e.to_string()))?;
+                let result_type = MemRefType::try_from(value.r#type())
+                    .map_err(|_| PassError::at(op, format!("{kind} must produce memrefs")))?;
+                let location = op.location();
+                let offset_op = rewrite::insert_before(
                     op,
-                    "ditto.weight needs its function's first argument to be the weight blob `memref<?xi8>`",
-                )
-            })?;
-        let result = op.result(0).map_err(|e| PassError::new(e.to_string()))?;
-        let result_type = MemRefType::try_from(result.r#type())
-            .map_err(|_| PassError::at(op, "ditto.weight must produce a memref"))?;
-        let location = op.location();
-        let index = Type::index(context);
-        let offset_op = rewrite::insert_before(
-            op,
-            arith::constant(
-                context,
-                IntegerAttribute::new(index, offset as i64).into(),
-                location,
-            ),
-        );
-        let offset_value = offset_op.result(0).expect("constant result");
-        // Built directly: melior's `memref::view` also attaches a stale
-        // `operand_segment_sizes` attribute.
-        let view = rewrite::insert_before(
-            op,
-            OperationBuilder::new("memref.view", location)
-                .add_operands(&[blob.into(), offset_value.into()])
-                .add_results(&[result_type.into()])
-                .build()
-                .map_err(|e| PassError::at(op, e.to_string()))?,
-        );
-        rewrite::replace_uses(result.into(), view.result(0).expect("view result").into());
-        rewrite::erase(op);
+                    arith::constant(
+                        context,
+                        IntegerAttribute::new(Type::index(context), offset as i64).into(),
+                        location,
+                    ),
+                );
+                let offset_value = offset_op.result(0).expect("constant result");
+                // Built directly: melior's `memref::view` also attaches a stale
+                // `operand_segment_sizes` attribute.
+                let view = rewrite::insert_before(
+                    op,
+                    OperationBuilder::new("memref.view", location)
+                        .add_operands(&[blob.into(), offset_value.into()])
+                        .add_results(&[result_type.into()])
+                        .build()
+                        .map_err(|e| PassError::at(op, e.to_string()))?,
+                );
+                rewrite::replace_uses(value.into(), view.result(0).expect("view result").into());
+            }
+            rewrite::erase(op);
+        }
     }
     Ok(())
 }
@@ -180,7 +245,7 @@ mod tests {
 
     #[test]
     fn layout_rejects_dynamic_or_non_f32_weights() {
-        for ty in ["memref<?x5xf32>", "memref<5xf16>"] {
+        for ty in ["memref<?x5xf32>", "memref<5xi32>"] {
             assert!(layout(&[("w".to_string(), ty.to_string())]).is_err());
         }
     }
