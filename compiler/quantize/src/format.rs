@@ -37,14 +37,14 @@ impl Format {
     /// 8, N, K > 0 with N·K·b representable, and K·b a multiple of 8.
     pub fn new(n: usize, k: usize, bits: u8, block: usize) -> Result<Self> {
         check_bits(bits)?;
-        if block == 0 || block % 8 != 0 {
+        if block == 0 || !block.is_multiple_of(8) {
             return Err(QuantizeError::BadBlock { block });
         }
         let elems = n.checked_mul(k).filter(|&e| e > 0);
         if elems.and_then(|e| e.checked_mul(8)).is_none() {
             return Err(QuantizeError::BadShape { n, k });
         }
-        if (k * bits as usize) % 8 != 0 {
+        if !(k * bits as usize).is_multiple_of(8) {
             return Err(QuantizeError::RowNotByteAligned { k, bits });
         }
         Ok(Self { n, k, bits, block })

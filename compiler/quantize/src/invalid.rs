@@ -83,6 +83,10 @@ pub enum QuantizeError {
     #[error("invalid bound {name} = {value}: it must be a positive finite number")]
     BadBound { name: &'static str, value: f64 },
 
+    /// Neither an error bound nor a size budget was given.
+    #[error("no bound given: set max_error (ε), bits_avg (B̄), or both")]
+    NoBound,
+
     /// A bits-per-weight budget below what the cheapest candidates need.
     #[error("budget of {bits_avg} bits per weight is infeasible: the cheapest candidates need {minimum:.4} bits per weight")]
     InfeasibleBudget { bits_avg: f64, minimum: f64 },
@@ -99,3 +103,16 @@ pub enum QuantizeError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = QuantizeError> = std::result::Result<T, E>;
+
+/// `Ok` if `found == expected`, else [`QuantizeError::LengthMismatch`].
+pub(crate) fn check_len(what: &'static str, expected: usize, found: usize) -> Result<()> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(QuantizeError::LengthMismatch {
+            what,
+            expected,
+            found,
+        })
+    }
+}

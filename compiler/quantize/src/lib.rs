@@ -20,13 +20,24 @@
 //! # Ok(()) }
 //! ```
 
+pub mod allocate;
+pub mod error;
 mod format;
 mod invalid;
 pub mod kmeans;
+mod model;
 pub mod pack;
 mod quantize;
 mod quantized;
+mod report;
 mod rng;
+
+pub use allocate::{
+    allocate, ActiveBound, Allocation, Candidate, Constraints, Curve, ErrorKind, Measured,
+};
+pub use error::{relative_output_error, weighted_weight_error, Activations};
+pub use model::{measure_curve, quantize_model, ModelOptions, QuantizedModel, Tensor};
+pub use report::{Report, TensorReport, Totals};
 
 pub use format::{check_bits, Format, SUPPORTED_BITS};
 pub use invalid::{QuantizeError, Result};

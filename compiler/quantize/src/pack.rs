@@ -6,7 +6,7 @@
 //! both directions work: eight indices at a time through a `u64`.
 
 use crate::format::check_bits;
-use crate::invalid::{QuantizeError, Result};
+use crate::invalid::{check_len, QuantizeError, Result};
 
 /// Bytes that `len` indices of `bits` bits occupy: ⌈len·b / 8⌉.
 pub fn packed_len(len: usize, bits: u8) -> usize {
@@ -51,18 +51,6 @@ pub fn unpack_into(packed: &[u8], bits: u8, out: &mut [u8]) -> Result<()> {
     check_len("packed input", packed_len(out.len(), bits), packed.len())?;
     unpack_unchecked(packed, bits, out);
     Ok(())
-}
-
-fn check_len(what: &'static str, expected: usize, found: usize) -> Result<()> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(QuantizeError::LengthMismatch {
-            what,
-            expected,
-            found,
-        })
-    }
 }
 
 /// [`pack_into`] without checks: `bits ≤ 8`, every index `< 2^bits`, and

@@ -84,7 +84,9 @@ pub(crate) fn check_weights(weights: &[f32], format: &Format) -> Result<()> {
         });
     }
     let max = f16::MAX.to_f32();
-    let bad = weights.par_iter().position_first(|w| !(w.abs() <= max));
+    let bad = weights
+        .par_iter()
+        .position_first(|w| w.is_nan() || w.abs() > max);
     match bad {
         None => Ok(()),
         Some(index) => {
@@ -173,13 +175,8 @@ impl BlockScratch {
             book.windows(2)
                 .map(|p| 0.5 * (p[0].to_f64() + p[1].to_f64())),
         );
-        self.idx.clear();
-        self.idx.extend(
-            block
-                .values
-                .iter()
-                .map(|&v| nearest(&self.mids, format.bits, v as f64)),
-        );
+        self.idx.resize(block.values.len(), 0);
+        assign_sorted(&self.keys, block.values, &self.mids, &mut self.idx);
         pack_unchecked(&self.idx, format.bits, packed);
     }
 
@@ -220,19 +217,20 @@ fn order_key(v: f32) -> u32 {
     }
 }
 
-/// The index of the nearest centroid: the number of midpoints `m` (sorted,
-/// `2^bits − 1` of them) with `m < v`, by a branch-free binary search of
-/// `bits` steps.
-#[inline]
-fn nearest(mids: &[f64], bits: u8, v: f64) -> u8 {
-    let mut i = 0usize;
-    for step in (0..bits).rev() {
-        let j = i + (1 << step);
-        if mids[j - 1] < v {
-            i = j;
+/// Sets `idx[t]` to the index of the nearest centroid of `values[t]`: the
+/// number of midpoints `m_j < values[t]` (ties go to the lower centroid). The
+/// values are visited in ascending order (`keys`, low 32 bits = position), so
+/// one pointer walks the midpoints: O(B + 2^b).
+fn assign_sorted(keys: &[u64], values: &[f32], mids: &[f64], idx: &mut [u8]) {
+    let mut j = 0;
+    for &key in keys {
+        let t = (key & 0xFFFF_FFFF) as usize;
+        let v = values[t] as f64;
+        while j < mids.len() && mids[j] < v {
+            j += 1;
         }
+        idx[t] = j as u8;
     }
-    i as u8
 }
 
 #[cfg(test)]
@@ -258,17 +256,27 @@ mod tests {
     }
 
     #[test]
-    fn nearest_matches_brute_force() {
+    fn assignment_is_the_nearest_centroid() {
         let book = [-2.0f64, -0.5, 0.0, 0.0, 0.25, 1.0, 3.0, 3.5];
         let mids: Vec<f64> = book.windows(2).map(|p| 0.5 * (p[0] + p[1])).collect();
-        for i in -50..50 {
-            let v = i as f64 / 10.0;
-            let q = nearest(&mids, 3, v) as usize;
+        let values: Vec<f32> = (0..100)
+            .map(|i| ((i * 37) % 100 - 50) as f32 / 10.0)
+            .collect();
+        let mut keys: Vec<u64> = values
+            .iter()
+            .enumerate()
+            .map(|(t, &v)| (order_key(v) as u64) << 32 | t as u64)
+            .collect();
+        keys.sort_unstable();
+        let mut idx = vec![0u8; values.len()];
+        assign_sorted(&keys, &values, &mids, &mut idx);
+        for (&v, &q) in values.iter().zip(&idx) {
+            let v = v as f64;
             let best = book
                 .iter()
                 .map(|c| (v - c).abs())
                 .fold(f64::INFINITY, f64::min);
-            assert_eq!((v - book[q]).abs(), best, "v={v}");
+            assert_eq!((v - book[q as usize]).abs(), best, "v={v}");
         }
     }
 }

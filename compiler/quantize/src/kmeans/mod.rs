@@ -110,7 +110,7 @@ pub fn weighted_kmeans_1d(
 pub(crate) struct Solver {
     pub(crate) points: Points,
     pub(crate) centers: Vec<f64>,
-    d2: Vec<f64>,
+    seeding: seed::SeedScratch,
     bounds: Vec<usize>,
     next: Vec<usize>,
 }
@@ -136,11 +136,11 @@ impl Solver {
                 converged: true,
             };
         }
-        seed::plus_plus(&self.points, k, rng, &mut self.d2, &mut self.centers);
-        let trace = trace.map(|t| {
+        seed::plus_plus(&self.points, k, rng, &mut self.seeding, &mut self.centers);
+        let mut trace = trace;
+        if let Some(t) = trace.as_deref_mut() {
             t.push(self.centers.clone());
-            t
-        });
+        }
         lloyd::lloyd(
             &self.points,
             &mut self.centers,

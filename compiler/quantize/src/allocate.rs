@@ -1,0 +1,272 @@
+//! Bit allocation: which candidate (bits, block) each tensor gets.
+//!
+//! Input: per tensor, its measured error at every candidate ([`Curve`]).
+//! Two bounds, either or both:
+//!
+//! * **max error ε** — every tensor takes its smallest candidate (by bytes,
+//!   then error) whose measured error is ≤ ε. A tensor that no candidate
+//!   brings under ε takes its most accurate one and is reported as missing
+//!   the bound.
+//! * **bits budget B̄** — average bits per weight, `8·Σ bytes / Σ N·K` over all
+//!   tensors, codebooks included, must be ≤ B̄; subject to that, minimise the
+//!   element-weighted total error `Σ_t N_t K_t · e_t`. Solved greedily on
+//!   marginal returns: start every tensor at its cheapest candidate, then
+//!   repeatedly apply the upgrade (any tensor, to any larger candidate with a
+//!   smaller error) with the largest error reduction per extra stored bit,
+//!   `N_t K_t (e_now − e_new) / (8 (bytes_new − bytes_now))`, among those
+//!   that still fit the budget, until none fits. Taking the steepest jump
+//!   follows each tensor's lower convex hull of (bytes, error), the classic
+//!   Lagrangian greedy; it is optimal at the budgets it passes through
+//!   exactly, and close (not guaranteed optimal) in between.
+//! * **both** — the ε allocation if it fits the budget (ε is the active
+//!   bound); otherwise the budget allocation (the budget is active, and
+//!   tensors over ε are reported).
+
+use serde::{Deserialize, Serialize};
+
+use crate::invalid::{QuantizeError, Result};
+
+/// One candidate quantization of a tensor: index width and block length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Index width b.
+    pub bits: u8,
+    /// Weights per codebook B.
+    pub block: usize,
+}
+
+impl Candidate {
+    /// Every width the format allows, b ∈ {2, 3, 4, 5, 6, 8}, at one block
+    /// length.
+    pub fn all_bits(block: usize) -> Vec<Candidate> {
+        crate::SUPPORTED_BITS
+            .iter()
+            .map(|&bits| Candidate { bits, block })
+            .collect()
+    }
+}
+
+/// Which error a curve measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// `‖W·Xᵀ − Ŵ·Xᵀ‖_F / ‖W·Xᵀ‖_F` over calibration activations.
+    Output,
+    /// Importance-weighted relative weight error (no activations available).
+    WeightedWeight,
+}
+
+/// A candidate with its measured error and storage.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// Index width.
+    pub bits: u8,
+    /// Weights per codebook.
+    pub block: usize,
+    /// Measured relative error.
+    pub error: f64,
+    /// Storage: packed indices plus codebooks.
+    pub bytes: u64,
+}
+
+/// One tensor's error as a function of its quantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Tensor name.
+    pub name: String,
+    /// Rows.
+    pub n: usize,
+    /// Columns.
+    pub k: usize,
+    /// What `error` measures.
+    pub kind: ErrorKind,
+    /// The candidates, in any order.
+    pub points: Vec<Measured>,
+}
+
+impl Curve {
+    /// N·K.
+    pub fn elements(&self) -> u64 {
+        (self.n as u64) * (self.k as u64)
+    }
+}
+
+/// The bounds of an allocation; at least one must be set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Constraints {
+    /// ε: the largest acceptable per-tensor relative error.
+    pub max_error: Option<f64>,
+    /// B̄: the largest acceptable average bits per weight (codebooks included).
+    pub bits_avg: Option<f64>,
+}
+
+/// The bound that decided the allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActiveBound {
+    /// The error bound ε: every tensor is as small as ε allows.
+    MaxError,
+    /// The size budget B̄: more bits would have lowered the error.
+    BitsAvg,
+    /// Neither: with only a budget given, every tensor already sits at its
+    /// most accurate candidate within it.
+    None,
+}
+
+/// The chosen candidate of every tensor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// `choice[t]` indexes `curves[t].points`.
+    pub choice: Vec<usize>,
+    /// The bound that decided it.
+    pub active: ActiveBound,
+}
+
+impl Allocation {
+    /// Average bits per weight of the chosen candidates: `8·Σ bytes / Σ N·K`.
+    pub fn bits_per_weight(&self, curves: &[Curve]) -> f64 {
+        let (bytes, elems) = totals(curves, &self.choice);
+        8.0 * bytes as f64 / elems as f64
+    }
+}
+
+/// Chooses a candidate per tensor under `constraints` (see the module docs).
+pub fn allocate(curves: &[Curve], constraints: &Constraints) -> Result<Allocation> {
+    check(curves, constraints)?;
+    let by_error = constraints
+        .max_error
+        .map(|eps| smallest_within(curves, eps));
+    match (by_error, constraints.bits_avg) {
+        (Some(choice), None) => Ok(Allocation {
+            choice,
+            active: ActiveBound::MaxError,
+        }),
+        (Some(choice), Some(budget)) if fits(curves, &choice, budget) => Ok(Allocation {
+            choice,
+            active: ActiveBound::MaxError,
+        }),
+        (_, Some(budget)) => within_budget(curves, budget),
+        (None, None) => Err(QuantizeError::NoBound),
+    }
+}
+
+fn check(curves: &[Curve], constraints: &Constraints) -> Result<()> {
+    for (name, v) in [
+        ("max_error", constraints.max_error),
+        ("bits_avg", constraints.bits_avg),
+    ] {
+        if let Some(value) = v {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(QuantizeError::BadBound { name, value });
+            }
+        }
+    }
+    for c in curves {
+        if c.points.is_empty() || c.elements() == 0 {
+            return Err(QuantizeError::NoCandidates {
+                tensor: c.name.clone(),
+            });
+        }
+        if let Some(p) = c.points.iter().find(|p| p.error.is_nan() || p.error < 0.0) {
+            return Err(QuantizeError::BadCandidateError {
+                tensor: c.name.clone(),
+                bits: p.bits,
+                block: p.block,
+                error: p.error,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Per tensor, the cheapest candidate with error ≤ ε, else the most accurate.
+fn smallest_within(curves: &[Curve], eps: f64) -> Vec<usize> {
+    curves
+        .iter()
+        .map(|c| {
+            let ok = (0..c.points.len()).filter(|&i| c.points[i].error <= eps);
+            ok.min_by(|&a, &b| cheaper(&c.points[a], &c.points[b]))
+                .unwrap_or_else(|| most_accurate(c))
+        })
+        .collect()
+}
+
+/// Ordering by bytes, then error.
+fn cheaper(a: &Measured, b: &Measured) -> std::cmp::Ordering {
+    a.bytes.cmp(&b.bytes).then(a.error.total_cmp(&b.error))
+}
+
+fn most_accurate(c: &Curve) -> usize {
+    (0..c.points.len())
+        .min_by(|&a, &b| {
+            let (pa, pb) = (&c.points[a], &c.points[b]);
+            pa.error.total_cmp(&pb.error).then(pa.bytes.cmp(&pb.bytes))
+        })
+        .expect("curves are checked to be non-empty")
+}
+
+fn totals(curves: &[Curve], choice: &[usize]) -> (u64, u64) {
+    curves.iter().zip(choice).fold((0, 0), |(b, e), (c, &i)| {
+        (b + c.points[i].bytes, e + c.elements())
+    })
+}
+
+/// Whether `8·Σ bytes ≤ B̄·Σ N·K`.
+fn fits(curves: &[Curve], choice: &[usize], budget: f64) -> bool {
+    let (bytes, elems) = totals(curves, choice);
+    8.0 * bytes as f64 <= budget * elems as f64
+}
+
+/// The greedy budget allocation of the module docs.
+fn within_budget(curves: &[Curve], budget: f64) -> Result<Allocation> {
+    let mut choice: Vec<usize> = curves
+        .iter()
+        .map(|c| {
+            (0..c.points.len())
+                .min_by(|&a, &b| cheaper(&c.points[a], &c.points[b]))
+                .expect("curves are checked to be non-empty")
+        })
+        .collect();
+    let (mut bytes, elems) = totals(curves, &choice);
+    let allowed_bits = budget * elems as f64;
+    if 8.0 * bytes as f64 > allowed_bits {
+        return Err(QuantizeError::InfeasibleBudget {
+            bits_avg: budget,
+            minimum: 8.0 * bytes as f64 / elems as f64,
+        });
+    }
+    loop {
+        let mut best: Option<(usize, usize, f64)> = None;
+        for (t, c) in curves.iter().enumerate() {
+            let now = &c.points[choice[t]];
+            for (i, p) in c.points.iter().enumerate() {
+                if p.bytes <= now.bytes || p.error >= now.error {
+                    continue;
+                }
+                if 8.0 * (bytes - now.bytes + p.bytes) as f64 > allowed_bits {
+                    continue;
+                }
+                let gain = c.elements() as f64 * (now.error - p.error)
+                    / (8.0 * (p.bytes - now.bytes) as f64);
+                if best.is_none_or(|b| gain > b.2) {
+                    best = Some((t, i, gain));
+                }
+            }
+        }
+        let Some((t, i, _)) = best else { break };
+        bytes = bytes - curves[t].points[choice[t]].bytes + curves[t].points[i].bytes;
+        choice[t] = i;
+    }
+    let at_best = curves
+        .iter()
+        .zip(&choice)
+        .all(|(c, &i)| c.points[i].error <= c.points[most_accurate(c)].error);
+    Ok(Allocation {
+        choice,
+        active: if at_best {
+            ActiveBound::None
+        } else {
+            ActiveBound::BitsAvg
+        },
+    })
+}

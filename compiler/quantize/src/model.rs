@@ -1,0 +1,203 @@
+//! Whole-model runs: measure every tensor's error curve, allocate bits, and
+//! quantize every tensor at its chosen candidate, with optional progress bars.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::allocate::{allocate, Allocation, Candidate, Constraints, Curve, ErrorKind, Measured};
+use crate::error::{ratio, weighted_weight_error_quantized, Activations};
+use crate::format::Format;
+use crate::invalid::{QuantizeError, Result};
+use crate::kmeans::KmeansOptions;
+use crate::quantize::quantize_with;
+use crate::quantized::Quantized;
+use crate::report::Report;
+use crate::rng::mix64;
+
+/// One weight matrix and its calibration data.
+#[derive(Clone, Copy, Debug)]
+pub struct Tensor<'a> {
+    /// Name (also seeds the tensor's k-means).
+    pub name: &'a str,
+    /// Rows.
+    pub n: usize,
+    /// Columns (input dimension).
+    pub k: usize,
+    /// `[n, k]` row-major f32 weights.
+    pub weights: &'a [f32],
+    /// Per-input-channel importance (length k), e.g. `E[x_k²]`.
+    pub importance: Option<&'a [f32]>,
+    /// Calibration inputs `[T, k]` row-major (T = len / k). When given, the
+    /// error measured is the relative output error; otherwise the
+    /// importance-weighted weight error.
+    pub activations: Option<&'a [f32]>,
+}
+
+impl Tensor<'_> {
+    /// The seed of this tensor's k-means: `seed` mixed with a hash of the name,
+    /// so a tensor's result does not depend on its position in the model.
+    pub fn seed(&self, seed: u64) -> u64 {
+        // FNV-1a of the name, then SplitMix's mixer.
+        let h = self.name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
+        });
+        mix64(seed ^ h)
+    }
+}
+
+/// Options of a whole-model run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelOptions {
+    /// The candidates every tensor is measured at.
+    pub candidates: Vec<Candidate>,
+    /// The bounds of the allocation.
+    pub constraints: Constraints,
+    /// Base seed (mixed with each tensor's name).
+    pub seed: u64,
+    /// k-means knobs.
+    pub kmeans: KmeansOptions,
+    /// Show progress bars on stderr.
+    pub progress: bool,
+}
+
+impl Default for ModelOptions {
+    /// Ditto's block of 256 at every width, no bound set yet, no progress.
+    fn default() -> Self {
+        Self {
+            candidates: Candidate::all_bits(256),
+            constraints: Constraints::default(),
+            seed: 0,
+            kmeans: KmeansOptions::default(),
+            progress: false,
+        }
+    }
+}
+
+/// A quantized model: one [`Quantized`] per input tensor, and the report.
+#[derive(Clone, Debug)]
+pub struct QuantizedModel {
+    /// In input order.
+    pub tensors: Vec<Quantized>,
+    /// The allocation behind them.
+    pub report: Report,
+}
+
+/// Quantizes `tensor` at every candidate and measures each one's error and
+/// storage. `progress`, if given, advances by N·K per candidate.
+pub fn measure_curve(
+    tensor: &Tensor<'_>,
+    candidates: &[Candidate],
+    seed: u64,
+    kmeans: &KmeansOptions,
+    progress: Option<&ProgressBar>,
+) -> Result<Curve> {
+    if candidates.is_empty() {
+        return Err(QuantizeError::NoCandidates {
+            tensor: tensor.name.to_string(),
+        });
+    }
+    let probe = match tensor.activations {
+        Some(x) => {
+            let t = x.len() / tensor.k.max(1);
+            let acts = Activations::new(x, t, tensor.k)?;
+            let norm = acts.output_sq_norm(tensor.weights, tensor.n)?;
+            Some((acts, norm))
+        }
+        None => None,
+    };
+    let mut points = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let format = Format::new(tensor.n, tensor.k, c.bits, c.block)?;
+        let q = quantize_with(
+            tensor.weights,
+            format,
+            tensor.importance,
+            tensor.seed(seed),
+            kmeans,
+        )?;
+        let error = match &probe {
+            Some((acts, norm)) => {
+                let diff = acts.output_sq_diff_quantized(tensor.weights, &q)?;
+                ratio(diff, *norm)
+            }
+            None => weighted_weight_error_quantized(tensor.weights, &q, tensor.importance)?,
+        };
+        points.push(Measured {
+            bits: c.bits,
+            block: c.block,
+            error,
+            bytes: q.bytes() as u64,
+        });
+        if let Some(p) = progress {
+            p.inc(format.len() as u64);
+        }
+    }
+    Ok(Curve {
+        name: tensor.name.to_string(),
+        n: tensor.n,
+        k: tensor.k,
+        kind: if probe.is_some() {
+            ErrorKind::Output
+        } else {
+            ErrorKind::WeightedWeight
+        },
+        points,
+    })
+}
+
+/// Measures every tensor's curve, allocates under `options.constraints`, and
+/// quantizes every tensor at its choice (the same deterministic run as its
+/// measurement, so the reported error is the error of the result).
+pub fn quantize_model(tensors: &[Tensor<'_>], options: &ModelOptions) -> Result<QuantizedModel> {
+    let elements: u64 = tensors.iter().map(|t| (t.n * t.k) as u64).sum();
+    let measuring = bar(
+        options.progress,
+        elements * options.candidates.len() as u64,
+        "measuring",
+    );
+    let mut curves = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        measuring.set_message(t.name.to_string());
+        curves.push(measure_curve(
+            t,
+            &options.candidates,
+            options.seed,
+            &options.kmeans,
+            Some(&measuring),
+        )?);
+    }
+    measuring.finish_and_clear();
+    let allocation: Allocation = allocate(&curves, &options.constraints)?;
+    let report = Report::new(&curves, &allocation, &options.constraints)?;
+
+    let packing = bar(options.progress, elements, "quantizing");
+    let mut out = Vec::with_capacity(tensors.len());
+    for (t, r) in tensors.iter().zip(&report.tensors) {
+        packing.set_message(t.name.to_string());
+        let format = Format::new(t.n, t.k, r.bits, r.block)?;
+        out.push(quantize_with(
+            t.weights,
+            format,
+            t.importance,
+            t.seed(options.seed),
+            &options.kmeans,
+        )?);
+        packing.inc(format.len() as u64);
+    }
+    packing.finish_and_clear();
+    Ok(QuantizedModel {
+        tensors: out,
+        report,
+    })
+}
+
+/// A progress bar counting weights, or a hidden one.
+fn bar(show: bool, len: u64, what: &'static str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template(
+        "{prefix:>10} [{elapsed_precise}] {bar:40} {percent:>3}% eta {eta} {msg}",
+    )
+    .expect("the template is valid");
+    ProgressBar::new(len).with_style(style).with_prefix(what)
+}
