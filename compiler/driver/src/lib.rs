@@ -1,4 +1,7 @@
-//! Command-line pieces shared by the `dittoc` and `ditto-opt` drivers.
+//! Command-line pieces shared by the `dittoc` and `ditto-opt` drivers, and
+//! the stages they compose (`quantize`).
+
+pub mod quantize;
 
 use clap::ValueEnum;
 use ditto_passes::select::CodebookKernel;

@@ -10,6 +10,7 @@
 //!   express (f32 elements, ranks, agreeing shapes).
 
 pub mod kernels;
+pub mod quantize;
 pub mod rewrite;
 pub mod select;
 pub mod verify;

@@ -1,9 +1,14 @@
 //! The few IR-surgery primitives the passes share: find ops by name, insert
 //! before an op, replace a value's uses, erase an op.
 
-use ditto_ir::melior::ir::{
-    operation::{OperationLike, OperationRef},
-    BlockRef, Operation, Value, ValueLike,
+use ditto_ir::melior::{
+    ir::{
+        attribute::DenseI32ArrayAttribute,
+        operation::{OperationBuilder, OperationLike, OperationRef},
+        r#type::MemRefType,
+        BlockRef, Identifier, Location, Operation, Value, ValueLike,
+    },
+    Context,
 };
 
 /// Every op named `name` nested in `root`, in pre-order.
@@ -53,4 +58,22 @@ pub fn enclosing_func<'c, 'a>(op: OperationRef<'c, 'a>) -> Option<OperationRef<'
         current = parent.parent_operation();
     }
     None
+}
+
+/// `%m = memref.alloc() : TYPE` for a statically shaped type. (melior's
+/// builder names the segment sizes `operand_segment_sizes`, which MLIR 22
+/// keeps as a stray attribute.)
+pub fn alloc<'c>(
+    context: &'c Context,
+    r#type: MemRefType<'c>,
+    location: Location<'c>,
+) -> Operation<'c> {
+    OperationBuilder::new("memref.alloc", location)
+        .add_attributes(&[(
+            Identifier::new(context, "operandSegmentSizes"),
+            DenseI32ArrayAttribute::new(context, &[0, 0]).into(),
+        )])
+        .add_results(&[r#type.into()])
+        .build()
+        .expect("memref.alloc of a static type")
 }

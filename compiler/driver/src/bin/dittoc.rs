@@ -13,7 +13,8 @@ use ditto_codegen::{CompileOptions, Emit, Target};
     name = "dittoc",
     version,
     about = "Compile a code LLM (model.mlir) into one native executable",
-    after_help = "To bring a model in first: dittoc import <hf-checkpoint-dir | model.gguf> -o model.mlir"
+    after_help = "To bring a model in first: dittoc import <hf-checkpoint-dir | model.gguf> -o model.mlir\n\
+                  To quantize it: dittoc quantize model.mlir --bits 4 --block 256 -o q4.mlir"
 )]
 struct CompileArgs {
     /// The model module written by `dittoc import` (or edited by hand).
@@ -63,9 +64,36 @@ struct ImportArgs {
     output: PathBuf,
 }
 
+#[derive(Parser)]
+#[command(
+    name = "dittoc quantize",
+    about = "Quantize a model module's linear weights with per-block k-means codebooks"
+)]
+struct QuantizeArgs {
+    /// The model module (from `dittoc import`).
+    input: PathBuf,
+    /// The quantized module to write; its weight and tokenizer files go beside it.
+    #[arg(short = 'o')]
+    output: PathBuf,
+    /// Bits per weight index: 2, 3, 4, 5, 6 or 8.
+    #[arg(long, default_value_t = 4)]
+    bits: u8,
+    /// Weights per codebook (a multiple of 8).
+    #[arg(long, default_value_t = 256)]
+    block: usize,
+    /// Seed of the k-means initialisation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let result = if args.get(1).map(String::as_str) == Some("import") {
+    let result = if args.get(1).map(String::as_str) == Some("quantize") {
+        let quantize = QuantizeArgs::parse_from(
+            std::iter::once("dittoc quantize".to_string()).chain(args[2..].iter().cloned()),
+        );
+        run_quantize(quantize)
+    } else if args.get(1).map(String::as_str) == Some("import") {
         let import = ImportArgs::parse_from(
             std::iter::once("dittoc import".to_string()).chain(args[2..].iter().cloned()),
         );
@@ -80,6 +108,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
+    if args.output.extension().and_then(|e| e.to_str()) != Some("mlir") || args.output == args.input
+    {
+        return Err(format!(
+            "{}: the output module must end in .mlir and differ from the input",
+            args.output.display()
+        ));
+    }
+    let summary =
+        ditto_driver::quantize::quantize_module(&ditto_driver::quantize::QuantizeOptions {
+            input: args.input,
+            output: args.output,
+            bits: args.bits,
+            block: args.block,
+            seed: args.seed,
+        })?;
+    eprintln!("{summary}");
+    Ok(())
 }
 
 fn run_import(args: ImportArgs) -> Result<(), String> {
