@@ -89,7 +89,7 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         block: options.block as u64,
     };
     ditto_quantize::check_bits(options.bits).map_err(|e| e.to_string())?;
-    if options.block == 0 || options.block % 8 != 0 {
+    if options.block == 0 || !options.block.is_multiple_of(8) {
         return Err(format!(
             "--block must be a positive multiple of 8, got {}",
             options.block
