@@ -4,7 +4,8 @@
 //!     ditto-opt input.mlir --split-input-file --verify-diagnostics
 //!
 //! dittoc's own passes (`ditto-select-kernels`, `ditto-lower-kernels`,
-//! `ditto-lower-weights`, `ditto-verify`) mix freely with upstream ones; the
+//! `ditto-lower-weights`, `ditto-verify`, `ditto-quantize{bits=N block=N}`)
+//! mix freely with upstream ones; the
 //! upstream runs between them go to MLIR's pass manager as one pipeline.
 
 use std::{path::PathBuf, process::ExitCode};
@@ -190,10 +191,47 @@ fn run_ditto_pass(
             ditto_passes::weights::lower_weights(context, module, &offsets).map_err(error)
         }
         "ditto-verify" => ditto_passes::verify::verify(module).map_err(error),
+        _ if pass.starts_with("ditto-quantize") => {
+            // The IR rewrite alone (no weight data): every weight used only
+            // as a product matrix, with the scheme of the pass options.
+            let scheme = quantize_options(pass)?;
+            let plan = ditto_passes::quantize::quantizable_weights(module)
+                .map_err(error)?
+                .into_iter()
+                .map(|q| (q.name, scheme))
+                .collect();
+            ditto_passes::quantize::apply(context, module, &plan).map_err(error)
+        }
         other => Err(format!(
-            "unknown pass `{other}` (dittoc's passes: ditto-select-kernels, ditto-lower-kernels, ditto-lower-weights, ditto-verify)"
+            "unknown pass `{other}` (dittoc's passes: ditto-select-kernels, ditto-lower-kernels, ditto-lower-weights, ditto-verify, ditto-quantize)"
         )),
     }
+}
+
+/// `ditto-quantize{bits=4 block=256}` → the scheme (defaults 4, 256).
+fn quantize_options(pass: &str) -> Result<ditto_dialects::codebook::Scheme, String> {
+    let mut scheme = ditto_dialects::codebook::Scheme {
+        bits: 4,
+        block: 256,
+    };
+    let options = pass
+        .strip_prefix("ditto-quantize")
+        .unwrap_or_default()
+        .trim();
+    let options = options
+        .strip_prefix('{')
+        .and_then(|o| o.strip_suffix('}'))
+        .unwrap_or(options);
+    for option in options.split_whitespace() {
+        let bad = || format!("ditto-quantize: bad option `{option}` (bits=N, block=N)");
+        let (key, value) = option.split_once('=').ok_or_else(bad)?;
+        match key {
+            "bits" => scheme.bits = value.parse().map_err(|_| bad())?,
+            "block" => scheme.block = value.parse().map_err(|_| bad())?,
+            _ => return Err(bad()),
+        }
+    }
+    Ok(scheme)
 }
 
 /// `builtin.module(a, b(c, d), e)` → ["a", "b(c, d)", "e"].
