@@ -134,7 +134,7 @@ impl Activations {
         Ok(self.sq_norm_rows(f.n, |r, a, b| {
             widen(&w[r * k..(r + 1) * k], a);
             let mut row = vec![0.0f32; k];
-            q.dequantize_row(r, &mut row);
+            q.dequantize_row_unchecked(r, &mut row);
             widen(&row, b);
         }))
     }
@@ -185,8 +185,10 @@ pub fn weighted_weight_error_quantized(
 ) -> Result<f64> {
     let f = q.format()?;
     check_len("weights (N·K)", f.len(), w.len())?;
-    weighted_sums(w, f.n, f.k, importance, |r, row| q.dequantize_row(r, row))
-        .map(|(num, den)| ratio(num, den))
+    weighted_sums(w, f.n, f.k, importance, |r, row| {
+        q.dequantize_row_unchecked(r, row)
+    })
+    .map(|(num, den)| ratio(num, den))
 }
 
 /// `(Σ s_k (W − Ŵ)², Σ s_k W²)` with Ŵ given row by row.

@@ -8,6 +8,12 @@ use crate::invalid::{QuantizeError, Result};
 /// Index widths the format allows.
 pub const SUPPORTED_BITS: [u8; 6] = [2, 3, 4, 5, 6, 8];
 
+// A codebook entry is an IEEE binary16 of exactly two bytes, as the layout
+// (`f16[⌈N·K/B⌉][2^b]`) and every size computed here assume.
+const _: () = assert!(std::mem::size_of::<half::f16>() == 2);
+// Indices are stored in `u8`: the widest width must fit.
+const _: () = assert!(SUPPORTED_BITS[SUPPORTED_BITS.len() - 1] <= 8);
+
 /// Checks that `bits` is one of [`SUPPORTED_BITS`].
 pub fn check_bits(bits: u8) -> Result<()> {
     if SUPPORTED_BITS.contains(&bits) {

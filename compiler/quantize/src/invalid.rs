@@ -75,6 +75,10 @@ pub enum QuantizeError {
         bits: u8,
     },
 
+    /// A row index past the last row.
+    #[error("row {row} is out of range: the tensor has {rows} rows")]
+    RowOutOfRange { row: usize, rows: usize },
+
     /// A tensor handed to the bit allocation with no candidate to choose from.
     #[error("tensor `{tensor}` has no candidate quantization to choose from")]
     NoCandidates { tensor: String },

@@ -8,6 +8,10 @@
 use crate::format::check_bits;
 use crate::invalid::{check_len, QuantizeError, Result};
 
+// Eight indices of the widest width fill one u64, the unit both directions
+// work in.
+const _: () = assert!(8 * 8 <= u64::BITS as usize);
+
 /// Bytes that `len` indices of `bits` bits occupy: ⌈len·b / 8⌉.
 pub fn packed_len(len: usize, bits: u8) -> usize {
     (len * bits as usize).div_ceil(8)

@@ -15,7 +15,7 @@ use half::f16;
 use rayon::prelude::*;
 
 use crate::format::Format;
-use crate::invalid::{QuantizeError, Result};
+use crate::invalid::{check_len, QuantizeError, Result};
 use crate::kmeans::{KmeansOptions, Solver};
 use crate::pack::pack_unchecked;
 use crate::quantized::Quantized;
@@ -76,13 +76,7 @@ pub fn quantize_with(
 
 /// Checks the length of `weights` and that each is finite and within f16 range.
 pub(crate) fn check_weights(weights: &[f32], format: &Format) -> Result<()> {
-    if weights.len() != format.len() {
-        return Err(QuantizeError::LengthMismatch {
-            what: "weights (N·K)",
-            expected: format.len(),
-            found: weights.len(),
-        });
-    }
+    check_len("weights (N·K)", format.len(), weights.len())?;
     let max = f16::MAX.to_f32();
     let bad = weights
         .par_iter()
@@ -113,13 +107,7 @@ pub(crate) fn check_weights(weights: &[f32], format: &Format) -> Result<()> {
 
 /// Checks that there are `k` importances, each finite and ≥ 0.
 pub(crate) fn check_importance(importance: &[f32], k: usize) -> Result<()> {
-    if importance.len() != k {
-        return Err(QuantizeError::LengthMismatch {
-            what: "importance (one per input channel, K)",
-            expected: k,
-            found: importance.len(),
-        });
-    }
+    check_len("importance (one per input channel, K)", k, importance.len())?;
     match importance
         .iter()
         .position(|w| !(w.is_finite() && *w >= 0.0))

@@ -4,7 +4,7 @@ use half::f16;
 use rayon::prelude::*;
 
 use crate::format::Format;
-use crate::invalid::{QuantizeError, Result};
+use crate::invalid::{check_len, QuantizeError, Result};
 use crate::pack::unpack_unchecked;
 
 /// One `[N, K]` tensor in the codebook format (docs/codebook-format.md):
@@ -30,20 +30,12 @@ impl Quantized {
     /// The format parameters, after checking them and the array lengths.
     pub fn format(&self) -> Result<Format> {
         let f = Format::new(self.n, self.k, self.bits, self.block)?;
-        if self.indices.len() != f.index_bytes() {
-            return Err(QuantizeError::LengthMismatch {
-                what: "packed indices (bytes)",
-                expected: f.index_bytes(),
-                found: self.indices.len(),
-            });
-        }
-        if self.codebooks.len() != f.codebook_len() {
-            return Err(QuantizeError::LengthMismatch {
-                what: "codebook entries",
-                expected: f.codebook_len(),
-                found: self.codebooks.len(),
-            });
-        }
+        check_len(
+            "packed indices (bytes)",
+            f.index_bytes(),
+            self.indices.len(),
+        )?;
+        check_len("codebook entries", f.codebook_len(), self.codebooks.len())?;
         Ok(f)
     }
 
@@ -52,9 +44,20 @@ impl Quantized {
         self.indices.len() + 2 * self.codebooks.len()
     }
 
-    /// Writes row `r` of Ŵ into `out` (length K). The tensor must be valid
-    /// (see [`Quantized::format`]) and `r < N`.
-    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+    /// Writes row `r < N` of Ŵ into `out` (length K).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<()> {
+        let f = self.format()?;
+        if r >= f.n {
+            return Err(QuantizeError::RowOutOfRange { row: r, rows: f.n });
+        }
+        check_len("output row (K)", f.k, out.len())?;
+        self.dequantize_row_unchecked(r, out);
+        Ok(())
+    }
+
+    /// [`Quantized::dequantize_row`] for a tensor already validated by
+    /// [`Quantized::format`], `r < N` and `out.len() == K`.
+    pub(crate) fn dequantize_row_unchecked(&self, r: usize, out: &mut [f32]) {
         let (k, b, block) = (self.k, self.bits as usize, self.block);
         let levels = 1usize << b;
         // K·b is a multiple of 8: row r is the bytes [r·K·b/8, (r+1)·K·b/8).

@@ -41,7 +41,7 @@ fn layout_and_nearest_centroids_follow_the_doc() {
         }
         let mut row = vec![0.0f32; k];
         for r in 0..n {
-            q.dequantize_row(r, &mut row);
+            q.dequantize_row(r, &mut row).unwrap();
             assert_eq!(row, reference[r * k..(r + 1) * k]);
         }
     }
@@ -186,8 +186,14 @@ fn invalid_inputs_are_rejected_with_clear_errors() {
     ));
     // K = 2 at 4 bits is byte aligned (8 bits per row) and fine.
     assert!(quantize(&w, 32, 2, None, 4, 8, 0).is_ok());
-    // Dequantizing a tampered tensor is an error, not a panic.
+    // Dequantizing a tampered tensor or a missing row is an error, not a panic.
     let mut q = quantize(&w, 8, 8, None, 4, 64, 0).unwrap();
+    let mut row = vec![0.0f32; 8];
+    assert_eq!(
+        q.dequantize_row(8, &mut row),
+        Err(QuantizeError::RowOutOfRange { row: 8, rows: 8 })
+    );
+    assert!(q.dequantize_row(0, &mut row[..7]).is_err());
     q.indices.pop();
     assert!(matches!(
         dequantize(&q),

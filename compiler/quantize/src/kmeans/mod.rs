@@ -18,7 +18,7 @@ pub(crate) mod seed;
 
 use serde::{Deserialize, Serialize};
 
-use crate::invalid::{QuantizeError, Result};
+use crate::invalid::{check_len, QuantizeError, Result};
 use crate::rng::SplitMix64;
 use points::Points;
 
@@ -61,13 +61,11 @@ pub fn weighted_kmeans_1d(
     seed: u64,
     options: &KmeansOptions,
 ) -> Result<Fit> {
-    if weights.len() != values.len() {
-        return Err(QuantizeError::LengthMismatch {
-            what: "k-means weights (one per value)",
-            expected: values.len(),
-            found: weights.len(),
-        });
-    }
+    check_len(
+        "k-means weights (one per value)",
+        values.len(),
+        weights.len(),
+    )?;
     if values.is_empty() || k == 0 {
         return Err(QuantizeError::BadShape { n: values.len(), k });
     }
