@@ -2,8 +2,11 @@
 //! estimates a whole-model run from them.
 //!
 //! ```text
-//! cargo run --release -p ditto-quantize --example timing -- [--threads 2] [--bits 2,3,4] [--block 256] [--quick]
+//! cargo run --release -p ditto-quantize --example timing -- [--threads 2] [--bits 2,3,4] [--block 256] [--quick] [--calib T]
 //! ```
+//!
+//! `--calib T` also times the relative output error of every quantized
+//! tensor over T calibration samples (`Activations::output_sq_diff_quantized`).
 //!
 //! Weights are Gaussian (σ = 0.02, like a trained projection), all distinct,
 //! which is the worst case for the quantizer (no repeated values to merge).
@@ -12,7 +15,7 @@
 
 use std::time::Instant;
 
-use ditto_quantize::quantize;
+use ditto_quantize::{quantize, Activations};
 
 /// (name, N, K, count in the model): the 24 layers' projections and the tied
 /// embedding / LM head.
@@ -29,6 +32,7 @@ fn main() {
     let mut bits_list = vec![2u8, 3, 4];
     let mut block = 256usize;
     let mut quick = false;
+    let mut calib = 0usize;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -42,6 +46,7 @@ fn main() {
                     .collect()
             }
             "--block" => block = value.parse().expect("--block B"),
+            "--calib" => calib = value.parse().expect("--calib T"),
             "--quick" => {
                 quick = true;
                 i += 1;
@@ -55,17 +60,18 @@ fn main() {
         .num_threads(threads)
         .build_global()
         .expect("thread pool");
-    println!("threads {threads}, block {block}, Gaussian weights σ = 0.02\n");
-    println!("| shape | bits | seconds | ns/weight | Mweights/s |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("threads {threads}, block {block}, Gaussian weights σ = 0.02, calibration samples {calib}\n");
+    println!("| shape | bits | quantize s | ns/weight | Mweights/s | output error s |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for &bits in &bits_list {
         let mut model_seconds = 0.0;
+        let mut model_error_seconds = 0.0;
         let mut measured = (0.0f64, 0usize);
         for &(name, n, k, count) in &SHAPES {
             if quick && n == 151936 {
                 let per_weight = measured.0 / measured.1 as f64;
                 let s = per_weight * (n * k) as f64;
-                println!("| {name} {n}×{k} | {bits} | {s:.2} (est.) | | |");
+                println!("| {name} {n}×{k} | {bits} | {s:.2} (est.) | | | |");
                 model_seconds += s * count as f64;
                 continue;
             }
@@ -73,17 +79,26 @@ fn main() {
             let t0 = Instant::now();
             let q = quantize(&w, n, k, None, bits, block, 7).expect("quantize");
             let s = t0.elapsed().as_secs_f64();
-            std::hint::black_box(&q);
             let ns = s * 1e9 / (n * k) as f64;
+            let e = if calib > 0 {
+                let x = gaussian(calib * k, 1.0, 99);
+                let acts = Activations::new(&x, calib, k).expect("activations");
+                let t1 = Instant::now();
+                std::hint::black_box(acts.output_sq_diff_quantized(&w, &q).expect("error"));
+                t1.elapsed().as_secs_f64()
+            } else {
+                0.0
+            };
             println!(
-                "| {name} {n}×{k} | {bits} | {s:.3} | {ns:.1} | {:.1} |",
+                "| {name} {n}×{k} | {bits} | {s:.3} | {ns:.1} | {:.1} | {e:.3} |",
                 (n * k) as f64 / s / 1e6
             );
             measured.0 += s;
             measured.1 += n * k;
             model_seconds += s * count as f64;
+            model_error_seconds += e * count as f64;
         }
-        println!("| whole model (494M weights) | {bits} | {model_seconds:.1} | | |");
+        println!("| whole model (494M weights) | {bits} | {model_seconds:.1} | | | {model_error_seconds:.1} |");
     }
 }
 

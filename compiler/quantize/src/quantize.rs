@@ -77,10 +77,18 @@ pub fn quantize_with(
 /// Checks the length of `weights` and that each is finite and within f16 range.
 pub(crate) fn check_weights(weights: &[f32], format: &Format) -> Result<()> {
     check_len("weights (N·K)", format.len(), weights.len())?;
+    // Chunks are scanned with a branch-free fold (it vectorizes); only a
+    // chunk that holds a bad value is searched for its position.
+    const CHUNK: usize = 1 << 16;
     let max = f16::MAX.to_f32();
+    let bad_value = |w: &f32| w.is_nan() | (w.abs() > max);
     let bad = weights
-        .par_iter()
-        .position_first(|w| w.is_nan() || w.abs() > max);
+        .par_chunks(CHUNK)
+        .position_first(|c| c.iter().fold(false, |acc, w| acc | bad_value(w)))
+        .map(|chunk| {
+            let first = weights[chunk * CHUNK..].iter().position(bad_value);
+            chunk * CHUNK + first.expect("the chunk holds a bad value")
+        });
     match bad {
         None => Ok(()),
         Some(index) => {

@@ -106,7 +106,7 @@ fn update(points: &Points, centers: &mut [f64], bounds: &[usize]) -> bool {
             None => break,
         }
     }
-    centers.sort_by(f64::total_cmp);
+    centers.sort_unstable_by(f64::total_cmp);
     reseeded
 }
 

@@ -5,11 +5,11 @@
 //!
 //! On sorted points, adding a centre `c` between the chosen neighbours `l < c
 //! < r` can only lower D for the points strictly between the midpoints
-//! `(l + c)/2` and `(c + r)/2`, so only that range is updated. The sampling
-//! mass `w_u D_u²` is kept summed per chunk of [`CHUNK`] points (each touched
-//! chunk re-summed from scratch, so nothing drifts), and a draw scans the
-//! chunk sums, then one chunk. Seeding costs about O(U log k + k U / CHUNK)
-//! instead of O(k U).
+//! `(l + c)/2` and `(c + r)/2`, a contiguous range found by walking out from
+//! `c`, so only that range is updated. The sampling mass `w_u D_u²` is kept
+//! summed per chunk of [`CHUNK`] points (each touched chunk re-summed from
+//! scratch, so nothing drifts), and a draw scans the chunk sums, then one
+//! chunk. Seeding costs about O(U log k + k U / CHUNK) instead of O(k U).
 
 use super::points::Points;
 use crate::rng::SplitMix64;
@@ -39,8 +39,8 @@ pub(crate) fn plus_plus(
     s: &mut SeedScratch,
     centers: &mut Vec<f64>,
 ) {
-    let (xs, ws) = (&points.xs[..], &points.ws[..]);
-    let u = xs.len();
+    let ws = &points.ws[..];
+    let u = points.len();
     debug_assert!(u > k && k >= 1);
     centers.clear();
     s.d2.clear();
@@ -49,7 +49,7 @@ pub(crate) fn plus_plus(
     s.mass.resize(u.div_ceil(CHUNK), 0.0);
 
     let first = sample(ws, points.total_weight(), rng.next_f64());
-    add_center(points, s, centers, xs[first]);
+    add_center(points, s, centers, first);
     while centers.len() < k {
         let total: f64 = s.mass.iter().sum();
         let next = if total > 0.0 {
@@ -58,31 +58,42 @@ pub(crate) fn plus_plus(
         } else {
             argmax(&s.d2)
         };
-        add_center(points, s, centers, xs[next]);
+        add_center(points, s, centers, next);
     }
+    centers.sort_unstable_by(f64::total_cmp);
 }
 
-/// Inserts `c` into the sorted `centers` and lowers D² where `c` is nearer.
-fn add_center(points: &Points, s: &mut SeedScratch, centers: &mut Vec<f64>, c: f64) {
+/// Adds point `u`'s value `c = x_u` as a centre and lowers D² where `c` is
+/// nearer.
+///
+/// Walking left from `u`, the points up to the nearest chosen centre `l`
+/// have `D² = (x − l)²` (any chosen centre right of `c` is farther than `c`),
+/// so `(x − c)² < D²` holds exactly for `x > (l + c)/2`: the walk updates
+/// until the first point where it fails, and stops there; likewise to the
+/// right. Chosen points have D² = 0 and so stop every walk. The cost is the
+/// length of the range that changes, with no search.
+fn add_center(points: &Points, s: &mut SeedScratch, centers: &mut Vec<f64>, u: usize) {
     let xs = &points.xs;
-    let pos = centers.partition_point(|&x| x < c);
-    // Points at or below the left midpoint (or at or above the right one) are
-    // at least as near to the neighbour; one extra point either side guards
-    // against rounding of the midpoints (the `min` below keeps it exact).
-    let lo = match pos.checked_sub(1).map(|p| centers[p]) {
-        Some(l) => points.first_above(0.5 * (l + c), 0).saturating_sub(1),
-        None => 0,
-    };
-    let hi = match centers.get(pos) {
-        Some(&r) => (xs.partition_point(|&x| x < 0.5 * (c + r)) + 1).min(xs.len()),
-        None => xs.len(),
-    };
-    centers.insert(pos, c);
-    for (d, &x) in s.d2[lo..hi].iter_mut().zip(&xs[lo..hi]) {
-        let e = (x - c) * (x - c);
-        if e < *d {
-            *d = e;
+    let c = xs[u];
+    centers.push(c);
+    s.d2[u] = 0.0;
+    let mut lo = u;
+    while lo > 0 {
+        let e = (xs[lo - 1] - c) * (xs[lo - 1] - c);
+        if e >= s.d2[lo - 1] {
+            break;
         }
+        s.d2[lo - 1] = e;
+        lo -= 1;
+    }
+    let mut hi = u + 1;
+    while hi < xs.len() {
+        let e = (xs[hi] - c) * (xs[hi] - c);
+        if e >= s.d2[hi] {
+            break;
+        }
+        s.d2[hi] = e;
+        hi += 1;
     }
     for chunk in lo / CHUNK..hi.div_ceil(CHUNK) {
         let r = chunk * CHUNK..((chunk + 1) * CHUNK).min(xs.len());
@@ -202,7 +213,8 @@ mod tests {
         s.mass.resize(p.len().div_ceil(CHUNK), 0.0);
         let mut centers = Vec::new();
         for c in [0.7, -3.0, 6.9, 0.8, 2.0, -1.1] {
-            add_center(&p, &mut s, &mut centers, c);
+            let u = p.xs.iter().position(|&x| (x - c).abs() < 1e-9).unwrap();
+            add_center(&p, &mut s, &mut centers, u);
             for (u, &x) in p.xs.iter().enumerate() {
                 let d = centers
                     .iter()
@@ -216,7 +228,6 @@ mod tests {
                 assert!((m - expect).abs() <= 1e-12 * expect.max(1.0));
             }
         }
-        assert!(centers.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -241,7 +252,7 @@ mod tests {
         s.d2.resize(p.len(), f64::INFINITY);
         s.mass.resize(1, 0.0);
         let mut centers = Vec::new();
-        add_center(&p, &mut s, &mut centers, 0.0);
+        add_center(&p, &mut s, &mut centers, 0);
         let mut rng = SplitMix64::new(9, 9);
         let mut counts = [0usize; 4];
         let trials = 23_000;
