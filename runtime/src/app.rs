@@ -51,6 +51,10 @@ pub fn run(
         return Err(Error::Usage("the prompt is empty: nothing to run".into()));
     }
 
+    if let Some(out) = &args.calibrate {
+        return calibrate(args, &payload, entry, prompt, out, console);
+    }
+
     let max_new = args.max_new_tokens.unwrap_or(match args.dump_logits {
         Some(_) => 0,
         None => DEFAULT_MAX_NEW_TOKENS,
@@ -73,6 +77,53 @@ pub fn run(
     let eos = &tokenizer_config.eos_token_ids;
     // On a pool thread, the kernels split their work without hand-off waits.
     kernels::pool().run(|| infer(args, &model, &plan, eos, tokenizer.as_ref(), console))
+}
+
+/// `--calibrate`: the prompt in windows of `--ctx` tokens (default 512),
+/// every row through the LM head, with the kernel adapters recording each
+/// weight's activations.
+fn calibrate(
+    args: &Args,
+    payload: &Payload,
+    entry: EntryPoints,
+    prompt: Vec<u32>,
+    out: &Path,
+    console: &mut Console,
+) -> Result<(), Error> {
+    let config = payload.model();
+    let window = args.ctx.map_or(512, |c| c as usize).min(config.max_ctx);
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    kernels::check_blis()?;
+    kernels::init_pool(threads)?;
+    let model = Model::new(entry, payload.weights(), config);
+    crate::calibrate::start(
+        payload.weights(),
+        &payload.manifest().weights_index,
+        args.calib_samples,
+        args.seed,
+    );
+    let start = Instant::now();
+    let run = kernels::pool().run(|| -> Result<(), Error> {
+        for chunk in prompt.chunks(window) {
+            let mut session = Session::new(&model, window, PREFILL_BATCH)?;
+            session.prefill_all_logits(chunk)?;
+        }
+        Ok(())
+    });
+    let tensors = crate::calibrate::finish(out)?;
+    run?;
+    report(
+        console,
+        &format!(
+            "calibration: {} tokens in {:.1} s, statistics of {tensors} weights → {}",
+            prompt.len(),
+            start.elapsed().as_secs_f64(),
+            out.display()
+        ),
+    )
 }
 
 /// What to run, checked against the model and the context.

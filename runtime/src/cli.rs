@@ -63,6 +63,16 @@ pub struct Args {
     /// Print the generated token ids (one line, space separated) instead of text
     #[arg(long)]
     pub ids: bool,
+
+    /// Run the prompt text through the model in windows of --ctx tokens
+    /// (default 512) and write the activation statistics of every weight
+    /// matrix to this safetensors file (for `dittoc quantize --calib`)
+    #[arg(long, value_name = "OUT.safetensors", conflicts_with_all = ["dump_logits", "tokens"])]
+    pub calibrate: Option<PathBuf>,
+
+    /// Activation rows kept per weight by --calibrate
+    #[arg(long, value_name = "ROWS", default_value_t = 256)]
+    pub calib_samples: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -83,6 +83,16 @@ pub unsafe extern "C" fn _mlir_ciface_ditto_rt_gemm(
     };
     let (m, k, rsa, csa) = op(a, transpose_a);
     let (_, n, rsb, csb) = op(b, transpose_b);
+    // C = X·Wᵀ with W a weight of the payload: what --calibrate records.
+    if transpose_a == 0 && transpose_b != 0 && csa == 1 {
+        crate::calibrate::observe(
+            base(b) as *const f32,
+            base(a) as *const f32,
+            m as usize,
+            k as usize,
+            rsa as usize,
+        );
+    }
     ditto_rt_sgemm(
         m,
         n,

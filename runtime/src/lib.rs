@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`entry`] | `ditto_rt_main`: the C boundary, exit codes, no panic escapes |
 //! | [`cli`] | the command line (contracts.md §5) |
+//! | [`calibrate`] | `--calibrate`: activation statistics of every weight matrix |
 //! | [`app`] | one run: payload → tokenizer → prompt → prefill → decode loop |
 //! | [`payload`] | the model data appended to the executable (contracts.md §2) |
 //! | [`tokenizer`] | prompt encoding and streaming detokenization |
@@ -17,10 +18,13 @@
 //! | [`sampler`] | greedy, temperature, top-k, top-p, seeded RNG |
 //! | [`kernel_abi`] | the same kernels behind MLIR C-interface descriptors |
 //! | [`kernels`] | `ditto_rt_sgemv` / `ditto_rt_sgemm` (contracts.md §4) over BLIS |
+//! | [`codebook`] | fused GEMV/GEMM on codebook-quantized weights, their C adapters |
 //! | [`npy`] | the float32 `.npy` writer behind `--dump-logits` |
 
 pub mod app;
+pub mod calibrate;
 pub mod cli;
+pub mod codebook;
 pub mod entry;
 pub mod error;
 pub mod generate;

@@ -36,6 +36,17 @@ pub struct Manifest {
     pub format: u32,
     pub sections: BTreeMap<String, Section>,
     pub model: ModelConfig,
+    /// Where each tensor sits in the weights section.
+    #[serde(default)]
+    pub weights_index: std::collections::HashMap<String, IndexEntry>,
+}
+
+/// One tensor of the weights section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IndexEntry {
+    pub offset: u64,
+    pub bytes: u64,
+    pub shape: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -147,7 +147,25 @@ pub fn append(
         sections.insert(key.into(), json!({"offset": start, "len": bytes.len()}));
         position = start + bytes.len() as u64;
     }
-    let manifest = json!({"format": 1, "sections": sections, "model": model}).to_string();
+    // Where each tensor sits in the weights section, for tools that map a
+    // pointer back to a tensor (the runtime's --calibrate).
+    let index: serde_json::Map<String, serde_json::Value> = weights
+        .placements
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                json!({"offset": p.offset, "bytes": p.bytes, "shape": p.shape}),
+            )
+        })
+        .collect();
+    let manifest = json!({
+        "format": 1,
+        "sections": sections,
+        "model": model,
+        "weights_index": index,
+    })
+    .to_string();
     out.write_all(manifest.as_bytes()).map_err(io)?;
     out.write_all(&(manifest.len() as u64).to_le_bytes())
         .map_err(io)?;

@@ -1,0 +1,170 @@
+//! `--calibrate OUT.safetensors`: activation statistics for the quantizer.
+//!
+//! The model runs over calibration text (prefill, in windows of `--ctx`
+//! tokens, every row through the LM head). Each time a weight of the payload
+//! is the right-hand matrix of a GEMM (`X·Wᵀ`, every linear layer in prefill),
+//! the kernel adapter hands its activations `X [M, K]` here, and this module
+//! accumulates per weight:
+//!
+//! - `NAME.sumsq` [K]: Σ over rows of x_k² (the diagonal of XᵀX, from which
+//!   the quantizer takes each input channel's importance);
+//! - `NAME.rows` [1]: the number of rows seen;
+//! - `NAME.samples` [S, K]: S rows kept by seeded reservoir sampling, on
+//!   which the quantizer measures each layer's output error.
+//!
+//! Weights are recognized by their offset in the weight section, which the
+//! manifest's `weights_index` maps to names.
+
+use std::{collections::HashMap, path::Path, sync::Mutex};
+
+use crate::{payload::IndexEntry, Error};
+
+/// Statistics of one weight's input activations.
+struct Observed {
+    name: String,
+    k: usize,
+    /// [k] Σ x²
+    sumsq: Vec<f64>,
+    rows: u64,
+    /// [≤ capacity, k] sampled rows
+    samples: Vec<f32>,
+}
+
+/// The statistics being gathered; `None` outside `--calibrate`.
+static ACTIVE: Mutex<Option<Calibrator>> = Mutex::new(None);
+
+pub struct Calibrator {
+    /// Address range of the weight section.
+    base: usize,
+    len: usize,
+    /// Offset in the weight section → tensor name and its [n, k].
+    by_offset: HashMap<usize, (String, usize)>,
+    observed: HashMap<usize, Observed>,
+    capacity: usize,
+    /// xorshift64* state for the reservoir.
+    rng: u64,
+}
+
+impl Calibrator {
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Starts gathering for the weights of `index` living in `weights`.
+pub fn start(weights: &[u8], index: &HashMap<String, IndexEntry>, samples: usize, seed: u64) {
+    let by_offset = index
+        .iter()
+        .filter(|(_, e)| e.shape.len() == 2)
+        .map(|(name, e)| (e.offset as usize, (name.clone(), e.shape[1])))
+        .collect();
+    *ACTIVE.lock().expect("calibration lock") = Some(Calibrator {
+        base: weights.as_ptr() as usize,
+        len: weights.len(),
+        by_offset,
+        observed: HashMap::new(),
+        capacity: samples,
+        rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+    });
+}
+
+/// Called by the GEMM adapter for `C = X·Wᵀ`: `w` is W's first element,
+/// `x` holds `m` rows of `k` values with row stride `row_stride` (elements).
+/// Does nothing unless calibrating, or when `w` is not a weight.
+///
+/// # Safety
+/// `x` must point to `m` valid rows as described.
+pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stride: usize) {
+    let mut guard = ACTIVE.lock().expect("calibration lock");
+    let Some(cal) = guard.as_mut() else {
+        return;
+    };
+    let address = w as usize;
+    if address < cal.base || address >= cal.base + cal.len {
+        return;
+    }
+    let offset = address - cal.base;
+    let Some((name, width)) = cal.by_offset.get(&offset).cloned() else {
+        return;
+    };
+    if width != k {
+        return;
+    }
+    for r in 0..m {
+        // SAFETY: the caller guarantees m rows of k values at this stride.
+        let row = unsafe { std::slice::from_raw_parts(x.add(r * row_stride), k) };
+        let seen = cal.observed.get(&offset).map_or(0, |o| o.rows);
+        let slot = if (seen as usize) < cal.capacity {
+            Some(seen as usize)
+        } else {
+            let j = (cal.next() % (seen + 1)) as usize;
+            (j < cal.capacity).then_some(j)
+        };
+        let stats = cal.observed.entry(offset).or_insert_with(|| Observed {
+            name: name.clone(),
+            k,
+            sumsq: vec![0.0; k],
+            rows: 0,
+            samples: Vec::new(),
+        });
+        for (acc, &v) in stats.sumsq.iter_mut().zip(row) {
+            *acc += f64::from(v) * f64::from(v);
+        }
+        stats.rows += 1;
+        match slot {
+            Some(s) if s * k == stats.samples.len() => stats.samples.extend_from_slice(row),
+            Some(s) => stats.samples[s * k..(s + 1) * k].copy_from_slice(row),
+            None => {}
+        }
+    }
+}
+
+/// Stops gathering and writes what was seen to `path` (safetensors, f32).
+pub fn finish(path: &Path) -> Result<usize, Error> {
+    let cal = ACTIVE
+        .lock()
+        .expect("calibration lock")
+        .take()
+        .ok_or_else(|| Error::Setup("calibration was not started".into()))?;
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let bytes = |values: &mut dyn Iterator<Item = f32>| -> Vec<u8> {
+        values.flat_map(f32::to_le_bytes).collect()
+    };
+    for stats in cal.observed.values() {
+        let rows = stats.samples.len() / stats.k;
+        tensors.push((
+            format!("{}.sumsq", stats.name),
+            vec![stats.k],
+            bytes(&mut stats.sumsq.iter().map(|&v| v as f32)),
+        ));
+        tensors.push((
+            format!("{}.rows", stats.name),
+            vec![1],
+            bytes(&mut std::iter::once(stats.rows as f32)),
+        ));
+        tensors.push((
+            format!("{}.samples", stats.name),
+            vec![rows, stats.k],
+            bytes(&mut stats.samples.iter().copied()),
+        ));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                    .expect("shape matches the data");
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).map_err(|e| {
+        Error::io(
+            format!("writing {}", path.display()),
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    Ok(cal.observed.len())
+}
