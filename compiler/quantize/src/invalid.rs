@@ -16,6 +16,13 @@ pub enum QuantizeError {
     #[error("invalid block length {block}: it must be a positive multiple of 8")]
     BadBlock { block: usize },
 
+    /// A block too long for the quantizer, which keys a weight's position in
+    /// its block by 32 bits.
+    #[error(
+        "block length {block} is too large for the quantizer (at most {max} weights per codebook)"
+    )]
+    BlockTooLarge { block: usize, max: usize },
+
     /// `K · bits` is not a multiple of 8, so rows would not start on a byte.
     #[error("K = {k} with bits = {bits}: K·bits = {} is not a multiple of 8, so rows would not start on a byte", .k * *.bits as usize)]
     RowNotByteAligned { k: usize, bits: u8 },

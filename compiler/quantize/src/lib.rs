@@ -42,5 +42,5 @@ pub use report::{Report, TensorReport, Totals};
 pub use format::{check_bits, Format, SUPPORTED_BITS};
 pub use invalid::{QuantizeError, Result};
 pub use kmeans::{weighted_kmeans_1d, Fit, KmeansOptions};
-pub use quantize::{quantize, quantize_with};
+pub use quantize::{quantize, quantize_with, MAX_BLOCK};
 pub use quantized::{dequantize, Quantized};

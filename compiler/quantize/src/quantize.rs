@@ -21,6 +21,10 @@ use crate::pack::pack_unchecked;
 use crate::quantized::Quantized;
 use crate::rng::SplitMix64;
 
+/// The longest block the quantizer takes: positions within a block are
+/// sorted as the low 32 bits of a `u64` key.
+pub const MAX_BLOCK: usize = u32::MAX as usize;
+
 /// Quantizes the row-major `[n, k]` matrix `weights` with `bits`-bit indices
 /// and one codebook per `block` weights, weighting weight `[r, c]` by
 /// `importance[c]` (all ones when `None`). Deterministic for a given `seed`.
@@ -45,6 +49,12 @@ pub fn quantize_with(
     seed: u64,
     options: &KmeansOptions,
 ) -> Result<Quantized> {
+    if format.block.min(format.len()) > MAX_BLOCK {
+        return Err(QuantizeError::BlockTooLarge {
+            block: format.block,
+            max: MAX_BLOCK,
+        });
+    }
     check_weights(weights, &format)?;
     if let Some(imp) = importance {
         check_importance(imp, format.k)?;
