@@ -153,7 +153,7 @@ fn columns(bits: usize) -> Vec<usize> {
         1, 2, 4, 6, 8, 12, 20, 24, 40, 56, 60, 72, 100, 136, 264, 300, 520, 1000,
     ]
     .into_iter()
-    .filter(|k| (k * bits) % 8 == 0)
+    .filter(|k| (k * bits).is_multiple_of(8))
     .collect()
 }
 
@@ -166,7 +166,7 @@ fn cases(rng: &mut Lcg, bits: usize, count: usize) -> Vec<((usize, usize), usize
         ((5, ks[1]), 8),
         ((17, 264), 1024),
     ];
-    cases.retain(|((_, k), _)| (k * bits) % 8 == 0);
+    cases.retain(|((_, k), _)| (k * bits).is_multiple_of(8));
     for _ in 0..count {
         let n = rng.pick(&[1, 2, 3, 7, 16, 17, 31, 40]);
         let k = rng.pick(&ks);
@@ -551,22 +551,21 @@ fn gemm_splits_rows_or_columns_alike() {
 
 #[test]
 fn bad_formats_are_refused() {
-    let idx = vec![0u8; 64];
-    let cb = vec![f16::ZERO; 64];
-    let bad = [
-        (4, 16, 7, 8, 0, 0),    // 7-bit indices
-        (4, 16, 4, 12, 32, 0),  // block not a multiple of 8
-        (4, 3, 4, 8, 0, 0),     // K·b not a multiple of 8
-        (4, 16, 4, 8, 31, 128), // index bytes short
-        (4, 16, 4, 8, 32, 127), // codebooks short
-    ];
-    for (n, k, bits, block, ni, nc) in bad {
-        let ni = if ni == 0 { idx.len() } else { ni };
-        let nc = if nc == 0 { cb.len() } else { nc };
-        assert!(CbMatrix::new(n, k, bits, block, &idx[..ni], &cb[..nc.min(64)]).is_err());
-    }
-    let cb128 = vec![f16::ZERO; 128];
-    assert!(CbMatrix::new(4, 16, 4, 8, &idx[..32], &cb128).is_ok());
+    let idx = [0u8; 64];
+    let cb = [f16::ZERO; 256];
+    // [4, 16] at b = 4, B = 8: 32 index bytes, 8 blocks × 16 entries.
+    assert!(CbMatrix::new(4, 16, 4, 8, &idx[..32], &cb[..128]).is_ok());
+    let refused =
+        |(n, k, bits, block, bytes, entries): (usize, usize, usize, usize, usize, usize)| {
+            CbMatrix::new(n, k, bits, block, &idx[..bytes], &cb[..entries])
+                .unwrap_err()
+                .0
+        };
+    assert!(refused((4, 16, 7, 8, 56, 256)).contains("7-bit"));
+    assert!(refused((4, 16, 4, 12, 32, 96)).contains("multiple of 8"));
+    assert!(refused((4, 3, 4, 8, 6, 32)).contains("K·b"));
+    assert!(refused((4, 16, 4, 8, 31, 128)).contains("31 index bytes"));
+    assert!(refused((4, 16, 4, 8, 32, 127)).contains("127 codebook entries"));
 }
 
 // ---- the C-interface adapters ----

@@ -24,6 +24,21 @@ pub struct CbMatrix<'a> {
     codebooks: &'a [f16],
 }
 
+impl fmt::Debug for CbMatrix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CbMatrix [{}, {}] b={} B={} ({} index bytes, {} codebook entries)",
+            self.n,
+            self.k,
+            self.bits,
+            self.block,
+            self.indices.len(),
+            self.codebooks.len()
+        )
+    }
+}
+
 /// Why a [`CbMatrix`] cannot be formed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatError(pub String);
@@ -52,10 +67,10 @@ impl<'a> CbMatrix<'a> {
         if !SUPPORTED_BITS.contains(&bits) {
             return fail(format!("{bits}-bit indices (supported: 2, 3, 4, 5, 6, 8)"));
         }
-        if block == 0 || block % 8 != 0 {
+        if block == 0 || !block.is_multiple_of(8) {
             return fail(format!("block {block} is not a positive multiple of 8"));
         }
-        if (k * bits) % 8 != 0 {
+        if !(k * bits).is_multiple_of(8) {
             return fail(format!(
                 "K·b = {k}·{bits} is not a multiple of 8 (rows must start on a byte)"
             ));
@@ -127,7 +142,9 @@ impl<'a> CbMatrix<'a> {
     /// The segments of row `row` over columns `k0..k1` (`k0·b` a multiple
     /// of 8, so that every segment starts on a byte), in order.
     pub(crate) fn segments(&self, row: usize, k0: usize, k1: usize) -> Segments<'a> {
-        debug_assert!(row < self.n && k0 <= k1 && k1 <= self.k && (k0 * self.bits) % 8 == 0);
+        debug_assert!(
+            row < self.n && k0 <= k1 && k1 <= self.k && (k0 * self.bits).is_multiple_of(8)
+        );
         Segments {
             m: *self,
             row_start: row * self.k,
