@@ -227,3 +227,32 @@ fn zero_importance_everywhere_falls_back_to_uniform() {
         quantize(&w, n, k, None, 3, 128, 2).unwrap()
     );
 }
+
+/// Channels with zero importance do not count in the objective, but their
+/// weights still get finite centroids and valid indices.
+#[test]
+fn zero_importance_channels_are_handled() {
+    let mut rng = Rng::new(13);
+    let (n, k) = (32, 64);
+    let w = rng.normals(n * k, 1.0);
+    let imp: Vec<f32> = (0..k)
+        .map(|c| if c % 2 == 0 { 0.0 } else { 1.0 + c as f32 })
+        .collect();
+    for bits in [2, 4, 6] {
+        let q = quantize(&w, n, k, Some(&imp), bits, 256, 3).unwrap();
+        assert!(q.codebooks.iter().all(|c| c.is_finite()));
+        let w_hat = dequantize(&q).unwrap();
+        assert_eq!(w_hat, decode(&q));
+        // The weighted error over the important channels beats the error
+        // over the ignored ones.
+        let err = |keep: usize| {
+            let (mut num, mut den) = (0.0f64, 0.0f64);
+            for i in (0..n * k).filter(|i| i % 2 == keep) {
+                num += (w[i] as f64 - w_hat[i] as f64).powi(2);
+                den += (w[i] as f64).powi(2);
+            }
+            (num / den).sqrt()
+        };
+        assert!(err(1) < err(0), "bits {bits}: {} vs {}", err(1), err(0));
+    }
+}
