@@ -24,7 +24,6 @@ use ditto_ir::melior::ir::{
     operation::{OperationLike, OperationMutLike},
     Module,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use memmap2::Mmap;
 use safetensors::{tensor::View, Dtype, SafeTensors};
 
@@ -33,9 +32,45 @@ use safetensors::{tensor::View, Dtype, SafeTensors};
 pub struct QuantizeOptions {
     pub input: PathBuf,
     pub output: PathBuf,
+    /// One width for every tensor (when no bound is given).
     pub bits: u8,
     pub block: usize,
+    /// Bound each tensor's relative output error; choose widths per tensor.
+    pub max_error: Option<f64>,
+    /// Bound the average bits per weight; choose widths per tensor.
+    pub bits_avg: Option<f64>,
+    pub calibration: Calibration,
     pub seed: u64,
+}
+
+/// Where the activation statistics weighting the k-means come from.
+#[derive(Clone, Debug)]
+pub enum Calibration {
+    /// None: every input channel weighs the same.
+    None,
+    /// Run the f32 model over these texts (files, or directories of code).
+    Texts(Vec<PathBuf>),
+    /// Random token ids (a baseline for the effect of the set).
+    Random { tokens: usize },
+    /// Statistics written earlier by an executable's `--calibrate`.
+    Stats(PathBuf),
+}
+
+/// The default calibration set: Python's standard library sources on this
+/// machine (the even-numbered files in sorted order; the odd ones are left
+/// for evaluation), if they are there.
+pub fn default_code_set() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("python3.") && p.join("json").is_dir())
+        })
+        .collect();
+    found.sort();
+    found.pop()
 }
 
 /// One tensor of the output weight file.
@@ -70,24 +105,179 @@ fn string_attribute(module: &Module, key: &str) -> Result<String, String> {
         .ok_or_else(|| format!("the module has no string attribute `{key}`"))
 }
 
-fn progress(len: usize, prefix: &'static str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix);
-    bar
+/// Code files a calibration directory contributes.
+const CODE_EXTENSIONS: &[&str] = &[
+    "py", "rs", "c", "h", "cc", "cpp", "hpp", "js", "ts", "go", "java", "rb", "sh", "lua",
+];
+
+/// Files under `path` (itself, if a file), sorted; for a directory, code
+/// files only and every other one (the rest stays out of calibration, for
+/// evaluation).
+fn calibration_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: cannot read the calibration set: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| CODE_EXTENSIONS.contains(&e))
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files.into_iter().step_by(2).collect())
+}
+
+/// The calibration text: the files of `paths`, in order, up to `budget` bytes.
+fn corpus(paths: &[PathBuf], budget: usize) -> Result<String, String> {
+    let mut text = String::new();
+    for path in paths {
+        for file in calibration_files(path)? {
+            if text.len() >= budget {
+                return Ok(text);
+            }
+            let Ok(content) = std::fs::read_to_string(&file) else {
+                continue; // not UTF-8: not text to calibrate on
+            };
+            let room = budget - text.len();
+            let mut cut = content.len().min(room);
+            while !content.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.push_str(&content[..cut]);
+            text.push_str("\n\n");
+        }
+    }
+    if text.is_empty() {
+        return Err("the calibration set holds no readable code files".into());
+    }
+    Ok(text)
+}
+
+/// Bytes of calibration text (about 4,500 tokens of code at 3.6 bytes a token).
+pub const CALIBRATION_BYTES: usize = 16 * 1024;
+
+/// Compiles the f32 module, runs it over the calibration input with
+/// `--calibrate`, and returns the statistics file it wrote.
+fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result<(), String> {
+    let work =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let exe = work.path().join("calibrate");
+    ditto_codegen::compile(&ditto_codegen::CompileOptions {
+        input: options.input.clone(),
+        output: exe.clone(),
+        emit: ditto_codegen::Emit::Exe,
+        target: ditto_codegen::Target {
+            opt_level: 2,
+            cpu: None,
+        },
+        print_ir_after_all: false,
+        rules: vec![],
+        codebook_kernels: ditto_passes::select::CodebookKernel::Fused,
+        runtime_lib: None,
+    })
+    .map_err(|e| format!("compiling the f32 model for calibration: {e}"))?;
+    let mut command = std::process::Command::new(&exe);
+    command.arg("--calibrate").arg(stats).args(["--ctx", "512"]);
+    match &options.calibration {
+        Calibration::Texts(paths) => {
+            let text = corpus(paths, CALIBRATION_BYTES)?;
+            let file = work.path().join("corpus.txt");
+            std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+            command.arg("-f").arg(file);
+        }
+        Calibration::Random { tokens } => {
+            let ids: Vec<String> = random_ids(options, *tokens)?
+                .iter()
+                .map(|id| id.to_string())
+                .collect();
+            command.arg("--tokens").arg(ids.join(","));
+        }
+        Calibration::None | Calibration::Stats(_) => unreachable!("nothing to run"),
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("running the calibration executable: {e}"))?;
+    if !status.success() {
+        return Err(format!("the calibration run failed ({status})"));
+    }
+    Ok(())
+}
+
+/// Uniform random token ids below the model's vocabulary, seeded.
+fn random_ids(options: &QuantizeOptions, count: usize) -> Result<Vec<u32>, String> {
+    let context = ditto_ir::create_context().map_err(|e| e.to_string())?;
+    let module = ditto_ir::parse_file(&context, &options.input).map_err(|e| e.to_string())?;
+    let vocab = module
+        .as_operation()
+        .attribute("ditto.vocab")
+        .ok()
+        .and_then(|a| ditto_ir::melior::ir::attribute::IntegerAttribute::try_from(a).ok())
+        .map(|i| i.value() as u64)
+        .ok_or("the module has no `ditto.vocab`")?;
+    let mut state = options.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    Ok((0..count)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % vocab) as u32
+        })
+        .collect())
+}
+
+/// Per tensor: importance (E[x²] per input channel) and sampled input rows.
+type Statistics = HashMap<String, (Vec<f32>, Vec<f32>)>;
+
+fn read_statistics(path: &Path) -> Result<Statistics, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| format!("{}: not a statistics file: {e}", path.display()))?;
+    let floats = |name: &str| -> Option<Vec<f32>> {
+        let view = file.tensor(name).ok()?;
+        (view.dtype() == Dtype::F32).then(|| {
+            view.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+    };
+    let mut stats = HashMap::new();
+    for name in file.names() {
+        let Some(tensor) = name.strip_suffix(".sumsq") else {
+            continue;
+        };
+        let (Some(sumsq), Some(rows), Some(samples)) = (
+            floats(name),
+            floats(&format!("{tensor}.rows")),
+            floats(&format!("{tensor}.samples")),
+        ) else {
+            return Err(format!(
+                "{}: incomplete statistics for {tensor}",
+                path.display()
+            ));
+        };
+        let rows = rows.first().copied().unwrap_or(0.0).max(1.0);
+        let importance = sumsq.iter().map(|s| s / rows).collect();
+        stats.insert(tensor.to_string(), (importance, samples));
+    }
+    Ok(stats)
 }
 
 /// Quantizes `options.input` into `options.output` and its sidecars.
 /// Returns a one-line summary.
 pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
-    let scheme = Scheme {
-        bits: options.bits,
-        block: options.block as u64,
-    };
     ditto_quantize::check_bits(options.bits).map_err(|e| e.to_string())?;
     if options.block == 0 || !options.block.is_multiple_of(8) {
         return Err(format!(
@@ -95,6 +285,22 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
             options.block
         ));
     }
+    let stem = options.output.with_extension("");
+    let with_suffix = |suffix: &str| {
+        let mut name = stem.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let statistics = match &options.calibration {
+        Calibration::None => Statistics::new(),
+        Calibration::Stats(path) => read_statistics(path)?,
+        Calibration::Texts(_) | Calibration::Random { .. } => {
+            let path = with_suffix(".calibration.safetensors");
+            run_calibration(options, &path)?;
+            read_statistics(&path)?
+        }
+    };
+
     let context = ditto_ir::create_context().map_err(|e| e.to_string())?;
     let mut module = ditto_ir::parse_file(&context, &options.input).map_err(|e| e.to_string())?;
     let dir = options
@@ -138,31 +344,76 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect())
     };
+    let weights: Vec<Vec<f32>> = targets
+        .iter()
+        .map(|t| read_f32(&t.name))
+        .collect::<Result<_, _>>()?;
+    let tensors: Vec<ditto_quantize::Tensor> = targets
+        .iter()
+        .zip(&weights)
+        .map(|(t, w)| {
+            let stats = statistics.get(&t.name);
+            ditto_quantize::Tensor {
+                name: &t.name,
+                n: t.n,
+                k: t.k,
+                weights: w,
+                importance: stats.map(|(importance, _)| importance.as_slice()),
+                activations: stats
+                    .map(|(_, samples)| samples.as_slice())
+                    .filter(|s| !s.is_empty()),
+            }
+        })
+        .collect();
+    let bounded = options.max_error.is_some() || options.bits_avg.is_some();
+    let model_options = ditto_quantize::ModelOptions {
+        candidates: if bounded {
+            ditto_quantize::Candidate::all_bits(options.block)
+        } else {
+            vec![ditto_quantize::Candidate {
+                bits: options.bits,
+                block: options.block,
+            }]
+        },
+        constraints: ditto_quantize::Constraints {
+            max_error: options.max_error,
+            bits_avg: options.bits_avg,
+        },
+        seed: options.seed,
+        progress: true,
+        ..Default::default()
+    };
+    let result =
+        ditto_quantize::quantize_model(&tensors, &model_options).map_err(|e| e.to_string())?;
+    let report_md = with_suffix(".report.md");
+    let report_json = with_suffix(".report.json");
+    std::fs::write(&report_md, result.report.to_markdown())
+        .map_err(|e| format!("{}: {e}", report_md.display()))?;
+    std::fs::write(
+        &report_json,
+        serde_json::to_string_pretty(&result.report).expect("plain data"),
+    )
+    .map_err(|e| format!("{}: {e}", report_json.display()))?;
+    let quantized: HashMap<String, ditto_quantize::Quantized> = targets
+        .iter()
+        .map(|t| t.name.clone())
+        .zip(result.tensors)
+        .collect();
+    let count: usize = targets.iter().map(|t| t.n * t.k).sum();
+    let bytes: usize = quantized.values().map(|q| q.bytes()).sum();
 
-    let bar = progress(targets.len(), "quantizing");
-    let mut quantized = HashMap::new();
-    let (mut weights, mut bytes) = (0usize, 0usize);
-    for target in &targets {
-        bar.set_message(target.name.clone());
-        let values = read_f32(&target.name)?;
-        let q = ditto_quantize::quantize(
-            &values,
-            target.n,
-            target.k,
-            None,
-            options.bits,
-            options.block,
-            options.seed,
-        )
-        .map_err(|e| format!("{}: {e}", target.name))?;
-        weights += target.n * target.k;
-        bytes += q.bytes();
-        quantized.insert(target.name.clone(), q);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-
-    let plan: HashMap<String, Scheme> = targets.iter().map(|t| (t.name.clone(), scheme)).collect();
+    let plan: HashMap<String, Scheme> = quantized
+        .iter()
+        .map(|(name, q)| {
+            (
+                name.clone(),
+                Scheme {
+                    bits: q.bits,
+                    block: q.block as u64,
+                },
+            )
+        })
+        .collect();
     ditto_passes::quantize::apply(&context, &module, &plan).map_err(|e| e.message)?;
     ditto_ir::verify(&context, &module, &options.output.display().to_string())
         .map_err(|e| e.to_string())?;
@@ -233,14 +484,24 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     }
     std::fs::write(&options.output, format!("{}\n", module.as_operation()))
         .map_err(|e| format!("{}: cannot write: {e}", options.output.display()))?;
+    let widths: std::collections::BTreeMap<u8, usize> =
+        quantized.values().fold(Default::default(), |mut m, q| {
+            *m.entry(q.bits).or_default() += 1;
+            m
+        });
+    let widths: Vec<String> = widths
+        .iter()
+        .map(|(bits, n)| format!("{n}×{bits}-bit"))
+        .collect();
     Ok(format!(
-        "quantized {} tensors ({} weights) to {} bits, block {}: {:.3} bits per weight with codebooks → {} + {}",
+        "quantized {} tensors ({} weights; {}), block {}: {:.3} bits per weight with codebooks → {} + {} (report: {})",
         targets.len(),
-        weights,
-        options.bits,
+        count,
+        widths.join(", "),
         options.block,
-        8.0 * bytes as f64 / weights.max(1) as f64,
+        8.0 * bytes as f64 / count.max(1) as f64,
         options.output.display(),
-        weights_out.display()
+        weights_out.display(),
+        report_md.display()
     ))
 }

@@ -75,15 +75,46 @@ struct QuantizeArgs {
     /// The quantized module to write; its weight and tokenizer files go beside it.
     #[arg(short = 'o')]
     output: PathBuf,
-    /// Bits per weight index: 2, 3, 4, 5, 6 or 8.
+    /// Bits per weight index for every tensor: 2, 3, 4, 5, 6 or 8 (ignored
+    /// with --max-error or --bits-avg, which choose per tensor).
     #[arg(long, default_value_t = 4)]
     bits: u8,
     /// Weights per codebook (a multiple of 8).
     #[arg(long, default_value_t = 256)]
     block: usize,
-    /// Seed of the k-means initialisation.
+    /// Bound every tensor's relative output error ‖Wx−Ŵx‖/‖Wx‖ on the
+    /// calibration activations; the smallest width that meets it is chosen.
+    #[arg(long, value_name = "EPSILON", conflicts_with = "bits_avg")]
+    max_error: Option<f64>,
+    /// Bound the average bits per weight (codebooks included); widths are
+    /// chosen per tensor to minimize the total error.
+    #[arg(long, value_name = "BITS")]
+    bits_avg: Option<f64>,
+    /// Calibration texts: files, or directories of code (every other code
+    /// file is used; the rest stays for evaluation). Default: the Python
+    /// standard library's sources on this machine.
+    #[arg(long = "calib", value_name = "PATH")]
+    calib: Vec<PathBuf>,
+    /// The calibration set: code (--calib or the default), text (the
+    /// licenses in /usr/share/common-licenses), random (random token ids),
+    /// or none (k-means unweighted, weight error instead of output error).
+    #[arg(long, value_enum, default_value_t = CalibSet::Code)]
+    calib_set: CalibSet,
+    /// Statistics from an earlier run (`NAME.calibration.safetensors`, or an
+    /// executable's --calibrate output) instead of running the model.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "calib_set"])]
+    calib_stats: Option<PathBuf>,
+    /// Seed of the k-means initialisation (and of the random set).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CalibSet {
+    Code,
+    Text,
+    Random,
+    None,
 }
 
 fn main() -> ExitCode {
@@ -118,14 +149,30 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
             args.output.display()
         ));
     }
-    let summary =
-        ditto_driver::quantize::quantize_module(&ditto_driver::quantize::QuantizeOptions {
-            input: args.input,
-            output: args.output,
-            bits: args.bits,
-            block: args.block,
-            seed: args.seed,
-        })?;
+    use ditto_driver::quantize::{default_code_set, Calibration, QuantizeOptions};
+    let calibration = match (args.calib_stats, args.calib_set) {
+        (Some(stats), _) => Calibration::Stats(stats),
+        (None, CalibSet::None) => Calibration::None,
+        (None, CalibSet::Random) => Calibration::Random { tokens: 4096 },
+        (None, CalibSet::Text) => {
+            Calibration::Texts(vec![PathBuf::from("/usr/share/common-licenses")])
+        }
+        (None, CalibSet::Code) if !args.calib.is_empty() => Calibration::Texts(args.calib),
+        (None, CalibSet::Code) => Calibration::Texts(vec![default_code_set().ok_or(
+            "no calibration set: the Python standard library was not found under /usr/lib; \
+             give --calib PATH (your repository), or --calib-set none",
+        )?]),
+    };
+    let summary = ditto_driver::quantize::quantize_module(&QuantizeOptions {
+        input: args.input,
+        output: args.output,
+        bits: args.bits,
+        block: args.block,
+        max_error: args.max_error,
+        bits_avg: args.bits_avg,
+        calibration,
+        seed: args.seed,
+    })?;
     eprintln!("{summary}");
     Ok(())
 }
