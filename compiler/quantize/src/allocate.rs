@@ -21,6 +21,8 @@
 //! * **both** — the ε allocation if it fits the budget (ε is the active
 //!   bound); otherwise the budget allocation (the budget is active, and
 //!   tensors over ε are reported).
+//! * **neither** — an unlimited budget: every tensor takes its most accurate
+//!   candidate (with a single candidate per tensor, that one).
 
 use serde::{Deserialize, Serialize};
 
@@ -91,7 +93,8 @@ impl Curve {
     }
 }
 
-/// The bounds of an allocation; at least one must be set.
+/// The bounds of an allocation; with neither set, every tensor takes its most
+/// accurate candidate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Constraints {
     /// ε: the largest acceptable per-tensor relative error.
@@ -108,8 +111,8 @@ pub enum ActiveBound {
     MaxError,
     /// The size budget B̄: more bits would have lowered the error.
     BitsAvg,
-    /// Neither: with only a budget given, every tensor already sits at its
-    /// most accurate candidate within it.
+    /// Neither: every tensor sits at its most accurate candidate (no bound
+    /// given, or a budget that all of them fit in).
     None,
 }
 
@@ -146,7 +149,10 @@ pub fn allocate(curves: &[Curve], constraints: &Constraints) -> Result<Allocatio
             active: ActiveBound::MaxError,
         }),
         (_, Some(budget)) => within_budget(curves, budget),
-        (None, None) => Err(QuantizeError::NoBound),
+        (None, None) => Ok(Allocation {
+            choice: curves.iter().map(most_accurate).collect(),
+            active: ActiveBound::None,
+        }),
     }
 }
 

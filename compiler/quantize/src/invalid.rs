@@ -94,10 +94,6 @@ pub enum QuantizeError {
     #[error("invalid bound {name} = {value}: it must be a positive finite number")]
     BadBound { name: &'static str, value: f64 },
 
-    /// Neither an error bound nor a size budget was given.
-    #[error("no bound given: set max_error (ε), bits_avg (B̄), or both")]
-    NoBound,
-
     /// A bits-per-weight budget below what the cheapest candidates need.
     #[error("budget of {bits_avg} bits per weight is infeasible: the cheapest candidates need {minimum:.4} bits per weight")]
     InfeasibleBudget { bits_avg: f64, minimum: f64 },

@@ -90,6 +90,19 @@ pub fn measure_curve(
     kmeans: &KmeansOptions,
     progress: Option<&ProgressBar>,
 ) -> Result<Curve> {
+    measure(tensor, candidates, seed, kmeans, progress, false).map(|(c, _)| c)
+}
+
+/// [`measure_curve`], also returning the quantized tensor of the last
+/// candidate when `keep` is set.
+fn measure(
+    tensor: &Tensor<'_>,
+    candidates: &[Candidate],
+    seed: u64,
+    kmeans: &KmeansOptions,
+    progress: Option<&ProgressBar>,
+    keep: bool,
+) -> Result<(Curve, Option<Quantized>)> {
     if candidates.is_empty() {
         return Err(QuantizeError::NoCandidates {
             tensor: tensor.name.to_string(),
@@ -105,6 +118,7 @@ pub fn measure_curve(
         None => None,
     };
     let mut points = Vec::with_capacity(candidates.len());
+    let mut last = None;
     for c in candidates {
         let format = Format::new(tensor.n, tensor.k, c.bits, c.block)?;
         let q = quantize_with(
@@ -115,10 +129,7 @@ pub fn measure_curve(
             kmeans,
         )?;
         let error = match &probe {
-            Some((acts, norm)) => {
-                let diff = acts.output_sq_diff_quantized(tensor.weights, &q)?;
-                ratio(diff, *norm)
-            }
+            Some((acts, norm)) => ratio(acts.output_sq_diff_quantized(tensor.weights, &q)?, *norm),
             None => weighted_weight_error_quantized(tensor.weights, &q, tensor.importance)?,
         };
         points.push(Measured {
@@ -130,8 +141,11 @@ pub fn measure_curve(
         if let Some(p) = progress {
             p.inc(format.len() as u64);
         }
+        if keep {
+            last = Some(q);
+        }
     }
-    Ok(Curve {
+    let curve = Curve {
         name: tensor.name.to_string(),
         n: tensor.n,
         k: tensor.k,
@@ -141,12 +155,14 @@ pub fn measure_curve(
             ErrorKind::WeightedWeight
         },
         points,
-    })
+    };
+    Ok((curve, last))
 }
 
 /// Measures every tensor's curve, allocates under `options.constraints`, and
 /// quantizes every tensor at its choice (the same deterministic run as its
-/// measurement, so the reported error is the error of the result).
+/// measurement, so the reported error is the error of the result). With a
+/// single candidate the measured tensors are returned as they are.
 pub fn quantize_model(tensors: &[Tensor<'_>], options: &ModelOptions) -> Result<QuantizedModel> {
     let elements: u64 = tensors.iter().map(|t| (t.n * t.k) as u64).sum();
     let measuring = bar(
@@ -154,21 +170,34 @@ pub fn quantize_model(tensors: &[Tensor<'_>], options: &ModelOptions) -> Result<
         elements * options.candidates.len() as u64,
         "measuring",
     );
+    // With one candidate there is nothing to choose: keep what was measured.
+    let single = options.candidates.len() == 1;
     let mut curves = Vec::with_capacity(tensors.len());
+    let mut kept = Vec::with_capacity(tensors.len());
     for t in tensors {
         measuring.set_message(t.name.to_string());
-        curves.push(measure_curve(
+        let (curve, q) = measure(
             t,
             &options.candidates,
             options.seed,
             &options.kmeans,
             Some(&measuring),
-        )?);
+            single,
+        )?;
+        curves.push(curve);
+        kept.push(q);
     }
     measuring.finish_and_clear();
     let allocation: Allocation = allocate(&curves, &options.constraints)?;
     let report = Report::new(&curves, &allocation, &options.constraints)?;
 
+    if single {
+        let out = kept.into_iter().flatten().collect();
+        return Ok(QuantizedModel {
+            tensors: out,
+            report,
+        });
+    }
     let packing = bar(options.progress, elements, "quantizing");
     let mut out = Vec::with_capacity(tensors.len());
     for (t, r) in tensors.iter().zip(&report.tensors) {

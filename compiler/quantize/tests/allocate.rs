@@ -249,15 +249,15 @@ fn both_bounds_report_the_active_one() {
     let alloc = allocate(&curves, &budget_only(100.0)).unwrap();
     assert_eq!(alloc.active, ActiveBound::None);
     assert_eq!(chosen_bits(&curves, &alloc), vec![8, 8]);
+    // No bound at all: the same (an unlimited budget).
+    let alloc = allocate(&curves, &Constraints::default()).unwrap();
+    assert_eq!(alloc.active, ActiveBound::None);
+    assert_eq!(chosen_bits(&curves, &alloc), vec![8, 8]);
 }
 
 #[test]
 fn invalid_bounds_and_curves() {
     let curves = vec![curve("a", 64, 256, 1.0, 256)];
-    assert_eq!(
-        allocate(&curves, &Constraints::default()),
-        Err(QuantizeError::NoBound)
-    );
     assert!(matches!(
         allocate(&curves, &error_only(-1.0)),
         Err(QuantizeError::BadBound { .. })

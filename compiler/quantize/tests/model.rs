@@ -136,3 +136,35 @@ fn budget_mode_meets_the_budget() {
     assert_eq!(model.report.totals.bytes as usize, total_bytes);
     assert_eq!(model.report.active, ActiveBound::BitsAvg);
 }
+
+#[test]
+fn a_single_candidate_without_bounds_is_quantized_once_and_reported() {
+    let mut rng = Rng::new(43);
+    let k = 64;
+    let w = rng.normals(40 * k, 0.02);
+    let tensors = [Tensor {
+        name: "only",
+        n: 40,
+        k,
+        weights: &w,
+        importance: None,
+        activations: None,
+    }];
+    let options = ModelOptions {
+        candidates: vec![Candidate {
+            bits: 3,
+            block: 128,
+        }],
+        seed: 1,
+        ..ModelOptions::default()
+    };
+    let model = quantize_model(&tensors, &options).unwrap();
+    assert_eq!(model.report.active, ActiveBound::None);
+    let q = &model.tensors[0];
+    assert_eq!(
+        q,
+        &ditto_quantize::quantize(&w, 40, k, None, 3, 128, tensors[0].seed(1)).unwrap()
+    );
+    let err = rel_frobenius(&w, &decode(q));
+    assert!((err - model.report.tensors[0].error).abs() <= 1e-12 * err);
+}
