@@ -54,6 +54,9 @@ pub fn run(
     if let Some(out) = &args.calibrate {
         return calibrate(args, &payload, entry, prompt, out, console);
     }
+    if args.perplexity {
+        return perplexity(args, &payload, entry, prompt, console);
+    }
 
     let max_new = args.max_new_tokens.unwrap_or(match args.dump_logits {
         Some(_) => 0,
@@ -122,6 +125,57 @@ fn calibrate(
             prompt.len(),
             start.elapsed().as_secs_f64(),
             out.display()
+        ),
+    )
+}
+
+/// `--perplexity`: exp of the mean negative log-likelihood of every token
+/// after the first of each non-overlapping window of `--ctx` tokens.
+fn perplexity(
+    args: &Args,
+    payload: &Payload,
+    entry: EntryPoints,
+    prompt: Vec<u32>,
+    console: &mut Console,
+) -> Result<(), Error> {
+    let config = payload.model();
+    let window = args.ctx.map_or(512, |c| c as usize).min(config.max_ctx);
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    kernels::check_blis()?;
+    kernels::init_pool(threads)?;
+    let model = Model::new(entry, payload.weights(), config);
+    let vocab = config.vocab;
+    let start = Instant::now();
+    let (nll, scored) = kernels::pool().run(|| -> Result<(f64, usize), Error> {
+        let (mut nll, mut scored) = (0.0f64, 0usize);
+        for chunk in prompt.chunks(window).filter(|c| c.len() > 1) {
+            let mut session = Session::new(&model, window, PREFILL_BATCH)?;
+            let logits = session.prefill_all_logits(chunk)?;
+            for (row, &next) in chunk[1..].iter().enumerate() {
+                let row = &logits[row * vocab..(row + 1) * vocab];
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f64 = row.iter().map(|&l| f64::from(l - max).exp()).sum();
+                nll += sum.ln() - f64::from(row[next as usize] - max);
+                scored += 1;
+            }
+        }
+        Ok((nll, scored))
+    })?;
+    if scored == 0 {
+        return Err(Error::Usage(
+            "--perplexity needs a text of at least two tokens".into(),
+        ));
+    }
+    let ppl = (nll / scored as f64).exp();
+    write_flush(console.out, format!("{ppl:.6}\n").as_bytes())?;
+    report(
+        console,
+        &format!(
+            "perplexity: {ppl:.4} over {scored} scored tokens (windows of {window}) in {:.1} s",
+            start.elapsed().as_secs_f64()
         ),
     )
 }

@@ -70,6 +70,12 @@ pub struct Args {
     #[arg(long, value_name = "OUT.safetensors", conflicts_with_all = ["dump_logits", "tokens"])]
     pub calibrate: Option<PathBuf>,
 
+    /// Compute the perplexity of the prompt text: non-overlapping windows of
+    /// --ctx tokens (default 512), every token after a window's first
+    /// predicted from the ones before it; prints the perplexity on stdout
+    #[arg(long, conflicts_with_all = ["dump_logits", "calibrate"])]
+    pub perplexity: bool,
+
     /// Activation rows kept per weight by --calibrate
     #[arg(long, value_name = "ROWS", default_value_t = 256)]
     pub calib_samples: usize,
