@@ -132,31 +132,71 @@ def ensure_f32_gguf(src: Path) -> Path:
 # --- child processes ----------------------------------------------------------
 
 
+def cpu_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (all CPUs; user,
+    nice, system, irq, softirq from /proc/stat; idle, iowait, steal not)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(threshold: float, timeout_s: float) -> float:
+    """Wait until the rest of the machine uses less than `threshold` CPUs
+    (sampled over one second; this process sleeps meanwhile). Returns the
+    seconds waited; raises BenchError after `timeout_s`."""
+    start = time.monotonic()
+    last_log = start
+    while True:
+        before = cpu_busy_seconds()
+        time.sleep(1.0)
+        busy = cpu_busy_seconds() - before
+        waited = time.monotonic() - start
+        if busy < threshold:
+            return waited
+        if waited > timeout_s:
+            raise BenchError(f"the machine stayed busy (other processes use {busy:.2f} CPUs) "
+                             f"for {waited:.0f} s; run the benchmark when it is idle")
+        if time.monotonic() - last_log > 60 or waited < 1.5:
+            log(f"other processes use {busy:.2f} CPUs; waiting for the machine to be quiet")
+            last_log = time.monotonic()
+        time.sleep(4.0)
+
+
 @dataclass
 class Child:
-    """A finished child process, its output and its own peak RSS."""
+    """A finished child process, its output, its own peak RSS, and the CPU
+    time the rest of the machine used while it ran."""
 
     returncode: int
     stdout: str
     stderr: str
     wall_s: float
     maxrss_bytes: int
+    other_cpu_s: float
+
+    @property
+    def contention(self) -> float:
+        """CPUs used by other processes during the run, on average."""
+        return self.other_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
 def run_child(cmd: list[str], env: dict[str, str] | None = None) -> Child:
     """Run `cmd` (with `env` added to the environment), wait for exactly that
-    child with `os.wait4` and return its output and peak resident set size
-    (ru_maxrss, KiB on Linux)."""
+    child with `os.wait4` and return its output, peak resident set size
+    (ru_maxrss, KiB on Linux) and the machine's busy CPU time during the run
+    minus the child's own (user + system of all its threads)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy = cpu_busy_seconds()
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        other = cpu_busy_seconds() - busy - usage.ru_utime - usage.ru_stime
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         return Child(proc.returncode, out.read().decode("utf-8", "replace"),
-                     err.read().decode("utf-8", "replace"), wall, usage.ru_maxrss * 1024)
+                     err.read().decode("utf-8", "replace"), wall, usage.ru_maxrss * 1024, max(other, 0.0))
 
 
 def check_child(child: Child, cmd: list[str]) -> Child:
@@ -182,6 +222,7 @@ class DittocRun:
     decode_tokens: int
     decode_s: float
     maxrss_bytes: int
+    contention: float  # CPUs used by other processes during the run
 
 
 def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
@@ -208,6 +249,7 @@ def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
         decode_tokens=stats.get("decode", (0, 0.0))[0],
         decode_s=stats.get("decode", (0, 0.0))[1],
         maxrss_bytes=child.maxrss_bytes,
+        contention=child.contention,
     )
 
 
