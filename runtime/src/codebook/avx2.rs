@@ -23,7 +23,9 @@
 //!     `vblendvps` on bit 3 (moved into the sign bit by a shift left of 28);
 //!   - b = 5: 32 entries in four registers: four `vpermps`, blends on bit 3,
 //!     then on bit 4;
-//!   - b = 6, 8: `vgatherdps` from the widened table (64 or 256 f32, L1).
+//!   - b = 6, 8: `vgatherdps` from the widened table (64 or 256 f32, L1);
+//!     slow where gathers are microcoded (AMD: b = 8 runs at about 1.5 G
+//!     weights/s a core), but AVX2 has no wider permute to replace it.
 //! * `vfmadd231ps` into one of four accumulators (GEMV), or store (decode).
 //!
 //! The GEMV sums element i of a segment into lane i mod 32 of the four
@@ -65,45 +67,44 @@ unsafe fn unpack_u32<const B: i32>(p: *const u8) -> __m256i {
     _mm256_srlv_epi32(_mm256_set1_epi32(word), shifts)
 }
 
-/// `vpshufb` control putting bytes ⌊t·b/8⌋ and ⌊t·b/8⌋+1 in the low half of
-/// lane t (each 128-bit half holds the same 8 source bytes), and the shifts
-/// t·b mod 8 that finish the unpacking.
-fn window_controls(bits: usize) -> ([i8; 32], [i32; 8]) {
-    let mut shuffle = [-128i8; 32]; // -128: zero the byte
-    let mut shifts = [0i32; 8];
-    for t in 0..8 {
-        let byte = (t * bits / 8) as i8;
-        shuffle[4 * t] = byte;
-        shuffle[4 * t + 1] = byte + 1;
-        shifts[t] = (t * bits % 8) as i32;
-    }
-    (shuffle, shifts)
-}
+/// Unpacks 8 indices of 40 or 48 bits (b = 5, 6) with `vpshufb` +
+/// `vpsrlvd`; the controls are constants.
+struct Windows<const B: usize>;
 
-/// Unpacking of 40- or 48-bit groups (b = 5, 6) through `vpshufb`.
-#[derive(Clone, Copy)]
-struct Windows {
-    shuffle: __m256i,
-    shifts: __m256i,
-}
-
-impl Windows {
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn new(bits: usize) -> Windows {
-        let (shuffle, shifts) = window_controls(bits);
-        Windows {
-            shuffle: _mm256_loadu_si256(shuffle.as_ptr() as *const __m256i),
-            shifts: _mm256_loadu_si256(shifts.as_ptr() as *const __m256i),
+impl<const B: usize> Windows<B> {
+    /// Bytes ⌊t·b/8⌋ and ⌊t·b/8⌋+1 into the low half of lane t (each
+    /// 128-bit half holds the same 8 source bytes); -128 zeroes a byte.
+    const SHUFFLE: [i8; 32] = {
+        let mut shuffle = [-128i8; 32];
+        let mut t = 0;
+        while t < 8 {
+            shuffle[4 * t] = (t * B / 8) as i8;
+            shuffle[4 * t + 1] = (t * B / 8) as i8 + 1;
+            t += 1;
         }
-    }
+        shuffle
+    };
+    /// t·b mod 8.
+    const SHIFTS: [i32; 8] = {
+        let mut shifts = [0i32; 8];
+        let mut t = 0;
+        while t < 8 {
+            shifts[t] = (t * B % 8) as i32;
+            t += 1;
+        }
+        shifts
+    };
 
-    /// Lane t: index t in its low b bits (reads 8 bytes).
+    /// Lane t: index t in its low b bits, other bits above (reads 8 bytes).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn unpack(&self, p: *const u8) -> __m256i {
+    unsafe fn unpack(p: *const u8) -> __m256i {
+        let (shuffle, shifts): (&'static [i8; 32], &'static [i32; 8]) =
+            (&Self::SHUFFLE, &Self::SHIFTS);
+        let shuffle = _mm256_loadu_si256(shuffle.as_ptr() as *const __m256i);
+        let shifts = _mm256_loadu_si256(shifts.as_ptr() as *const __m256i);
         let word = _mm256_set1_epi64x((p as *const i64).read_unaligned());
-        _mm256_srlv_epi32(_mm256_shuffle_epi8(word, self.shuffle), self.shifts)
+        _mm256_srlv_epi32(_mm256_shuffle_epi8(word, shuffle), shifts)
     }
 }
 
@@ -176,7 +177,6 @@ impl Lut for Lut4 {
 
 struct Lut5 {
     table: [__m256; 4],
-    windows: Windows,
 }
 impl Lut for Lut5 {
     const BITS: usize = 5;
@@ -192,13 +192,12 @@ impl Lut for Lut5 {
                 widen8(c.add(16)),
                 widen8(c.add(24)),
             ],
-            windows: Windows::new(5),
         }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn get(&self, p: *const u8) -> __m256 {
-        let idx = self.windows.unpack(p);
+        let idx = Windows::<5>::unpack(p);
         let t = &self.table;
         let lo = select::<28>(
             idx,
@@ -217,7 +216,6 @@ impl Lut for Lut5 {
 /// b = 6: 64 f32 in L1, gathered.
 struct Lut6 {
     table: [f32; 64],
-    windows: Windows,
 }
 impl Lut for Lut6 {
     const BITS: usize = 6;
@@ -229,15 +227,12 @@ impl Lut for Lut6 {
         for i in (0..64).step_by(8) {
             _mm256_storeu_ps(table.as_mut_ptr().add(i), widen8(codebook.as_ptr().add(i)));
         }
-        Lut6 {
-            table,
-            windows: Windows::new(6),
-        }
+        Lut6 { table }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn get(&self, p: *const u8) -> __m256 {
-        let idx = _mm256_and_si256(self.windows.unpack(p), _mm256_set1_epi32(63));
+        let idx = _mm256_and_si256(Windows::<6>::unpack(p), _mm256_set1_epi32(63));
         _mm256_i32gather_ps::<4>(self.table.as_ptr(), idx)
     }
 }

@@ -1,0 +1,220 @@
+//! Decode-shaped timing of the fused codebook GEMV against Ditto's recipe
+//! (dequantize the whole matrix into f32 scratch, then BLIS sgemv) and
+//! against plain f32 BLIS sgemv, on the shapes of a Qwen2.5-Coder-0.5B
+//! decode step (q/o 896², gate/up 4864×896, down 896×4864, LM head
+//! 151936×896), b = 2, 3, 4, 8 with B = 256, at 1 and 2 threads.
+//!
+//! Each product cycles through enough copies of its weights to stay out of
+//! the caches (as a real decode does). GB/s counts the weight bytes a
+//! product needs: indices + f16 codebooks for the quantized ones (the
+//! recipe also writes and reads 4·N·K bytes of scratch, not counted), 4·N·K
+//! for f32.
+//!
+//!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|scalar] [--ms 300] [--shape down]
+
+use std::time::Instant;
+
+use ditto_rt::codebook::{cb_dequantize_with, cb_gemv_with, CbMatrix, Isa};
+use ditto_rt::kernels::{sgemv, Pool};
+use half::f16;
+
+/// Bytes of weights cycled through per measurement.
+const WORKING_SET: usize = 256 << 20;
+
+const SHAPES: [(&str, usize, usize); 4] = [
+    ("q/o", 896, 896),
+    ("gate/up", 4864, 896),
+    ("down", 896, 4864),
+    ("lm_head", 151936, 896),
+];
+const BITS: [usize; 4] = [2, 3, 4, 8];
+const BLOCK: usize = 256;
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+}
+
+/// One quantized copy: random index bytes (every byte string is valid) and
+/// centroids in [-1, 1).
+struct Copy {
+    indices: Vec<u8>,
+    codebooks: Vec<f16>,
+}
+
+impl Copy {
+    fn new(rng: &mut Lcg, n: usize, k: usize, bits: usize) -> Copy {
+        let mut indices = vec![0u8; (n * k * bits).div_ceil(8)];
+        for chunk in indices.chunks_mut(8) {
+            let word = rng.next().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+        let entries = (n * k).div_ceil(BLOCK) << bits;
+        let codebooks = (0..entries)
+            .map(|_| f16::from_f32((rng.next() % 2048) as f32 / 1024.0 - 1.0))
+            .collect();
+        Copy { indices, codebooks }
+    }
+
+    fn matrix(&self, n: usize, k: usize, bits: usize) -> CbMatrix<'_> {
+        CbMatrix::new(n, k, bits, BLOCK, &self.indices, &self.codebooks).unwrap()
+    }
+}
+
+/// Mean seconds per call of `call(rep)`, repeated for about `ms`
+/// milliseconds (after one warm-up call), run inside `pool`.
+fn time(pool: &Pool, ms: f64, call: &(dyn Fn(usize) + Sync)) -> f64 {
+    pool.run(|| {
+        call(0);
+        let start = Instant::now();
+        let mut reps = 0;
+        while reps < 3 || start.elapsed().as_secs_f64() * 1e3 < ms {
+            call(reps);
+            reps += 1;
+        }
+        start.elapsed().as_secs_f64() / reps as f64
+    })
+}
+
+fn f32_sgemv(pool: &Pool, a: &[f32], n: usize, k: usize, x: &[f32], y: &mut [f32]) {
+    // SAFETY: a is [n, k] row-major, x has k entries, y has n.
+    unsafe {
+        sgemv(
+            pool,
+            n,
+            k,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            x.as_ptr(),
+            1,
+            0.0,
+            y.as_mut_ptr(),
+            1,
+        )
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut isa, mut ms, mut only) = (Isa::detected(), 300.0, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--isa" => {
+                isa = match args.next().as_deref() {
+                    Some("scalar") => Isa::SCALAR,
+                    Some("avx2") => Isa::Avx2,
+                    Some("avx512") => Isa::Avx512,
+                    other => panic!("--isa scalar|avx2|avx512, not {other:?}"),
+                }
+            }
+            "--ms" => ms = args.next().and_then(|v| v.parse().ok()).expect("--ms N"),
+            "--shape" => only = Some(args.next().expect("--shape q/o|gate/up|down|lm_head")),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let pools = [Pool::new(1).unwrap(), Pool::new(2).unwrap()];
+    let mut rng = Lcg(1);
+    println!("codebook GEMV ({isa:?} kernels), B = {BLOCK}; GB/s of weight bytes; recipe = cb_dequantize + BLIS sgemv");
+    println!(
+        "{:<8} {:>13} {:>2} {:>3} | {:>9} {:>7} | {:>9} {:>7} | {:>9} {:>7} | {:>8} {:>8}",
+        "shape",
+        "N x K",
+        "b",
+        "thr",
+        "cb_gemv",
+        "GB/s",
+        "recipe",
+        "GB/s",
+        "f32 BLIS",
+        "GB/s",
+        "recipe/cb",
+        "f32/cb"
+    );
+    for (name, n, k) in SHAPES {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let x: Vec<f32> = (0..k).map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.5).collect();
+        let mut y = vec![0.0f32; n];
+        // f32 baseline: copies out of cache.
+        let f32_bytes = n * k * 4;
+        let f32_copies = (WORKING_SET / f32_bytes).clamp(1, 64);
+        let dense: Vec<Vec<f32>> = (0..f32_copies)
+            .map(|c| (0..n * k).map(|i| ((i + c) % 17) as f32 * 0.01).collect())
+            .collect();
+        let f32_times: Vec<f64> = pools
+            .iter()
+            .map(|pool| {
+                let y_at = y.as_mut_ptr() as usize;
+                time(pool, ms, &|r| {
+                    // SAFETY: one call at a time writes y.
+                    let y = unsafe { std::slice::from_raw_parts_mut(y_at as *mut f32, n) };
+                    f32_sgemv(pool, &dense[r % f32_copies], n, k, &x, y)
+                })
+            })
+            .collect();
+        drop(dense);
+        let mut scratch = vec![0.0f32; n * k];
+        for bits in BITS {
+            let probe = Copy::new(&mut rng, n, k, bits);
+            let bytes = probe.matrix(n, k, bits).bytes();
+            let copies = (WORKING_SET / bytes).clamp(2, 256);
+            let mut all = vec![probe];
+            all.extend((1..copies).map(|_| Copy::new(&mut rng, n, k, bits)));
+            for (t, pool) in pools.iter().enumerate() {
+                let y_at = y.as_mut_ptr() as usize;
+                let fused = time(pool, ms, &|r| {
+                    // SAFETY: one call at a time writes y.
+                    let y = unsafe { std::slice::from_raw_parts_mut(y_at as *mut f32, n) };
+                    cb_gemv_with(
+                        isa,
+                        pool,
+                        &all[r % copies].matrix(n, k, bits),
+                        &x,
+                        y,
+                        1.0,
+                        0.0,
+                    )
+                });
+                let s_at = scratch.as_mut_ptr() as usize;
+                let recipe = time(pool, ms, &|r| {
+                    // SAFETY: one call at a time writes y and the scratch.
+                    let (y, s) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut(y_at as *mut f32, n),
+                            std::slice::from_raw_parts_mut(s_at as *mut f32, n * k),
+                        )
+                    };
+                    cb_dequantize_with(isa, pool, &all[r % copies].matrix(n, k, bits), s);
+                    f32_sgemv(pool, s, n, k, &x, y)
+                });
+                let f32_time = f32_times[t];
+                let gbs = |b: usize, s: f64| b as f64 / s / 1e9;
+                println!(
+                    "{:<8} {:>6} x {:<5} {:>2} {:>3} | {:>7.1}us {:>7.2} | {:>7.1}us {:>7.2} | {:>7.1}us {:>7.2} | {:>8.2}x {:>7.2}x",
+                    name,
+                    n,
+                    k,
+                    bits,
+                    pool.threads(),
+                    fused * 1e6,
+                    gbs(bytes, fused),
+                    recipe * 1e6,
+                    gbs(bytes, recipe),
+                    f32_time * 1e6,
+                    gbs(f32_bytes, f32_time),
+                    recipe / fused,
+                    f32_time / fused
+                );
+            }
+        }
+    }
+}
