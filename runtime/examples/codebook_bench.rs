@@ -11,11 +11,12 @@
 //! for f32.
 //!
 //!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|scalar] [--ms 300] [--shape down]
+//!     cargo run --release -p ditto-rt --example codebook_bench -- --prefill   (GEMM shapes instead)
 
 use std::time::Instant;
 
-use ditto_rt::codebook::{cb_dequantize_with, cb_gemv_with, CbMatrix, Isa};
-use ditto_rt::kernels::{sgemv, Pool};
+use ditto_rt::codebook::{cb_dequantize_with, cb_gemm_with, cb_gemv_with, CbMatrix, Isa};
+use ditto_rt::kernels::{sgemm, sgemv, Pool};
 use half::f16;
 
 /// Bytes of weights cycled through per measurement.
@@ -102,9 +103,94 @@ fn f32_sgemv(pool: &Pool, a: &[f32], n: usize, k: usize, x: &[f32], y: &mut [f32
     }
 }
 
+/// C [m, n] := X [m, k] · Aᵀ for A [n, k] row-major.
+fn f32_sgemm(pool: &Pool, m: usize, a: &[f32], n: usize, k: usize, x: &[f32], c: &mut [f32]) {
+    // SAFETY: X is [m, k], A [n, k] (read as Aᵀ through its strides), C [m, n].
+    unsafe {
+        sgemm(
+            pool,
+            m,
+            n,
+            k,
+            1.0,
+            x.as_ptr(),
+            (k as isize, 1),
+            a.as_ptr(),
+            (1, k as isize),
+            0.0,
+            c.as_mut_ptr(),
+            (n as isize, 1),
+        )
+    }
+}
+
+/// Prefill-shaped products (`--prefill`): cb_gemm against dequantize +
+/// BLIS sgemm and f32 BLIS sgemm, GFLOP/s.
+fn prefill(isa: Isa, pools: &[Pool], ms: f64) {
+    let mut rng = Lcg(2);
+    println!(
+        "codebook GEMM ({isa:?} kernels), b = 4, B = {BLOCK}: C [M, N] = X [M, K] · Ŵᵀ, GFLOP/s"
+    );
+    println!(
+        "{:<8} {:>13} {:>4} {:>3} | {:>9} {:>7} | {:>9} {:>7} | {:>9} {:>7}",
+        "shape",
+        "N x K",
+        "M",
+        "thr",
+        "cb_gemm",
+        "GFLOP/s",
+        "recipe",
+        "GFLOP/s",
+        "f32 BLIS",
+        "GFLOP/s"
+    );
+    for (name, n, k) in [("gate/up", 4864, 896), ("down", 896, 4864)] {
+        let q = Copy::new(&mut rng, n, k, 4);
+        let dense: Vec<f32> = (0..n * k).map(|i| (i % 17) as f32 * 0.01).collect();
+        let mut scratch = vec![0.0f32; n * k];
+        for m in [16, 128, 512] {
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.5)
+                .collect();
+            let mut c = vec![0.0f32; m * n];
+            for pool in pools {
+                let (c_at, s_at) = (c.as_mut_ptr() as usize, scratch.as_mut_ptr() as usize);
+                // SAFETY (all three): one call at a time writes C and the scratch.
+                let c_mut = || unsafe { std::slice::from_raw_parts_mut(c_at as *mut f32, m * n) };
+                let s_mut = || unsafe { std::slice::from_raw_parts_mut(s_at as *mut f32, n * k) };
+                let w = q.matrix(n, k, 4);
+                let fused = time(pool, ms, &|_| {
+                    cb_gemm_with(isa, pool, m, &w, &x, k, c_mut(), n, 1.0, 0.0)
+                });
+                let recipe = time(pool, ms, &|_| {
+                    let s = s_mut();
+                    cb_dequantize_with(isa, pool, &w, s);
+                    f32_sgemm(pool, m, s, n, k, &x, c_mut())
+                });
+                let plain = time(pool, ms, &|_| f32_sgemm(pool, m, &dense, n, k, &x, c_mut()));
+                let gf = |s: f64| 2.0 * (m * n * k) as f64 / s / 1e9;
+                println!(
+                    "{:<8} {:>6} x {:<5} {:>4} {:>3} | {:>7.2}ms {:>7.1} | {:>7.2}ms {:>7.1} | {:>7.2}ms {:>7.1}",
+                    name,
+                    n,
+                    k,
+                    m,
+                    pool.threads(),
+                    fused * 1e3,
+                    gf(fused),
+                    recipe * 1e3,
+                    gf(recipe),
+                    plain * 1e3,
+                    gf(plain)
+                );
+            }
+        }
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut isa, mut ms, mut only) = (Isa::detected(), 300.0, None);
+    let (mut isa, mut ms, mut only, mut with_prefill) = (Isa::detected(), 300.0, None, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--isa" => {
@@ -116,11 +202,15 @@ fn main() {
                 }
             }
             "--ms" => ms = args.next().and_then(|v| v.parse().ok()).expect("--ms N"),
+            "--prefill" => with_prefill = true,
             "--shape" => only = Some(args.next().expect("--shape q/o|gate/up|down|lm_head")),
             other => panic!("unknown argument {other}"),
         }
     }
     let pools = [Pool::new(1).unwrap(), Pool::new(2).unwrap()];
+    if with_prefill {
+        return prefill(isa, &pools, ms);
+    }
     let mut rng = Lcg(1);
     println!("codebook GEMV ({isa:?} kernels), B = {BLOCK}; GB/s of weight bytes; recipe = cb_dequantize + BLIS sgemv");
     println!(
