@@ -10,7 +10,7 @@
 //! recipe also writes and reads 4·N·K bytes of scratch, not counted), 4·N·K
 //! for f32.
 //!
-//!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|scalar] [--ms 300] [--shape down]
+//!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|scalar] [--ms 300] [--shape down] [--working-set MB]
 //!     cargo run --release -p ditto-rt --example codebook_bench -- --prefill   (GEMM shapes instead)
 
 use std::time::Instant;
@@ -19,7 +19,7 @@ use ditto_rt::codebook::{cb_dequantize_with, cb_gemm_with, cb_gemv_with, CbMatri
 use ditto_rt::kernels::{sgemm, sgemv, Pool};
 use half::f16;
 
-/// Bytes of weights cycled through per measurement.
+/// Bytes of weights cycled through per measurement (`--working-set MB`).
 const WORKING_SET: usize = 256 << 20;
 
 const SHAPES: [(&str, usize, usize); 4] = [
@@ -191,6 +191,7 @@ fn prefill(isa: Isa, pools: &[Pool], ms: f64) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut isa, mut ms, mut only, mut with_prefill) = (Isa::detected(), 300.0, None, false);
+    let mut working_set = WORKING_SET;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--isa" => {
@@ -203,6 +204,13 @@ fn main() {
             }
             "--ms" => ms = args.next().and_then(|v| v.parse().ok()).expect("--ms N"),
             "--prefill" => with_prefill = true,
+            "--working-set" => {
+                working_set = args
+                    .next()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .expect("--working-set MB")
+                    << 20
+            }
             "--shape" => only = Some(args.next().expect("--shape q/o|gate/up|down|lm_head")),
             other => panic!("unknown argument {other}"),
         }
@@ -236,7 +244,7 @@ fn main() {
         let mut y = vec![0.0f32; n];
         // f32 baseline: copies out of cache.
         let f32_bytes = n * k * 4;
-        let f32_copies = (WORKING_SET / f32_bytes).clamp(1, 64);
+        let f32_copies = (working_set / f32_bytes).clamp(1, 64);
         let dense: Vec<Vec<f32>> = (0..f32_copies)
             .map(|c| (0..n * k).map(|i| ((i + c) % 17) as f32 * 0.01).collect())
             .collect();
@@ -256,7 +264,7 @@ fn main() {
         for bits in BITS {
             let probe = Copy::new(&mut rng, n, k, bits);
             let bytes = probe.matrix(n, k, bits).bytes();
-            let copies = (WORKING_SET / bytes).clamp(2, 256);
+            let copies = (working_set / bytes).clamp(1, 256);
             let mut all = vec![probe];
             all.extend((1..copies).map(|_| Copy::new(&mut rng, n, k, bits)));
             for (t, pool) in pools.iter().enumerate() {

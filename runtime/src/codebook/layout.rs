@@ -145,11 +145,14 @@ impl<'a> CbMatrix<'a> {
         debug_assert!(
             row < self.n && k0 <= k1 && k1 <= self.k && (k0 * self.bits).is_multiple_of(8)
         );
+        let row_start = row * self.k;
+        let block = (row_start + k0) / self.block; // the one division per row
         Segments {
             m: *self,
-            row_start: row * self.k,
+            row_start,
             k: k0,
             k1,
+            block,
         }
     }
 }
@@ -168,31 +171,35 @@ pub(crate) struct Segment<'a> {
 
 pub(crate) struct Segments<'a> {
     m: CbMatrix<'a>,
+    /// n·K, the flat index of the row's first weight.
     row_start: usize,
+    /// The next segment's first column and block.
     k: usize,
+    block: usize,
     k1: usize,
 }
 
 impl<'a> Iterator for Segments<'a> {
     type Item = Segment<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Segment<'a>> {
         if self.k >= self.k1 {
             return None;
         }
-        let flat = self.row_start + self.k; // i = n·K + k
-        let j = flat / self.m.block;
-        let block_end = (j + 1) * self.m.block - self.row_start; // as a column
+        let flat = self.row_start + self.k; // i = n·K + k, in block `self.block`
+        let block_end = (self.block + 1) * self.m.block - self.row_start; // as a column
         let end = self.k1.min(block_end);
         // flat is a row start, a block start (multiple of 8) or k0 (k0·b ≡ 0 mod 8).
         let byte = flat * self.m.bits / 8;
         let segment = Segment {
             k0: self.k,
             len: end - self.k,
-            codebook: self.m.codebook(j),
+            codebook: self.m.codebook(self.block),
             indices: &self.m.indices[byte..],
         };
         self.k = end;
+        self.block += 1;
         Some(segment)
     }
 }

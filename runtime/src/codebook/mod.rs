@@ -75,20 +75,32 @@ impl Isa {
 
     /// Every kind of kernel this CPU runs, the scalar ones first, the best last.
     pub fn available() -> Vec<Isa> {
-        let mut isas = vec![Isa::SCALAR];
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx2 = is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c");
-            if avx2 {
-                isas.push(Isa::Avx2);
-                if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
-                    isas.push(Isa::Avx512);
-                }
+        [Isa::SCALAR, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|isa| isa.runs_here())
+            .collect()
+    }
+
+    /// Whether this CPU has the instructions (`is_x86_feature_detected!`
+    /// caches what it finds).
+    pub fn runs_here(self) -> bool {
+        match self {
+            Isa::Scalar { .. } => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
             }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.runs_here()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
         }
-        isas
     }
 
     /// Partial sums the GEMV keeps per row (accumulator registers × lanes).
@@ -118,7 +130,7 @@ impl Isa {
                 "scalar codebook kernels sum in 8, 16, 32 or 64 lanes, not {lanes}"
             ),
             simd => assert!(
-                Isa::available().contains(&simd),
+                simd.runs_here(),
                 "this CPU cannot run the {simd:?} codebook kernels"
             ),
         }
