@@ -64,14 +64,7 @@ pub fn run(
     });
     let ctx = context_length(args.ctx, config.max_ctx, prompt.len() + max_new)?;
 
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        |n| n as usize,
-    );
-    kernels::check_blis()?;
-    kernels::init_pool(threads)?;
-
-    let model = Model::new(entry, payload.weights(), config);
+    let model = load_model(args, &payload, entry)?;
     let plan = Plan {
         prompt,
         ctx,
@@ -80,6 +73,22 @@ pub fn run(
     let eos = &tokenizer_config.eos_token_ids;
     // On a pool thread, the kernels split their work without hand-off waits.
     kernels::pool().run(|| infer(args, &model, &plan, eos, tokenizer.as_ref(), console))
+}
+
+/// The kernels' thread pool (`--threads`, default: every core) and the model
+/// over the payload's weights.
+fn load_model<'p>(
+    args: &Args,
+    payload: &'p Payload,
+    entry: EntryPoints,
+) -> Result<Model<'p>, Error> {
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    kernels::check_blis()?;
+    kernels::init_pool(threads)?;
+    Ok(Model::new(entry, payload.weights(), payload.model()))
 }
 
 /// `--calibrate`: the prompt in windows of `--ctx` tokens (default 512),
@@ -95,13 +104,7 @@ fn calibrate(
 ) -> Result<(), Error> {
     let config = payload.model();
     let window = args.ctx.map_or(512, |c| c as usize).min(config.max_ctx);
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        |n| n as usize,
-    );
-    kernels::check_blis()?;
-    kernels::init_pool(threads)?;
-    let model = Model::new(entry, payload.weights(), config);
+    let model = load_model(args, payload, entry)?;
     crate::calibrate::start(
         payload.weights(),
         &payload.manifest().weights_index,
@@ -140,13 +143,7 @@ fn perplexity(
 ) -> Result<(), Error> {
     let config = payload.model();
     let window = args.ctx.map_or(512, |c| c as usize).min(config.max_ctx);
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        |n| n as usize,
-    );
-    kernels::check_blis()?;
-    kernels::init_pool(threads)?;
-    let model = Model::new(entry, payload.weights(), config);
+    let model = load_model(args, payload, entry)?;
     let vocab = config.vocab;
     let start = Instant::now();
     let (nll, scored) = kernels::pool().run(|| -> Result<(f64, usize), Error> {

@@ -74,7 +74,8 @@ pub struct CompileOptions {
     pub runtime_lib: Option<PathBuf>,
 }
 
-fn string_attribute(module: &Module, key: &str) -> Result<String, CodegenError> {
+/// A string attribute of the module (`ditto.weights`, ...).
+pub fn string_attribute(module: &Module, key: &str) -> Result<String, CodegenError> {
     module
         .as_operation()
         .attribute(key)

@@ -22,7 +22,6 @@ use ditto_dialects::codebook::Scheme;
 use ditto_ir::melior::ir::{
     attribute::StringAttribute,
     operation::{OperationLike, OperationMutLike},
-    Module,
 };
 use memmap2::Mmap;
 use safetensors::{tensor::View, Dtype, SafeTensors};
@@ -93,16 +92,6 @@ impl View for &Entry<'_> {
     fn data_len(&self) -> usize {
         self.data.len()
     }
-}
-
-fn string_attribute(module: &Module, key: &str) -> Result<String, String> {
-    module
-        .as_operation()
-        .attribute(key)
-        .ok()
-        .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
-        .ok_or_else(|| format!("the module has no string attribute `{key}`"))
 }
 
 /// Code files a calibration directory contributes.
@@ -308,7 +297,11 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let sidecar = |key: &str| string_attribute(&module, key).map(|name| dir.join(name));
+    let sidecar = |key: &str| {
+        ditto_codegen::string_attribute(&module, key)
+            .map(|name| dir.join(name))
+            .map_err(|e| e.to_string())
+    };
     let (weights_in, tokenizer_in, tokenizer_config_in) = (
         sidecar("ditto.weights")?,
         sidecar("ditto.tokenizer")?,

@@ -398,15 +398,24 @@ impl<'c, 'a> Candidate<'c, 'a> {
             }
             Kernel::CodebookGemv {
                 how, alpha, w, x, ..
+            }
+            | Kernel::CodebookGemm {
+                how, alpha, w, x, ..
             } => {
                 let (Some(source), Some(x)) = (codebook(w), buffer(x)) else {
                     return Ok(None);
                 };
+                let vector = matches!(kernel, Kernel::CodebookGemv { .. });
                 match how {
                     CodebookKernel::Fused => {
                         dead.push(source.op);
                         let (q, cb) = storage(source.op)?;
-                        ditto_dialects::codebook::gemv(
+                        let build = if vector {
+                            ditto_dialects::codebook::gemv
+                        } else {
+                            ditto_dialects::codebook::gemm
+                        };
+                        build(
                             context,
                             q,
                             cb,
@@ -418,7 +427,9 @@ impl<'c, 'a> Candidate<'c, 'a> {
                             location,
                         )
                     }
-                    CodebookKernel::Dequantize => ditto_dialects::ditto::gemv(
+                    // Ditto's recipe: BLIS on the dequantized scratch, as
+                    // y := Ŵ·x or C := X·Ŵᵀ.
+                    CodebookKernel::Dequantize if vector => ditto_dialects::ditto::gemv(
                         context,
                         source.scratch,
                         x,
@@ -428,30 +439,6 @@ impl<'c, 'a> Candidate<'c, 'a> {
                         false,
                         location,
                     ),
-                }
-            }
-            Kernel::CodebookGemm {
-                how, alpha, x, w, ..
-            } => {
-                let (Some(source), Some(x)) = (codebook(w), buffer(x)) else {
-                    return Ok(None);
-                };
-                match how {
-                    CodebookKernel::Fused => {
-                        dead.push(source.op);
-                        let (q, cb) = storage(source.op)?;
-                        ditto_dialects::codebook::gemm(
-                            context,
-                            q,
-                            cb,
-                            x,
-                            self.output,
-                            scheme(w),
-                            *alpha,
-                            beta,
-                            location,
-                        )
-                    }
                     CodebookKernel::Dequantize => ditto_dialects::ditto::gemm(
                         context,
                         x,
