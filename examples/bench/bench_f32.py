@@ -212,6 +212,7 @@ def measure(sysm: Systems, probe: ReadBandwidth, args, short_ids: list[int], lon
 def run(args) -> dict:
     import llama_cpp
 
+    commit = benchlib.git_head()
     gguf = benchlib.fetch_gguf()
     exe = benchlib.ensure_dittoc_exe(args.exe, gguf, args.rebuild)
     f32 = benchlib.ensure_f32_gguf(gguf)
@@ -269,6 +270,7 @@ def run(args) -> dict:
             if kind == "decode":
                 ceiling = bandwidth[t]["median"] * 1e9 / per_token
                 row["ceiling_tok_s"] = ceiling
+                row["ceiling_range"] = [bandwidth[t]["min"] * 1e9 / per_token, bandwidth[t]["max"] * 1e9 / per_token]
                 row["dittoc_of_ceiling"] = d["median"] / ceiling
                 row["llama_cpp_of_ceiling"] = l["median"] / ceiling
             rows.append(row)
@@ -276,7 +278,8 @@ def run(args) -> dict:
     dittoc_rss = max(v for (name, _, _), vs in rss.items() if name != sysm.LLAMA for v in vs)
     rss_bound = weights_len + kv_bytes + RSS_SLACK
     return {
-        "commit": benchlib.git_head(),
+        "commit": commit,
+        "exe_built": benchlib.mtime(exe),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": benchlib.machine_info(),
         "command": " ".join(shlex.quote(a) for a in sys.argv),
@@ -320,7 +323,8 @@ def table(data: dict) -> str:
              " peak RSS dittoc | peak RSS llama.cpp |",
              "|" + "---|" * (9 + (2 if variant else 0))]
     for r in data["rows"]:
-        ceiling = (f"{r['ceiling_tok_s']:.1f} tok/s (dittoc {100 * r['dittoc_of_ceiling']:.0f} %, "
+        ceiling = (f"{r['ceiling_tok_s']:.1f} ({r['ceiling_range'][0]:.1f}–{r['ceiling_range'][1]:.1f}) tok/s "
+                   f"(dittoc {100 * r['dittoc_of_ceiling']:.0f} %, "
                    f"llama.cpp {100 * r['llama_cpp_of_ceiling']:.0f} %)") if "ceiling_tok_s" in r else "—"
         extra = f" {fmt_spread(r['variant'])} | {r['variant_ratio']:.2f}× |" if variant else ""
         lines.append(
@@ -388,14 +392,14 @@ prompt tokens, {s['n']} greedy tokens ({s['decode_steps']} decode steps) per run
 loop, load and prefill excluded from decode (see `bench_f32.py`); median (min–max)
 of {s['runs']} interleaved runs, each run its own process.
 
-- Commit: `{data['commit']}`, {data['date']}
+- Commit: `{data['commit']}` (HEAD when the run started; executable built {data['exe_built']}), {data['date']}
 - Machine: {benchlib.machine_line(data['machine'])}
 - Command: `{data['command']}`
 - Raw results: `examples/bench/results/bench-f32.json`
 
 {table(data)}
 
-{variant_note(data)}
+{variant_note(data) or "The BLIS kernel set in use is named below."}
 
 {facts(data)}
 """

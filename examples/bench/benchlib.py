@@ -327,11 +327,19 @@ def git_head() -> str:
     return head or "unknown"
 
 
+def mtime(path: Path) -> str:
+    """Modification time of `path`, UTC, to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
+
+
 def write_json(name: str, data: dict) -> Path:
-    """Write `data` as examples/bench/results/<name>; returns the path."""
+    """Write `data` as examples/bench/results/<name> (indented, but lists of
+    numbers on one line each); returns the path."""
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / name
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    text = json.dumps(data, indent=2)
+    text = re.sub(r"\[\s+([-+0-9.eE,\s]+?)\s+\]", lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text)
+    path.write_text(text + "\n")
     return path
 
 

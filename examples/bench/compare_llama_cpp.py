@@ -79,6 +79,7 @@ def run(args) -> dict:
     import numpy as np
     import llama_cpp_run
 
+    commit = benchlib.git_head()
     gguf = benchlib.fetch_gguf()
     exe = benchlib.ensure_dittoc_exe(args.exe, gguf, args.rebuild)
     f32 = benchlib.ensure_f32_gguf(gguf)
@@ -130,7 +131,8 @@ def run(args) -> dict:
         results.append(entry)
 
     return {
-        "commit": benchlib.git_head(),
+        "commit": commit,
+        "exe_built": benchlib.mtime(exe),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": benchlib.machine_info(),
         "command": " ".join(shlex.quote(a) for a in sys.argv),
@@ -199,7 +201,7 @@ llama.cpp F32 f32, llama.cpp Q4_K_M f16 (its default). "logits max rel err" is,
 per prompt position, max |a − b| / max |b| over the vocabulary, worst position;
 "top-1 agreement" counts prompt positions whose argmax matches.
 
-- Commit: `{data['commit']}`, {data['date']}
+- Commit: `{data['commit']}` (HEAD when the run started; executable built {data['exe_built']}), {data['date']}
 - Machine: {benchlib.machine_line(data['machine'])}
 - Command: `{data['command']}`
 - Raw results: `examples/bench/results/compare-llama-cpp.json`
