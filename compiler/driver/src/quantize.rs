@@ -280,15 +280,6 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         name.push(suffix);
         PathBuf::from(name)
     };
-    let statistics = match &options.calibration {
-        Calibration::None => Statistics::new(),
-        Calibration::Stats(path) => read_statistics(path)?,
-        Calibration::Texts(_) | Calibration::Random { .. } => {
-            let path = with_suffix(".calibration.safetensors");
-            run_calibration(options, &path)?;
-            read_statistics(&path)?
-        }
-    };
 
     let context = ditto_ir::create_context().map_err(|e| e.to_string())?;
     let mut module = ditto_ir::parse_file(&context, &options.input).map_err(|e| e.to_string())?;
@@ -316,6 +307,21 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     )
     .map_err(|e| e.to_string())?;
     let targets = ditto_passes::quantize::quantizable_weights(&module).map_err(|e| e.message)?;
+    if targets.is_empty() {
+        return Err(format!(
+            "{}: no f32 weight matrices left to quantize (is it quantized already?)",
+            options.input.display()
+        ));
+    }
+    let statistics = match &options.calibration {
+        Calibration::None => Statistics::new(),
+        Calibration::Stats(path) => read_statistics(path)?,
+        Calibration::Texts(_) | Calibration::Random { .. } => {
+            let path = with_suffix(".calibration.safetensors");
+            run_calibration(options, &path)?;
+            read_statistics(&path)?
+        }
+    };
 
     let file = File::open(&weights_in)
         .map_err(|e| format!("{}: cannot open: {e}", weights_in.display()))?;
@@ -418,21 +424,24 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         if entries.iter().any(|(n, _)| n == name) {
             continue;
         }
-        let entry = if let Some(tensor) = name.strip_suffix("#indices") {
-            let q = &quantized[tensor];
+        let fresh = |suffix: &str| {
+            name.strip_suffix(suffix)
+                .and_then(|tensor| quantized.get(tensor))
+        };
+        let entry = if let Some(q) = fresh("#indices") {
             Entry {
                 dtype: Dtype::U8,
                 shape: vec![q.indices.len()],
                 data: Cow::Owned(q.indices.clone()),
             }
-        } else if let Some(tensor) = name.strip_suffix("#codebooks") {
-            let q = &quantized[tensor];
+        } else if let Some(q) = fresh("#codebooks") {
             Entry {
                 dtype: Dtype::F16,
                 shape: vec![q.codebooks.len() >> q.bits, 1 << q.bits],
                 data: Cow::Owned(q.codebooks.iter().flat_map(|c| c.to_le_bytes()).collect()),
             }
         } else {
+            // f32 tensors, and codebook tensors the input already had.
             let view = source
                 .tensor(name)
                 .map_err(|_| format!("{}: no tensor \"{name}\"", weights_in.display()))?;
