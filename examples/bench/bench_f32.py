@@ -42,8 +42,8 @@ then decode and prefill of dittoc, llama.cpp (and the variant) in turn — so
 machine drift hits all alike; one untimed warm-up run of each system first
 (page cache, and a check that no run stops early at end of text).
 Reported: median and min–max over the runs, ratios dittoc / llama.cpp of the
-medians. Writes examples/bench/results/bench-f32.json and (unless
---no-docs) its section of docs/benchmarks.md. Also checks that dittoc's peak
+medians. Unless --no-record, writes examples/bench/results/bench-f32.json
+and its section of docs/benchmarks.md. Also checks that dittoc's peak
 RSS stays within its weight section + K/V cache + a small constant (the
 weights are mmapped from the executable, not copied).
 
@@ -423,7 +423,8 @@ def main() -> int:
                     help="also measure the dittoc executable with this environment variable set, "
                          "interleaved with the others, as a diagnostic column (repeatable: one variant "
                          "with all of them), e.g. BLIS_ARCH_TYPE=6 to force BLIS's zen3 kernels")
-    ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--no-record", action="store_true",
+                    help="only print: write neither examples/bench/results/*.json nor docs/benchmarks.md")
     args = ap.parse_args()
     if any("=" not in e for e in args.dittoc_env):
         ap.error("--dittoc-env takes NAME=VALUE")
@@ -440,11 +441,10 @@ def main() -> int:
     print(table(data))
     print()
     print(facts(data))
-    path = benchlib.write_json("bench-f32.json", data)
-    log(f"wrote {benchlib.relpath(path)}")
-    if not args.no_docs:
+    if not args.no_record:
+        path = benchlib.write_json("bench-f32.json", data)
         benchlib.update_benchmarks_md("bench_f32", markdown(data))
-        log(f"updated {benchlib.relpath(benchlib.BENCHMARKS_MD)}")
+        log(f"wrote {benchlib.relpath(path)} and its section of {benchlib.relpath(benchlib.BENCHMARKS_MD)}")
     return 0
 
 

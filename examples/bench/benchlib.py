@@ -32,7 +32,6 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parents[1]
-CACHE = Path(os.environ.get("DITTO_CACHE", Path.home() / ".cache" / "dittoc"))
 DITTOC = REPO / "target" / "release" / "dittoc"
 DEFAULT_EXE = REPO / "build" / "qwen2.5-coder-0.5b" / "model"
 RESULTS_DIR = BENCH_DIR / "results"

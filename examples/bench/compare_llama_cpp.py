@@ -25,8 +25,9 @@ makes, the yardstick for the dittoc-vs-Q4_K_M column. Where a continuation
 diverges, the gap between the reference's two best logits at that step says
 how close to a tie it was.
 
-Prints a table, writes examples/bench/results/compare-llama-cpp.json and
-(unless --no-docs) its section of docs/benchmarks.md. Exits non-zero only on
+Prints a table; unless --no-record, writes
+examples/bench/results/compare-llama-cpp.json and its section of
+docs/benchmarks.md. Exits non-zero only on
 errors (a failed build, a crash), never because the outputs differ.
 
     examples/bench/compare_llama_cpp.py [--exe build/qwen2.5-coder-0.5b/model] [-n 64]
@@ -223,7 +224,8 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=64, help="tokens to generate per prompt (default 64)")
     ap.add_argument("--ctx", type=int, default=512, help="context size of both systems (default 512)")
     ap.add_argument("--threads", type=int, default=2, help="threads of both systems (default 2)")
-    ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--no-record", action="store_true",
+                    help="only print: write neither examples/bench/results/*.json nor docs/benchmarks.md")
     args = ap.parse_args()
     try:
         benchlib.ensure_llama_cpp_venv()
@@ -234,11 +236,10 @@ def main() -> int:
     print(summary(data))
     print()
     print(table(data))
-    path = benchlib.write_json("compare-llama-cpp.json", data)
-    log(f"wrote {benchlib.relpath(path)}")
-    if not args.no_docs:
+    if not args.no_record:
+        path = benchlib.write_json("compare-llama-cpp.json", data)
         benchlib.update_benchmarks_md("compare_llama_cpp", markdown(data))
-        log(f"updated {benchlib.relpath(benchlib.BENCHMARKS_MD)}")
+        log(f"wrote {benchlib.relpath(path)} and its section of {benchlib.relpath(benchlib.BENCHMARKS_MD)}")
     return 0
 
 

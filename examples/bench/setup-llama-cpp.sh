@@ -8,13 +8,13 @@
 # llama-cpp-python has no wheels on PyPI: pip builds its sdist, which compiles
 # the bundled llama.cpp with cmake (pip fetches cmake and scikit-build-core).
 # The build is CPU only and tuned for the host (GGML_NATIVE); on two cores it
-# takes several minutes. CMAKE_BUILD_PARALLEL_LEVEL (default: the core count)
+# takes about a quarter of an hour. CMAKE_BUILD_PARALLEL_LEVEL (default: the core count)
 # sets the build parallelism. numpy is installed next to it.
 #
 # If the venv already imports the pinned version nothing is rebuilt. Progress
-# and build logs go to stderr (the full log is also kept in the venv as
-# build.log); the venv's python path is the only line on stdout. Exits non-zero
-# with a message when the build fails.
+# goes to stderr and the build's full log to $VENV/build.log (its last lines
+# are shown on failure); the venv's python path is the only line on stdout.
+# Exits non-zero with a message when the build fails.
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION="0.3.36"
