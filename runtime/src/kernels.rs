@@ -239,9 +239,34 @@ pub unsafe fn sgemv(
         return;
     }
     let (a, x, y) = (a as usize, x as usize, y as usize);
+    // Row-major A with contiguous x and y: the streaming kernel of
+    // gemv_f32 where the CPU has AVX-512 (see there why not BLIS).
+    let streaming = csa == 1
+        && incx == 1
+        && incy == 1
+        && rsa >= n as isize
+        && crate::gemv_f32::avx512_available();
     let rows = |r0: usize, r1: usize| {
         let a = (a as *const f32).wrapping_offset(r0 as isize * rsa);
         let y = (y as *mut f32).wrapping_offset(r0 as isize * incy);
+        #[cfg(target_arch = "x86_64")]
+        if streaming {
+            // SAFETY: rows r0..r1 of A, x and y[r0..r1], per the caller;
+            // the CPU supports AVX-512F.
+            unsafe {
+                crate::gemv_f32::rows_avx512(
+                    r1 - r0,
+                    n,
+                    alpha,
+                    a,
+                    rsa as usize,
+                    x as *const f32,
+                    beta,
+                    y,
+                )
+            };
+            return;
+        }
         // SAFETY: rows r0..r1 of A and entries r0..r1 of y, per the caller.
         unsafe {
             blis::bli_sgemv(

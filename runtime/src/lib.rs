@@ -17,6 +17,7 @@
 //! | [`generate`] | prefill in chunks, the decode loop, prompt logits |
 //! | [`sampler`] | greedy, temperature, top-k, top-p, seeded RNG |
 //! | [`kernel_abi`] | the same kernels behind MLIR C-interface descriptors |
+//! | [`gemv_f32`] | the streaming f32 GEMV (AVX-512, scalar twin) behind `sgemv` |
 //! | [`kernels`] | `ditto_rt_sgemv` / `ditto_rt_sgemm` (contracts.md §4) over BLIS |
 //! | [`codebook`] | fused GEMV/GEMM on codebook-quantized weights, their C adapters |
 //! | [`npy`] | the float32 `.npy` writer behind `--dump-logits` |
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod codebook;
 pub mod entry;
 pub mod error;
+pub mod gemv_f32;
 pub mod generate;
 pub mod kernel_abi;
 pub mod kernels;
