@@ -18,6 +18,7 @@
 /// # Safety
 /// `a` holds `rows` rows of `n` floats at stride `lda`; `x` holds `n`
 /// floats; `y` holds `rows` floats.
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_scalar(
     rows: usize,
     n: usize,
@@ -54,6 +55,7 @@ pub unsafe fn rows_scalar(
 /// As [`rows_scalar`], and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn rows_avx512(
     rows: usize,
     n: usize,

@@ -16,6 +16,7 @@ fn values(seed: u64, len: usize) -> Vec<f32> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn reference(
     m: usize,
     n: usize,
