@@ -3,7 +3,7 @@
 
 use melior::{
     ir::{
-        attribute::{FloatAttribute, IntegerAttribute, StringAttribute},
+        attribute::{IntegerAttribute, StringAttribute},
         operation::OperationBuilder,
         r#type::MemRefType,
         Attribute, Identifier, Location, Operation, Type, Value,
@@ -31,18 +31,6 @@ fn scheme_attributes(context: &Context, scheme: Scheme) -> [(Identifier<'_>, Att
             Identifier::new(context, "block"),
             IntegerAttribute::new(i64_type, scheme.block as i64).into(),
         ),
-    ]
-}
-
-fn scale_attributes(
-    context: &Context,
-    alpha: f32,
-    beta: f32,
-) -> [(Identifier<'_>, Attribute<'_>); 2] {
-    let float = |value: f32| FloatAttribute::new(context, Type::float32(context), value as f64);
-    [
-        (Identifier::new(context, "alpha"), float(alpha).into()),
-        (Identifier::new(context, "beta"), float(beta).into()),
     ]
 }
 
@@ -141,7 +129,7 @@ fn kernel<'c>(
     location: Location<'c>,
 ) -> Operation<'c> {
     let mut attributes = scheme_attributes(context, scheme).to_vec();
-    attributes.extend(scale_attributes(context, alpha, beta));
+    attributes.extend(crate::scale_attributes(context, alpha, beta));
     OperationBuilder::new(name, location)
         .add_operands(&operands)
         .add_attributes(&attributes)

@@ -2,10 +2,10 @@
 
 use melior::{
     ir::{
-        attribute::{BoolAttribute, FloatAttribute, StringAttribute},
+        attribute::{BoolAttribute, StringAttribute},
         operation::OperationBuilder,
         r#type::MemRefType,
-        Attribute, Identifier, Location, Operation, Type, Value,
+        Attribute, Identifier, Location, Operation, Value,
     },
     Context,
 };
@@ -84,11 +84,7 @@ fn kernel_attributes<'c>(
     beta: f32,
     flags: &[(&str, bool)],
 ) -> Vec<(Identifier<'c>, Attribute<'c>)> {
-    let float = |value: f32| FloatAttribute::new(context, Type::float32(context), value as f64);
-    let mut attributes = vec![
-        (Identifier::new(context, "alpha"), float(alpha).into()),
-        (Identifier::new(context, "beta"), float(beta).into()),
-    ];
+    let mut attributes = crate::scale_attributes(context, alpha, beta).to_vec();
     for (name, value) in flags {
         attributes.push((
             Identifier::new(context, name),

@@ -44,6 +44,20 @@ pub fn load(context: &Context) -> Result<(), Vec<String>> {
     Ok(())
 }
 
+/// `alpha` and `beta` as f32 attributes, as every kernel op carries them.
+pub(crate) fn scale_attributes(
+    context: &Context,
+    alpha: f32,
+    beta: f32,
+) -> [(melior::ir::Identifier<'_>, melior::ir::Attribute<'_>); 2] {
+    use melior::ir::{attribute::FloatAttribute, Identifier, Type};
+    let float = |value: f32| FloatAttribute::new(context, Type::float32(context), value as f64);
+    [
+        (Identifier::new(context, "alpha"), float(alpha).into()),
+        (Identifier::new(context, "beta"), float(beta).into()),
+    ]
+}
+
 /// A location for ops created by the compiler itself.
 pub fn compiler_location(context: &Context) -> Location<'_> {
     Location::name(context, "dittoc", Location::unknown(context))

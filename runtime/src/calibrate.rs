@@ -15,7 +15,14 @@
 //! Weights are recognized by their offset in the weight section, which the
 //! manifest's `weights_index` maps to names.
 
-use std::{collections::HashMap, path::Path, sync::Mutex};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
+};
 
 use crate::{payload::IndexEntry, Error};
 
@@ -32,6 +39,9 @@ struct Observed {
 
 /// The statistics being gathered; `None` outside `--calibrate`.
 static ACTIVE: Mutex<Option<Calibrator>> = Mutex::new(None);
+/// Whether `ACTIVE` holds a calibrator: the GEMM adapter checks this flag,
+/// not the lock, on every call.
+static GATHERING: AtomicBool = AtomicBool::new(false);
 
 pub struct Calibrator {
     /// Address range of the weight section.
@@ -69,6 +79,7 @@ pub fn start(weights: &[u8], index: &HashMap<String, IndexEntry>, samples: usize
         capacity: samples,
         rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
     });
+    GATHERING.store(true, Ordering::Release);
 }
 
 /// Called by the GEMM adapter for `C = X·Wᵀ`: `w` is W's first element,
@@ -78,6 +89,9 @@ pub fn start(weights: &[u8], index: &HashMap<String, IndexEntry>, samples: usize
 /// # Safety
 /// `x` must point to `m` valid rows as described.
 pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stride: usize) {
+    if !GATHERING.load(Ordering::Acquire) {
+        return;
+    }
     let mut guard = ACTIVE.lock().expect("calibration lock");
     let Some(cal) = guard.as_mut() else {
         return;
@@ -124,6 +138,7 @@ pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stri
 
 /// Stops gathering and writes what was seen to `path` (safetensors, f32).
 pub fn finish(path: &Path) -> Result<usize, Error> {
+    GATHERING.store(false, Ordering::Release);
     let cal = ACTIVE
         .lock()
         .expect("calibration lock")

@@ -33,7 +33,10 @@ use ditto_ir::melior::{
     Context,
 };
 
-use crate::{rewrite, PassError};
+use crate::{
+    rewrite::{self, name_of, same, users},
+    PassError,
+};
 
 /// A weight that can be quantized: its name and shape `[n, k]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,38 +46,11 @@ pub struct Quantizable {
     pub k: usize,
 }
 
-fn op_name(op: OperationRef) -> String {
-    op.name()
-        .as_string_ref()
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Users of `value` in the block of `anchor`, in block order.
-fn users_in_block<'c, 'a>(
-    anchor: OperationRef<'c, 'a>,
-    value: Value<'c, 'a>,
-) -> Vec<OperationRef<'c, 'a>> {
-    let mut found = Vec::new();
-    let Some(block) = anchor.block() else {
-        return found;
-    };
-    let mut current = block.first_operation();
-    while let Some(op) = current {
-        if op.operands().any(|o| o.to_raw().ptr == value.to_raw().ptr) {
-            found.push(op);
-        }
-        current = op.next_in_block();
-    }
-    found
-}
-
 /// Whether every use of `value` is as an input of a `linalg.generic` in the
 /// same block (a matrix of a product; not an embedding table read by
 /// `memref.load`, not a call argument).
 fn only_product_inputs(op: OperationRef, value: Value) -> bool {
-    let users = users_in_block(op, value);
+    let users = users(op, value);
     let total_uses = {
         let mut count = 0;
         let mut use_ = unsafe { mlir_sys::mlirValueGetFirstUse(value.to_raw()) };
@@ -87,13 +63,11 @@ fn only_product_inputs(op: OperationRef, value: Value) -> bool {
     !users.is_empty()
         && users.len() == total_uses
         && users.iter().all(|u| {
-            op_name(*u) == "linalg.generic"
-                && (0..u.operand_count().saturating_sub(1)).any(|i| {
-                    u.operand(i)
-                        .is_ok_and(|o| o.to_raw().ptr == value.to_raw().ptr)
-                })
+            name_of(*u) == "linalg.generic"
+                && (0..u.operand_count().saturating_sub(1))
+                    .any(|i| u.operand(i).is_ok_and(|o| same(o, value)))
                 && u.operand(u.operand_count() - 1)
-                    .is_ok_and(|o| o.to_raw().ptr != value.to_raw().ptr)
+                    .is_ok_and(|o| !same(o, value))
         })
 }
 
@@ -213,7 +187,7 @@ pub fn apply(
         );
         let indices: Value = weight.result(0).expect("indices").into();
         let codebooks: Value = weight.result(1).expect("codebooks").into();
-        for user in users_in_block(op, value) {
+        for user in users(op, value) {
             let scratch = rewrite::insert_before(user, rewrite::alloc(context, dense, location));
             let scratch: Value = scratch.result(0).expect("alloc result").into();
             rewrite::insert_before(
@@ -222,10 +196,7 @@ pub fn apply(
             );
             // The user reads the scratch instead of the dense weight.
             for i in 0..user.operand_count() {
-                if user
-                    .operand(i)
-                    .is_ok_and(|o| o.to_raw().ptr == value.to_raw().ptr)
-                {
+                if user.operand(i).is_ok_and(|o| same(o, value)) {
                     unsafe {
                         mlir_sys::mlirOperationSetOperand(
                             user.to_raw(),

@@ -1,9 +1,10 @@
-//! The few IR-surgery primitives the passes share: find ops by name, insert
-//! before an op, replace a value's uses, erase an op.
+//! The few IR-surgery primitives the passes share: find ops by name, an op's
+//! users in its block, insert before an op, replace a value's uses, erase an op.
 
 use ditto_ir::melior::{
     ir::{
         attribute::DenseI32ArrayAttribute,
+        block::BlockLike,
         operation::{OperationBuilder, OperationLike, OperationRef},
         r#type::MemRefType,
         BlockRef, Identifier, Location, Operation, Value, ValueLike,
@@ -25,13 +26,45 @@ pub fn collect<'c, 'a>(root: OperationRef<'c, 'a>, name: &str) -> Vec<OperationR
     found
 }
 
+/// An op's name, e.g. `"linalg.generic"`.
+pub fn name_of(op: OperationRef) -> String {
+    op.name()
+        .as_string_ref()
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether two handles are the same SSA value.
+pub fn same(a: Value, b: Value) -> bool {
+    a.to_raw().ptr == b.to_raw().ptr
+}
+
+/// Users of `value` in the block of `anchor`, in block order.
+pub fn users<'c, 'a>(
+    anchor: OperationRef<'c, 'a>,
+    value: Value<'c, 'a>,
+) -> Vec<OperationRef<'c, 'a>> {
+    let mut found = Vec::new();
+    let Some(block) = anchor.block() else {
+        return found;
+    };
+    let mut current = block.first_operation();
+    while let Some(op) = current {
+        if op.operands().any(|o| same(o, value)) {
+            found.push(op);
+        }
+        current = op.next_in_block();
+    }
+    found
+}
+
 /// Inserts `new` right before `anchor` in its block.
 pub fn insert_before<'c, 'a>(
     anchor: OperationRef<'c, 'a>,
     new: Operation<'c>,
 ) -> OperationRef<'c, 'a> {
     let block: BlockRef<'c, 'a> = anchor.block().expect("op in a block");
-    use ditto_ir::melior::ir::block::BlockLike;
     block.insert_operation_before(anchor, new)
 }
 

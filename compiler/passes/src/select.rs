@@ -24,7 +24,10 @@ use ditto_ir::melior::{
     Context,
 };
 
-use crate::{rewrite, PassError};
+use crate::{
+    rewrite::{self, name_of, same, users},
+    PassError,
+};
 
 /// What the stage did.
 #[derive(Debug, Default)]
@@ -55,18 +58,6 @@ impl std::fmt::Display for SelectReport {
         }
         Ok(())
     }
-}
-
-fn name_of(op: OperationRef) -> String {
-    op.name()
-        .as_string_ref()
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn same(a: Value, b: Value) -> bool {
-    a.to_raw().ptr == b.to_raw().ptr
 }
 
 /// The built-in rules plus those of `files` (`--rules FILE`). With
@@ -605,22 +596,6 @@ fn expression<'c, 'a>(
         args.push(expression(operand, reads, body)?);
     }
     Some(format!("({operator} {})", args.join(" ")))
-}
-
-/// Users of `buffer` in its block, in block order.
-fn users<'c, 'a>(anchor: OperationRef<'c, 'a>, buffer: Value<'c, 'a>) -> Vec<OperationRef<'c, 'a>> {
-    let mut found = Vec::new();
-    let Some(block) = anchor.block() else {
-        return found;
-    };
-    let mut current = block.first_operation();
-    while let Some(op) = current {
-        if op.operands().any(|o| same(o, buffer)) {
-            found.push(op);
-        }
-        current = op.next_in_block();
-    }
-    found
 }
 
 /// The op that last used `buffer` before `op` in the block.
