@@ -6,12 +6,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cli::{Args, LogitsVia, DEFAULT_MAX_CTX, DEFAULT_MAX_NEW_TOKENS};
-use crate::generate::{generate, Session, Stats, PREFILL_BATCH};
+use crate::generate::{generate, Flow, Session, Stats, PREFILL_BATCH};
 use crate::kernels;
 use crate::model::{EntryPoints, Model};
 use crate::npy;
 use crate::payload::Payload;
 use crate::sampler::{Sampler, SamplerConfig};
+use crate::stop::StopFilter;
 use crate::tokenizer::{TextStream, Tokenizer, TokenizerConfig};
 use crate::Error;
 
@@ -34,7 +35,8 @@ pub fn run(
     let config = payload.model();
     let tokenizer_config = TokenizerConfig::from_json(payload.tokenizer_config_json())?;
     // Parsing a 150k-token vocabulary takes a moment: only when text is involved.
-    let tokenizer = if args.tokens.is_none() || !args.ids {
+    let ids_only = args.tokens.is_some() || args.tokens_file.is_some();
+    let tokenizer = if !ids_only || !args.ids {
         Some(Tokenizer::from_json(payload.tokenizer_json())?)
     } else {
         None
@@ -224,7 +226,7 @@ fn infer(
     let max_new = plan.max_new;
     let generation = match tokenizer {
         Some(tokenizer) if !args.ids => {
-            let mut text = TextOut::new(tokenizer, console);
+            let mut text = TextOut::new(tokenizer, &args.stop, console);
             let generation = generate(&mut session, logits, &mut sampler, max_new, eos, |id| {
                 text.push(id)
             })?;
@@ -236,7 +238,7 @@ fn infer(
             let generation = generate(&mut session, logits, &mut sampler, max_new, eos, |id| {
                 let shown = format!("{separator}{id}");
                 separator = " ";
-                write_flush(console.out, shown.as_bytes())
+                write_flush(console.out, shown.as_bytes()).map(|()| Flow::Continue)
             })?;
             write_flush(console.out, b"\n")?;
             generation
@@ -272,33 +274,53 @@ fn context_length(asked: Option<u32>, max_ctx: usize, needed: usize) -> Result<u
     Ok(ctx)
 }
 
-/// Generated text on its way to stdout, flushed piece by piece.
+/// Generated text on its way to stdout, flushed piece by piece, cut before
+/// the first `--stop` string.
 struct TextOut<'t, 'c, 'o> {
     text: TextStream<'t>,
+    stops: StopFilter,
+    stopped: bool,
     console: &'c mut Console<'o>,
     ends_with_newline: bool,
 }
 
 impl<'t, 'c, 'o> TextOut<'t, 'c, 'o> {
-    fn new(tokenizer: &'t Tokenizer, console: &'c mut Console<'o>) -> Self {
+    fn new(tokenizer: &'t Tokenizer, stops: &[String], console: &'c mut Console<'o>) -> Self {
         TextOut {
             text: tokenizer.stream(),
+            stops: StopFilter::new(stops),
+            stopped: false,
             console,
             ends_with_newline: true,
         }
     }
 
-    fn push(&mut self, id: u32) -> Result<(), Error> {
-        match self.text.push(id) {
-            Some(piece) => self.print(&piece),
-            None => Ok(()),
-        }
+    fn push(&mut self, id: u32) -> Result<Flow, Error> {
+        let Some(piece) = self.text.push(id) else {
+            return Ok(Flow::Continue);
+        };
+        let released = self.stops.push(&piece);
+        self.print(&released.text)?;
+        self.stopped = released.stopped;
+        Ok(if released.stopped {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
     }
 
-    /// Prints what is held back, and a newline for a terminal.
+    /// Prints what is held back (unless a stop string ended the text), and a
+    /// newline for a terminal.
     fn finish(mut self) -> Result<(), Error> {
-        let rest = self.text.finish();
-        self.print(&rest)?;
+        if !self.stopped {
+            let rest = self.text.finish();
+            let released = self.stops.push(&rest);
+            self.print(&released.text)?;
+            if !released.stopped {
+                let held = self.stops.finish();
+                self.print(&held)?;
+            }
+        }
         if self.console.out_is_terminal && !self.ends_with_newline {
             write_flush(self.console.out, b"\n")?;
         }
@@ -324,6 +346,9 @@ fn prompt_tokens(
     if let Some(ids) = &args.tokens {
         return Ok(ids.clone());
     }
+    if let Some(path) = &args.tokens_file {
+        return read_token_ids(path);
+    }
     let text = match (&args.prompt, &args.file) {
         (Some(prompt), _) => prompt.clone(),
         (None, Some(file)) => std::fs::read_to_string(file)
@@ -334,6 +359,24 @@ fn prompt_tokens(
     let mut ids: Vec<u32> = config.bos().into_iter().collect();
     ids.extend(tokenizer.encode(&text)?);
     Ok(ids)
+}
+
+/// Token ids from a file: decimal numbers separated by whitespace or commas.
+fn read_token_ids(path: &Path) -> Result<Vec<u32>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading the token file {}", path.display()), e))?;
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            word.parse::<u32>().map_err(|_| {
+                Error::Usage(format!(
+                    "{}: \"{word}\" is not a token id (a number between 0 and {})",
+                    path.display(),
+                    u32::MAX
+                ))
+            })
+        })
+        .collect()
 }
 
 fn write_flush(out: &mut (dyn Write + Send), bytes: &[u8]) -> Result<(), Error> {

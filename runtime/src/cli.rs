@@ -9,7 +9,7 @@ use clap::{ArgGroup, Parser, ValueEnum};
 /// Generated text goes to stdout as it is produced; timings go to stderr.
 #[derive(Debug, Clone, Parser)]
 #[command(version)]
-#[command(group(ArgGroup::new("input").required(true).args(["prompt", "file", "tokens"])))]
+#[command(group(ArgGroup::new("input").required(true).args(["prompt", "file", "tokens", "tokens_file"])))]
 pub struct Args {
     /// The prompt text
     #[arg(short = 'p', long, value_name = "PROMPT")]
@@ -22,6 +22,16 @@ pub struct Args {
     /// Feed these token ids directly (no tokenizer, no BOS)
     #[arg(long, value_name = "ID,ID,...", value_delimiter = ',', num_args = 1)]
     pub tokens: Option<Vec<u32>>,
+
+    /// Read the token ids to feed directly from FILE (separated by
+    /// whitespace or commas; no tokenizer, no BOS)
+    #[arg(long, value_name = "FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// End the generation when its text contains TEXT (repeatable); the
+    /// output stops right before it. Escapes \n, \t and \\ are understood
+    #[arg(long, value_name = "TEXT", conflicts_with = "ids", value_parser = parse_stop)]
+    pub stop: Vec<String>,
 
     /// Generate at most N tokens [default: 128, or 0 with --dump-logits]
     #[arg(short = 'n', long = "max-new-tokens", value_name = "N")]
@@ -67,7 +77,7 @@ pub struct Args {
     /// Run the prompt text through the model in windows of --ctx tokens
     /// (default 512) and write the activation statistics of every weight
     /// matrix to this safetensors file (for `dittoc quantize --calib`)
-    #[arg(long, value_name = "OUT.safetensors", conflicts_with_all = ["dump_logits", "tokens"])]
+    #[arg(long, value_name = "OUT.safetensors", conflicts_with_all = ["dump_logits", "tokens", "tokens_file"])]
     pub calibrate: Option<PathBuf>,
 
     /// Compute the perplexity of the prompt text: non-overlapping windows of
@@ -99,6 +109,30 @@ fn parse_temperature(s: &str) -> Result<f32, String> {
         return Err("the temperature must be a number >= 0".into());
     }
     Ok(t)
+}
+
+/// A stop string with `\n`, `\t` and `\\` unescaped (shells make a real
+/// newline awkward to pass).
+fn parse_stop(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(other) => return Err(format!("unknown escape \\{other} (use \\n, \\t or \\\\)")),
+            None => return Err("a stop string cannot end with a lone \\".into()),
+        }
+    }
+    if out.is_empty() {
+        return Err("a stop string cannot be empty".into());
+    }
+    Ok(out)
 }
 
 fn parse_top_p(s: &str) -> Result<f32, String> {

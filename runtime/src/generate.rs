@@ -157,39 +157,54 @@ impl Stats {
     }
 }
 
+/// What `emit` tells the generation loop after taking a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// End here (a stop string was reached): no decode step for this token.
+    Stop,
+}
+
 /// How a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Generation {
     /// Tokens handed to `emit` (an end-of-text id is not).
     pub generated: usize,
     pub stopped_at_eos: bool,
+    /// `emit` answered [`Flow::Stop`].
+    pub stopped_by_emit: bool,
     /// The `ditto_decode` calls: one per generated token but the last.
     pub decode: Stats,
 }
 
 /// Samples a token from `logits` (the prompt's last row), hands it to
 /// `emit`, decodes it for the next logits, and so on: at most `max_new`
-/// tokens, stopping before any id in `eos`.
+/// tokens, stopping before any id in `eos` or after `emit` says [`Flow::Stop`].
 pub fn generate(
     session: &mut Session,
     mut logits: Vec<f32>,
     sampler: &mut Sampler,
     max_new: usize,
     eos: &[u32],
-    mut emit: impl FnMut(u32) -> Result<(), Error>,
+    mut emit: impl FnMut(u32) -> Result<Flow, Error>,
 ) -> Result<Generation, Error> {
     let start = Instant::now();
     let mut generated = 0;
     let mut decoded = 0;
     let mut stopped_at_eos = false;
+    let mut stopped_by_emit = false;
     while generated < max_new {
         let token = sampler.sample(&logits);
         if eos.contains(&token) {
             stopped_at_eos = true;
             break;
         }
-        emit(token)?;
+        let flow = emit(token)?;
         generated += 1;
+        if flow == Flow::Stop {
+            stopped_by_emit = true;
+            break;
+        }
         if generated == max_new {
             break; // the last token needs no decode step
         }
@@ -199,6 +214,7 @@ pub fn generate(
     Ok(Generation {
         generated,
         stopped_at_eos,
+        stopped_by_emit,
         decode: Stats::since(start, decoded),
     })
 }

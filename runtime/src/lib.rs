@@ -37,6 +37,7 @@ pub mod model;
 pub mod npy;
 pub mod payload;
 pub mod sampler;
+pub mod stop;
 pub mod tokenizer;
 
 pub use error::Error;

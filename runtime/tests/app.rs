@@ -136,6 +136,85 @@ fn prompt_from_a_file() {
 }
 
 #[test]
+fn token_ids_from_a_file() {
+    let f = fixture(true);
+    let path = f.dir.path().join("ids.txt");
+    std::fs::write(&path, "3, 5\n7\n").unwrap();
+    let (code, out, err) = run(
+        &f.payload,
+        &["--tokens-file", path.to_str().unwrap(), "-n", "5", "--ids"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, ids_line(&expected(&[3, 5, 7], 5)));
+
+    std::fs::write(&path, "3 x5").unwrap();
+    fails(
+        &f.payload,
+        &["--tokens-file", path.to_str().unwrap()],
+        2,
+        "\"x5\" is not a token id",
+    );
+    fails(
+        &f.payload,
+        &["--tokens-file", "/nonexistent/ids.txt"],
+        1,
+        "/nonexistent/ids.txt",
+    );
+}
+
+#[test]
+fn generation_stops_right_before_a_stop_string() {
+    let f = fixture(false);
+    let (code, full, err) = run(&f.payload, &["-p", "hello", "-n", "24"]);
+    assert_eq!(code, 0, "{err}");
+    // A stop string from the middle of the full continuation, spanning tokens.
+    let chars: Vec<(usize, char)> = full.char_indices().collect();
+    assert!(chars.len() >= 8, "continuation too short: {full:?}");
+    let (from, to) = (chars[3].0, chars[6].0);
+    let stop = &full[from..to];
+    let at = full.find(stop).unwrap();
+    let escaped = stop
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\t', "\\t");
+    let (code, out, err) = run(
+        &f.payload,
+        &[
+            "-p",
+            "hello",
+            "-n",
+            "24",
+            "--stop",
+            "zzz-never",
+            "--stop",
+            &escaped,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, full[..at]);
+    // Generation ended there: fewer decode steps than the full run.
+    let decoded = |err: &str| -> usize {
+        let line = err.lines().find(|l| l.starts_with("decode: ")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert!(decoded(&err) < 23, "{err}");
+
+    fails(&f.payload, &["-p", "x", "--stop", ""], 2, "cannot be empty");
+    fails(
+        &f.payload,
+        &["-p", "x", "--stop", "a\\q"],
+        2,
+        "unknown escape",
+    );
+    fails(
+        &f.payload,
+        &["--tokens", "1", "--ids", "--stop", "a"],
+        2,
+        "cannot be used with",
+    );
+}
+
+#[test]
 fn sampling_is_seeded() {
     let f = fixture(false);
     let args = [

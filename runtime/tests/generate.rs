@@ -5,7 +5,7 @@ mod common;
 use std::sync::atomic::Ordering;
 
 use common::fake_model::{self, FAULTS, WEIGHTS};
-use ditto_rt::generate::{generate, Session};
+use ditto_rt::generate::{generate, Flow, Session};
 use ditto_rt::model::Model;
 use ditto_rt::sampler::{Sampler, SamplerConfig};
 use ditto_rt::Error;
@@ -41,7 +41,7 @@ fn run(
         eos,
         |id| {
             out.push(id);
-            Ok(())
+            Ok(Flow::Continue)
         },
     )
     .unwrap();
@@ -74,6 +74,30 @@ fn stops_before_an_end_of_text_id() {
     assert_eq!(ids, expected[..first]);
     assert!(generation.stopped_at_eos);
     assert_eq!(generation.generated, first);
+}
+
+#[test]
+fn emit_can_end_the_generation_without_another_decode() {
+    let prompt = [3, 5, 7];
+    let config = fake_model::config(VOCAB, 64);
+    let model = Model::new(fake_model::entry_points(), WEIGHTS, &config);
+    let mut session = Session::new(&model, 64, 512).unwrap();
+    let logits = session.prefill(&prompt).unwrap();
+    let mut out = Vec::new();
+    let generation = generate(&mut session, logits, &mut greedy_sampler(), 10, &[], |id| {
+        out.push(id);
+        Ok(if out.len() == 3 {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
+    })
+    .unwrap();
+    assert_eq!(out, fake_model::greedy(&prompt, 3, VOCAB));
+    assert!(generation.stopped_by_emit && !generation.stopped_at_eos);
+    assert_eq!(generation.generated, 3);
+    assert_eq!(generation.decode.tokens, 2);
+    assert_eq!(session.pos(), prompt.len() + 2);
 }
 
 #[test]
@@ -150,7 +174,7 @@ fn overflowing_the_context_is_an_error_not_a_crash() {
     let mut tail = Vec::new();
     let err = generate(&mut session, logits, &mut greedy_sampler(), 4, &[], |id| {
         tail.push(id);
-        Ok(())
+        Ok(Flow::Continue)
     })
     .unwrap_err();
     assert!(
