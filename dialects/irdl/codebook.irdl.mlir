@@ -36,6 +36,24 @@ irdl.dialect @codebook {
     irdl.results()
   }
 
+  // %v = "codebook.load"(%indices, %codebooks, %i) {bits, block}
+  //     : (memref<..xi8>, memref<..x..xf16>, index) -> f32
+  //
+  // One weight of the dequantized tensor, by its row-major position i:
+  // codebooks[i / block][index i]. A gather of rows (an embedding table)
+  // reads its weights this way.
+  irdl.operation @load {
+    %indices = irdl.base "!builtin.memref"
+    %codebooks = irdl.base "!builtin.memref"
+    %i = irdl.is index
+    %value = irdl.is f32
+    %bits = irdl.base "#builtin.integer"
+    %block = irdl.base "#builtin.integer"
+    irdl.attributes { "bits" = %bits, "block" = %block }
+    irdl.operands(indices: %indices, codebooks: %codebooks, i: %i)
+    irdl.results(value: %value)
+  }
+
   // "codebook.gemv"(%indices, %codebooks, %x, %y) {bits, block, alpha, beta}
   //
   // y := beta·y + alpha·Ŵ·x, Ŵ [N, K] never materialized (a fused kernel).

@@ -71,6 +71,24 @@ pub fn dequantize<'c>(
         .expect("codebook.dequantize has a fixed, valid shape")
 }
 
+/// `%v = "codebook.load"(%indices, %codebooks, %i) {bits, block} : ... -> f32`:
+/// the weight at row-major position `i` of the dequantized tensor.
+pub fn load<'c>(
+    context: &'c Context,
+    indices: Value<'c, '_>,
+    codebooks: Value<'c, '_>,
+    i: Value<'c, '_>,
+    scheme: Scheme,
+    location: Location<'c>,
+) -> Operation<'c> {
+    OperationBuilder::new("codebook.load", location)
+        .add_operands(&[indices, codebooks, i])
+        .add_attributes(&scheme_attributes(context, scheme))
+        .add_results(&[Type::float32(context)])
+        .build()
+        .expect("codebook.load has a fixed, valid shape")
+}
+
 /// `"codebook.gemv"(%indices, %codebooks, %x, %y)`: y := beta·y + alpha·Ŵ·x.
 #[allow(clippy::too_many_arguments)]
 pub fn gemv<'c>(

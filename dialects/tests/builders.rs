@@ -163,6 +163,39 @@ fn codebook_weight_and_dequantize() {
 }
 
 #[test]
+fn codebook_load() {
+    use ditto_dialects::codebook::{self, Scheme};
+    use melior::{dialect::arith, ir::attribute::IntegerAttribute};
+    let context = context();
+    let scheme = Scheme { bits: 5, block: 64 };
+    let text = build(&context, &[], |block| {
+        let location = Location::unknown(&context);
+        let weight = block.append_operation(codebook::weight(
+            &context,
+            "token_embd.weight",
+            scheme,
+            typed(&context, "memref<80xi8>"),
+            typed(&context, "memref<2x32xf16>"),
+            location,
+        ));
+        let i = block.append_operation(arith::constant(
+            &context,
+            IntegerAttribute::new(Type::index(&context), 70).into(),
+            location,
+        ));
+        block.append_operation(codebook::load(
+            &context,
+            weight.result(0).unwrap().into(),
+            weight.result(1).unwrap().into(),
+            i.result(0).unwrap().into(),
+            scheme,
+            location,
+        ));
+    });
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn codebook_gemv_and_gemm() {
     use ditto_dialects::codebook::{self, Scheme};
     let context = context();

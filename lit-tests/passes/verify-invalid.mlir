@@ -85,3 +85,27 @@ func.func @codebook_shape_mismatch(%idx: memref<1024xi8>, %cb: memref<8x16xf16>,
   "codebook.gemm"(%idx, %cb, %x, %c) {bits = 4 : i64, block = 256 : i64, alpha = 1.0 : f32, beta = 0.0 : f32} : (memref<1024xi8>, memref<8x16xf16>, memref<?x64xf32>, memref<?x16xf32>) -> ()
   return
 }
+
+// -----
+
+func.func @codebook_load_codebook_size(%idx: memref<40xi8>, %cb: memref<1x4xf16>, %i: index) -> f32 {
+  // expected-error @+1 {{codebook entries and 2^bits do not agree (4 vs 8)}}
+  %v = "codebook.load"(%idx, %cb, %i) {bits = 3 : i64, block = 128 : i64} : (memref<40xi8>, memref<1x4xf16>, index) -> f32
+  return %v : f32
+}
+
+// -----
+
+func.func @codebook_load_index_width(%idx: memref<40xi16>, %cb: memref<1x8xf16>, %i: index) -> f32 {
+  // expected-error @+1 {{operand 0 must be a memref of i8, got memref<40xi16>}}
+  %v = "codebook.load"(%idx, %cb, %i) {bits = 3 : i64, block = 128 : i64} : (memref<40xi16>, memref<1x8xf16>, index) -> f32
+  return %v : f32
+}
+
+// -----
+
+func.func @codebook_load_result_not_f32(%idx: memref<40xi8>, %cb: memref<1x8xf16>, %i: index) -> f16 {
+  // expected-error @+1 {{expected 'f32' but got 'f16'}}
+  %v = "codebook.load"(%idx, %cb, %i) {bits = 3 : i64, block = 128 : i64} : (memref<40xi8>, memref<1x8xf16>, index) -> f16
+  return %v : f16
+}

@@ -5,8 +5,11 @@ Reads the f32 weight file, the quantized weight file (``NAME#indices`` /
 ``NAME#codebooks``, decoded here from docs/codebook-format.md with numpy, not
 with dittoc's code) and the calibration statistics (sampled activation rows
 ``NAME.samples``), recomputes each tensor's relative output error
-``‖X·Wᵀ − X·Ŵᵀ‖_F / ‖X·Wᵀ‖_F`` in float64, and checks it against the report
-(and the report's bound, if any).
+``‖X·Wᵀ − X·Ŵᵀ‖_F / ‖X·Wᵀ‖_F`` in float64 — or, for a tensor the report
+measured by weight error (no activations: an embedding table only gathered),
+``sqrt(Σ s_k (W − Ŵ)² / Σ s_k W²)`` with s the mean square of each input
+channel where the statistics have it, else 1 — and checks it against the
+report (and the report's bound, if any).
 
     check_quant_report.py F32.weights Q.weights Q.calibration.safetensors Q.report.json
 """
@@ -52,9 +55,16 @@ def main() -> int:
         name, (n, k), bits, block = t["name"], t["shape"], t["bits"], t["block"]
         w = dense[name].astype(np.float64)
         w_hat = dequantize(quant[f"{name}#indices"], quant[f"{name}#codebooks"], n, k, bits, block)
-        x = stats[f"{name}.samples"].astype(np.float64)
-        exact = x @ w.T
-        error = np.linalg.norm(exact - x @ w_hat.T) / np.linalg.norm(exact)
+        if t["error_kind"] == "weighted_weight":
+            if f"{name}.sumsq" in stats:
+                s = stats[f"{name}.sumsq"].astype(np.float64) / float(stats[f"{name}.rows"][0])
+            else:
+                s = np.ones(k)
+            error = np.sqrt(((w - w_hat) ** 2 * s).sum() / (w ** 2 * s).sum())
+        else:
+            x = stats[f"{name}.samples"].astype(np.float64)
+            exact = x @ w.T
+            error = np.linalg.norm(exact - x @ w_hat.T) / np.linalg.norm(exact)
         ok = abs(error - t["error"]) <= args.rtol * max(error, 1e-12)
         if bound is not None and error > bound * (1 + args.rtol):
             ok = False

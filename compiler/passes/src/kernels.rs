@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The codebook ops (`codebook.gemv`, `codebook.gemm`, `codebook.dequantize`)
-//! lower the same way to `ditto_rt_cb_*` (docs/codebook-format.md).
+//! lower the same way to `ditto_rt_cb_*` (docs/codebook-format.md);
+//! `codebook.load` becomes plain arith and memref ops ([`crate::lookup`]).
 
 use ditto_ir::melior::{
     dialect::{arith, func, memref},
@@ -187,7 +188,7 @@ pub fn lower_kernels(context: &Context, module: &Module) -> Result<(), PassError
             rewrite::erase(op);
         }
     }
-    Ok(())
+    crate::lookup::lower_loads(context, module)
 }
 
 /// `func.func private @callee(...) attributes {llvm.emit_c_interface}`,

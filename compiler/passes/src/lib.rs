@@ -4,12 +4,15 @@
 //!   structured ops it recognizes become `ditto.gemv` / `ditto.gemm`.
 //! - [`kernels::lower_kernels`] (`ditto-lower-kernels`): those ops become
 //!   calls of the runtime.
+//!   [`lookup::lower_loads`], part of it, turns `codebook.load` (a gather
+//!   from a codebook weight) into arith and memref ops.
 //! - [`weights::lower_weights`] (`ditto-lower-weights`): `ditto.weight`
 //!   becomes a view of the weight blob at its payload offset.
 //! - [`verify::verify`] (`ditto-verify`): what the IRDL definitions cannot
 //!   express (f32 elements, ranks, agreeing shapes).
 
 pub mod kernels;
+pub mod lookup;
 pub mod quantize;
 pub mod rewrite;
 pub mod select;

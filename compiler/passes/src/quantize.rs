@@ -1,6 +1,8 @@
 //! `ditto-quantize` (the IR half): weights used only as matrices of products
-//! become codebook weights, dequantized into a scratch right where they are
-//! used, so that kernel selection sees the product and can fuse it:
+//! or by element loads become codebook weights. A product gets the weight
+//! dequantized into a scratch right where it is used, so that kernel
+//! selection sees the product and can fuse it; an element load (the
+//! embedding gather) becomes a `codebook.load`:
 //!
 //! ```mlir
 //! %w = "ditto.weight"() {name = "blk.0.ffn_up.weight"} : () -> memref<96x64xf32>
@@ -13,6 +15,10 @@
 //! "codebook.dequantize"(%q, %cb, %w) {bits = 4, block = 256}
 //! linalg.generic ins(%x, %w ...)
 //! memref.dealloc %w
+//!
+//! %e = memref.load %emb[%token, %col]
+//! // becomes
+//! %e = "codebook.load"(%q, %cb, %token·K + %col) {bits = 4, block = 256}
 //! ```
 //!
 //! The layer functions must be inlined first (`inline, symbol-dce`), so that
@@ -22,9 +28,9 @@ use std::collections::HashMap;
 
 use ditto_dialects::codebook::{self, Scheme};
 use ditto_ir::melior::{
-    dialect::memref,
+    dialect::{arith, memref},
     ir::{
-        attribute::StringAttribute,
+        attribute::{IntegerAttribute, StringAttribute},
         block::BlockLike,
         operation::{OperationLike, OperationRef},
         r#type::MemRefType,
@@ -46,29 +52,50 @@ pub struct Quantizable {
     pub k: usize,
 }
 
-/// Whether every use of `value` is as an input of a `linalg.generic` in the
-/// same block (a matrix of a product; not an embedding table read by
-/// `memref.load`, not a call argument).
-fn only_product_inputs(op: OperationRef, value: Value) -> bool {
-    let users = users(op, value);
-    let total_uses = {
-        let mut count = 0;
-        let mut use_ = unsafe { mlir_sys::mlirValueGetFirstUse(value.to_raw()) };
-        while !use_.ptr.is_null() {
-            count += 1;
-            use_ = unsafe { mlir_sys::mlirOpOperandGetNextUse(use_) };
-        }
-        count
-    };
-    !users.is_empty()
-        && users.len() == total_uses
-        && users.iter().all(|u| {
-            name_of(*u) == "linalg.generic"
-                && (0..u.operand_count().saturating_sub(1))
-                    .any(|i| u.operand(i).is_ok_and(|o| same(o, value)))
-                && u.operand(u.operand_count() - 1)
-                    .is_ok_and(|o| !same(o, value))
-        })
+/// How a weight is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// An input of a `linalg.generic` in the weight's block: the matrix of a
+    /// product (it gets a dequantized scratch the e-graph can fuse).
+    Product,
+    /// `memref.load %w[%row, %col]` anywhere below the weight: a gather of
+    /// rows, an embedding lookup (it becomes a `codebook.load`).
+    Element,
+    /// Anything else (a call argument, a store, a view): not quantizable.
+    Other,
+}
+
+/// Every use of `value`, by operation, classified.
+fn uses<'c, 'a>(
+    op: OperationRef<'c, 'a>,
+    value: Value<'c, 'a>,
+) -> Vec<(OperationRef<'c, 'a>, Use)> {
+    let block = op.block();
+    let mut found = Vec::new();
+    // SAFETY: walking the use list of a live value; each owner is an op of
+    // the same module, alive as long as `op`.
+    let mut use_ = unsafe { mlir_sys::mlirValueGetFirstUse(value.to_raw()) };
+    while !use_.ptr.is_null() {
+        let owner = unsafe { OperationRef::from_raw(mlir_sys::mlirOpOperandGetOwner(use_)) };
+        let position = unsafe { mlir_sys::mlirOpOperandGetOperandNumber(use_) } as usize;
+        let kind = match name_of(owner).as_str() {
+            "linalg.generic" if owner.block() == block && position + 1 < owner.operand_count() => {
+                Use::Product
+            }
+            "memref.load" if position == 0 && owner.operand_count() == 3 => Use::Element,
+            _ => Use::Other,
+        };
+        found.push((owner, kind));
+        use_ = unsafe { mlir_sys::mlirOpOperandGetNextUse(use_) };
+    }
+    found
+}
+
+/// Whether `value` is read only as product matrices and by element loads
+/// (at least once), and so can live as a codebook weight.
+fn quantizable_uses(op: OperationRef, value: Value) -> bool {
+    let uses = uses(op, value);
+    !uses.is_empty() && uses.iter().all(|(_, kind)| *kind != Use::Other)
 }
 
 fn weight_name(op: OperationRef) -> Option<String> {
@@ -77,7 +104,8 @@ fn weight_name(op: OperationRef) -> Option<String> {
         .map(|s| s.value().to_string())
 }
 
-/// The rank-2 f32 weights used only as product matrices, each name once.
+/// The rank-2 f32 weights read only as product matrices or element by
+/// element (an embedding table, tied to the LM head or not), each name once.
 pub fn quantizable_weights(
     module: &ditto_ir::melior::ir::Module,
 ) -> Result<Vec<Quantizable>, PassError> {
@@ -92,12 +120,12 @@ pub fn quantizable_weights(
             .into();
         let shape = crate::verify::f32_shape(&value.r#type().to_string());
         let matrix = match shape.as_deref() {
-            Some([Some(n), Some(k)]) if only_product_inputs(op, value) => Some((*n, *k)),
+            Some([Some(n), Some(k)]) if quantizable_uses(op, value) => Some((*n, *k)),
             _ => None,
         };
         match matrix {
-            // A tensor used once as a matrix and elsewhere otherwise (a tied
-            // embedding) stays f32 everywhere.
+            // A tensor read otherwise anywhere (a call argument, a view)
+            // stays f32 everywhere.
             Some((n, k)) if !excluded.contains(&name) => {
                 if !found.iter().any(|q| q.name == name) {
                     found.push(Quantizable {
@@ -166,10 +194,12 @@ pub fn apply(
                 ))
             }
         };
-        if !only_product_inputs(op, value) {
+        if !quantizable_uses(op, value) {
             return Err(PassError::at(
                 op,
-                format!("\"{name}\" is used other than as the matrix of a product"),
+                format!(
+                    "\"{name}\" is used other than as the matrix of a product or by element loads"
+                ),
             ));
         }
         let location = op.location();
@@ -187,6 +217,12 @@ pub fn apply(
         );
         let indices: Value = weight.result(0).expect("indices").into();
         let codebooks: Value = weight.result(1).expect("codebooks").into();
+        for (load, _) in uses(op, value)
+            .into_iter()
+            .filter(|(_, kind)| *kind == Use::Element)
+        {
+            replace_load(context, load, indices, codebooks, k, scheme)?;
+        }
         for user in users(op, value) {
             let scratch = rewrite::insert_before(user, rewrite::alloc(context, dense, location));
             let scratch: Value = scratch.result(0).expect("alloc result").into();
@@ -211,5 +247,57 @@ pub fn apply(
         }
         rewrite::erase(op);
     }
+    Ok(())
+}
+
+/// `%v = memref.load %w[%row, %col]` becomes
+/// `%v = "codebook.load"(%indices, %codebooks, %row·k + %col)`.
+fn replace_load(
+    context: &Context,
+    load: OperationRef,
+    indices: Value,
+    codebooks: Value,
+    k: usize,
+    scheme: Scheme,
+) -> Result<(), PassError> {
+    let location = load.location();
+    let operand = |i: usize| -> Result<Value, PassError> {
+        load.operand(i)
+            .map_err(|e| PassError::at(load, e.to_string()))
+    };
+    let (row, col) = (operand(1)?, operand(2)?);
+    let index = Type::index(context);
+    let k = rewrite::insert_before(
+        load,
+        arith::constant(
+            context,
+            IntegerAttribute::new(index, k as i64).into(),
+            location,
+        ),
+    );
+    let start = rewrite::insert_before(
+        load,
+        arith::muli(row, k.result(0).expect("constant").into(), location),
+    );
+    let i = rewrite::insert_before(
+        load,
+        arith::addi(start.result(0).expect("muli").into(), col, location),
+    );
+    let value = rewrite::insert_before(
+        load,
+        codebook::load(
+            context,
+            indices,
+            codebooks,
+            i.result(0).expect("addi").into(),
+            scheme,
+            location,
+        ),
+    );
+    rewrite::replace_uses(
+        load.result(0).expect("memref.load result").into(),
+        value.result(0).expect("codebook.load result").into(),
+    );
+    rewrite::erase(load);
     Ok(())
 }

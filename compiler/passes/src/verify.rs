@@ -207,6 +207,9 @@ pub fn verify(module: &Module) -> Result<(), PassError> {
         let out = operand_shape(op, 2, "out", 2)?;
         check_storage(op, out[0], out[1])?;
     }
+    for op in rewrite::collect(module.as_operation(), "codebook.load") {
+        check_storage(op, None, None)?;
+    }
     for op in rewrite::collect(module.as_operation(), "codebook.gemv") {
         let x = operand_shape(op, 2, "x", 1)?;
         let y = operand_shape(op, 3, "y", 1)?;
