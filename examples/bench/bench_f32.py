@@ -57,19 +57,16 @@ import argparse
 import json
 import shlex
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import benchlib
-from benchlib import BenchError, log
+from benchlib import BenchError, ReadBandwidth, log, spread
 
 SHORT_PROMPT = benchlib.BENCH_DIR / "prompts" / "1-function-header.txt"
 PREFILL_PROMPT = benchlib.BENCH_DIR / "prefill-prompt.txt"
 LLAMA_RUNNER = benchlib.BENCH_DIR / "llama_cpp_run.py"
-READBW = benchlib.BENCH_DIR / "readbw.c"
 MIB = 2**20
 # Allowance over weights + K/V for dittoc's own heap (tokenizer, buffers,
 # BLIS packing) and the mapped code of the executable.
@@ -84,11 +81,6 @@ MAX_ATTEMPTS = 5
 QUIET_TIMEOUT_S = 1800
 
 
-def spread(xs: list[float]) -> dict:
-    """Median, min, max and all values."""
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "values": xs}
-
-
 def bytes_per_token(weights: Path) -> tuple[int, int]:
     """(bytes of f32 weights read per decoded token, bytes of the embedding
     table) from the sidecar's safetensors header."""
@@ -100,32 +92,6 @@ def bytes_per_token(weights: Path) -> tuple[int, int]:
     head = sizes.get("output.weight", embd)
     body = sum(v for k, v in sizes.items() if k.startswith("blk.")) + sizes["output_norm.weight"]
     return body + head, embd
-
-
-class ReadBandwidth:
-    """The read-bandwidth probe (readbw.c, compiled with cc on entry): one
-    `measure(threads)` per interleaved round, so that it sees the same
-    machine drift as the model runs."""
-
-    def __init__(self, nbytes: int, passes: int):
-        self.nbytes, self.passes = nbytes, passes
-
-    def __enter__(self) -> "ReadBandwidth":
-        self._tmp = tempfile.TemporaryDirectory()
-        self.exe = Path(self._tmp.name) / "readbw"
-        cmd = ["cc", "-O3", "-march=native", "-pthread", str(READBW), "-o", str(self.exe)]
-        if subprocess.run(cmd).returncode != 0:
-            raise BenchError(f"compiling {READBW} failed: {' '.join(cmd)}")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._tmp.cleanup()
-
-    def measure(self, threads: int) -> dict:
-        """GB/s of each pass but the first (which also faults the TLB in)."""
-        cmd = [str(self.exe), str(self.nbytes), str(threads), str(self.passes + 1)]
-        child = benchlib.check_child(benchlib.run_child(cmd), cmd)
-        return {"gbps": json.loads(child.stdout)["gbps"][1:], "contention": child.contention}
 
 
 class Systems:
@@ -169,22 +135,11 @@ class Systems:
 def measure(sysm: Systems, probe: ReadBandwidth, args, short_ids: list[int], long_ids: list[int]) -> dict:
     """The interleaved rounds: per round and thread count, the bandwidth
     probe, then decode and prefill of every system in turn."""
-    m: dict = {"samples": {}, "rss": {}, "perf": {}, "gbps": {}, "llama_info": {},
-               "contention": {"repeated": 0, "waited_s": 0.0, "max_accepted": 0.0}}
+    m: dict = {"samples": {}, "rss": {}, "perf": {}, "gbps": {}, "llama_info": {}}
     # samples / rss: (system, threads, kind) -> tok/s / peak RSS of each run;
     # perf: (threads, kind) -> llama.cpp tok/s by its own counters.
-
-    def uncontended(what: str, fn, *fn_args) -> dict:
-        c = m["contention"]
-        for _ in range(MAX_ATTEMPTS):
-            c["waited_s"] += benchlib.wait_for_quiet(CONTENTION, QUIET_TIMEOUT_S)
-            res = fn(*fn_args)
-            if res["contention"] <= CONTENTION:
-                c["max_accepted"] = max(c["max_accepted"], res["contention"])
-                return res
-            c["repeated"] += 1
-            log(f"{what}: other processes used {res['contention']:.2f} CPUs meanwhile; repeating it")
-        raise BenchError(f"{what}: contended {MAX_ATTEMPTS} times in a row; run the benchmark on an idle machine")
+    quiet = benchlib.QuietRunner(CONTENTION, MAX_ATTEMPTS, QUIET_TIMEOUT_S)
+    uncontended = quiet.run
 
     for r in range(args.runs):
         for t in args.threads:
@@ -206,6 +161,7 @@ def measure(sysm: Systems, probe: ReadBandwidth, args, short_ids: list[int], lon
                         m["llama_info"] = {"model_size_bytes": res["model_size_bytes"], "n_params": res["n_params"]}
                     log(f"run {r + 1}/{args.runs}, {t} thread(s), {kind}, {name}: {tokens / secs:.2f} tok/s, "
                         f"peak RSS {res['rss'] / MIB:.0f} MiB")
+    m["contention"] = {k: v for k, v in quiet.summary().items() if k != "threshold_cpus"}
     return m
 
 

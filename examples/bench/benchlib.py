@@ -1,32 +1,43 @@
 """Shared plumbing for the benchmarks that put dittoc beside llama.cpp.
 
-The scripts in this folder (`compare_llama_cpp.py`, `bench_f32.py`) run under
-the virtualenv made by `setup-llama-cpp.sh`, which holds llama-cpp-python and
-numpy; `ensure_llama_cpp_venv()` re-executes a script there when it was
-started with another interpreter. Everything else here is the plumbing both
-need:
+The scripts in this folder (`compare_llama_cpp.py`, `bench_f32.py`,
+`harness.py`) run under the virtualenv made by `setup-llama-cpp.sh`, which
+holds llama-cpp-python, numpy and the harness's pinned extras;
+`ensure_llama_cpp_venv()` re-executes a script there when it was started
+with another interpreter. Everything else here is the plumbing they share:
 
 - the model files: the Q4_K_M GGUF (fetched by `examples/fetch-model.sh`),
-  llama.cpp's own F32 GGUF made from it, the dittoc executable compiled from
-  it (imported and compiled with `target/release/dittoc` when missing);
-- running a child process and reading its own peak RSS (`os.wait4`);
+  llama.cpp's own quantizations of it (F32 and the others), the dittoc
+  executable compiled from it (imported and compiled with
+  `target/release/dittoc` when missing);
+- running a child process and reading its own peak RSS (`os.wait4`) and
+  when its first output arrived; waiting for a quiet machine and repeating
+  runs that others contended (`QuietRunner`);
 - running the dittoc executable on token ids and parsing its timing lines;
-- the payload manifest appended to a dittoc executable (docs/contracts.md §2);
+- the payload manifest appended to a dittoc executable (docs/contracts.md §2),
+  tensor sizes of a GGUF, bytes read per decoded token, bits per weight;
+- the streaming read-bandwidth probe (`ReadBandwidth`, readbw.c);
 - facts about the machine and the checkout for the reports;
 - replacing one generated section of `docs/benchmarks.md`.
+
+Nothing here imports llama_cpp, numpy or gguf at module level, so the
+harness's unit tests can import it in the repository's CI virtualenv.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import re
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +47,7 @@ DITTOC = REPO / "target" / "release" / "dittoc"
 DEFAULT_EXE = REPO / "build" / "qwen2.5-coder-0.5b" / "model"
 RESULTS_DIR = BENCH_DIR / "results"
 BENCHMARKS_MD = REPO / "docs" / "benchmarks.md"
+READBW = BENCH_DIR / "readbw.c"
 
 
 class BenchError(RuntimeError):
@@ -50,21 +62,31 @@ def log(msg: str) -> None:
 # --- environment ------------------------------------------------------------
 
 
-def ensure_llama_cpp_venv() -> None:
+def cache_dir() -> Path:
+    """${DITTO_CACHE:-~/.cache/dittoc}: the venv, the GGUFs, the harness's caches."""
+    return Path(os.environ.get("DITTO_CACHE") or Path.home() / ".cache" / "dittoc")
+
+
+def ensure_llama_cpp_venv(extra_modules: Iterable[str] = ()) -> None:
     """Re-execute the running script under the llama.cpp venv if needed.
 
-    `import llama_cpp` working means we are already there. Otherwise
-    `setup-llama-cpp.sh` builds (or finds) the venv and prints its python,
-    and the script starts again under it with the same arguments.
+    `import llama_cpp` (and numpy, and every module of `extra_modules`)
+    working means we are already there. Otherwise `setup-llama-cpp.sh`
+    builds (or finds, or completes with its pinned extra packages) the venv
+    and prints its python, and the script starts again under it with the
+    same arguments.
     """
+    import importlib
+
+    modules = ["llama_cpp", "numpy", *extra_modules]
     try:
-        import llama_cpp  # noqa: F401
-        import numpy  # noqa: F401
+        for name in modules:
+            importlib.import_module(name)
         return
     except ImportError:
         pass
     if os.environ.get("DITTO_BENCH_REEXEC"):
-        raise BenchError(f"{sys.executable} still cannot import llama_cpp and numpy")
+        raise BenchError(f"{sys.executable} still cannot import {', '.join(modules)}")
     log("llama_cpp is not importable here; running setup-llama-cpp.sh")
     proc = subprocess.run([str(BENCH_DIR / "setup-llama-cpp.sh")], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
@@ -108,22 +130,46 @@ def ensure_f32_gguf(src: Path) -> Path:
     exceptions) dequantizes each tensor with ggml's dequantizers and writes
     it as F32. The result is cached next to the source file.
     """
+    return ensure_llama_quant(src, "F32")
+
+
+def llama_quant_path(src: Path, qtype: str) -> Path:
+    """Where llama.cpp's `qtype` quantization of `src` is cached: next to it,
+    as `<src stem>.llama-cpp-<qtype lower case>.gguf`."""
+    return src.with_name(src.name.replace(".gguf", "") + f".llama-cpp-{qtype.lower()}.gguf")
+
+
+def ensure_llama_quant(src: Path, qtype: str) -> Path:
+    """llama.cpp's `qtype` quantization (F32, Q8_0, Q4_0, Q4_K_S, Q3_K_M,
+    IQ4_XS, Q2_K, ...: a LLAMA_FTYPE_MOSTLY_* name) of the GGUF `src`, made
+    by llama.cpp's own quantizer and cached next to the source.
+
+    `llama_model_quantize` with `allow_requantize` (the source tensors are
+    quantized already: each is dequantized with ggml's dequantizers first).
+    F32 is `pure` (every tensor F32); the others keep llama.cpp's own
+    per-tensor recipe of that type (e.g. a wider type for some tensors),
+    which is what its users get. No importance matrix.
+    """
     import llama_cpp
 
-    dst = src.with_name(src.name.replace(".gguf", "") + ".llama-cpp-f32.gguf")
+    dst = llama_quant_path(src, qtype)
     if dst.exists():
         return dst
-    log(f"making {dst.name} with llama_model_quantize (ALL_F32)")
+    ftype = llama_cpp.LLAMA_FTYPE_ALL_F32 if qtype == "F32" else getattr(
+        llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype}", None)
+    if ftype is None:
+        raise BenchError(f"llama.cpp has no quantization type {qtype!r}")
+    log(f"making {dst.name} with llama_model_quantize ({qtype})")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = llama_cpp.LLAMA_FTYPE_ALL_F32
+    params.ftype = ftype
     params.allow_requantize = True
-    params.pure = True
+    params.pure = qtype == "F32"
     params.nthread = os.cpu_count() or 1
     tmp = dst.with_name(dst.name + ".partial")
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
     if rc != 0:
         tmp.unlink(missing_ok=True)
-        raise BenchError(f"llama_model_quantize {src} -> F32 failed with code {rc}")
+        raise BenchError(f"llama_model_quantize {src} -> {qtype} failed with code {rc}")
     tmp.rename(dst)
     return dst
 
@@ -163,8 +209,9 @@ def wait_for_quiet(threshold: float, timeout_s: float) -> float:
 
 @dataclass
 class Child:
-    """A finished child process, its output, its own peak RSS, and the CPU
-    time the rest of the machine used while it ran."""
+    """A finished child process, its output, its own peak RSS, when its first
+    output arrived, and the CPU time the rest of the machine used while it
+    ran."""
 
     returncode: int
     stdout: str
@@ -172,6 +219,7 @@ class Child:
     wall_s: float
     maxrss_bytes: int
     other_cpu_s: float
+    first_output_s: float | None = None  # from just before the start to its first byte on stdout
 
     @property
     def contention(self) -> float:
@@ -182,20 +230,29 @@ class Child:
 def run_child(cmd: list[str], env: dict[str, str] | None = None) -> Child:
     """Run `cmd` (with `env` added to the environment), wait for exactly that
     child with `os.wait4` and return its output, peak resident set size
-    (ru_maxrss, KiB on Linux) and the machine's busy CPU time during the run
-    minus the child's own (user + system of all its threads)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    (ru_maxrss, KiB on Linux), the time from just before its start to the
+    first byte it wrote to stdout (read from a pipe as it comes; stderr goes
+    to a file, so the child never blocks on it), and the machine's busy CPU
+    time during the run minus the child's own (user + system of all its
+    threads)."""
+    with tempfile.TemporaryFile() as err:
         busy = cpu_busy_seconds()
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env={**os.environ, **(env or {})})
+        chunks: list[bytes] = []
+        first = None
+        while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+            if first is None:
+                first = time.perf_counter() - start
+            chunks.append(chunk)
+        proc.stdout.close()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         other = cpu_busy_seconds() - busy - usage.ru_utime - usage.ru_stime
         proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
         err.seek(0)
-        return Child(proc.returncode, out.read().decode("utf-8", "replace"),
-                     err.read().decode("utf-8", "replace"), wall, usage.ru_maxrss * 1024, max(other, 0.0))
+        return Child(proc.returncode, b"".join(chunks).decode("utf-8", "replace"),
+                     err.read().decode("utf-8", "replace"), wall, usage.ru_maxrss * 1024, max(other, 0.0), first)
 
 
 def check_child(child: Child, cmd: list[str]) -> Child:
@@ -206,9 +263,87 @@ def check_child(child: Child, cmd: list[str]) -> Child:
     return child
 
 
+@dataclass
+class QuietRunner:
+    """Runs timed measurements on a machine that may be shared: each starts
+    only when the rest of the machine uses less than `threshold` CPUs, and
+    one during which other processes used more (the measurement's result
+    has a "contention" entry: CPUs others used meanwhile) is repeated, at
+    most `max_attempts` times. `threshold` None turns both off (the results
+    then say so). `repeated`, `waited_s` and `max_accepted` are for the
+    report."""
+
+    threshold: float | None = 0.1
+    max_attempts: int = 5
+    timeout_s: float = 1800
+    repeated: int = 0
+    waited_s: float = 0.0
+    max_accepted: float = 0.0
+
+    def run(self, what: str, fn: Callable[..., dict], *args) -> dict:
+        """`fn(*args)` (a dict with "contention"), uncontended."""
+        if self.threshold is None:
+            res = fn(*args)
+            self.max_accepted = max(self.max_accepted, res["contention"])
+            return res
+        for _ in range(self.max_attempts):
+            self.waited_s += wait_for_quiet(self.threshold, self.timeout_s)
+            res = fn(*args)
+            if res["contention"] <= self.threshold:
+                self.max_accepted = max(self.max_accepted, res["contention"])
+                return res
+            self.repeated += 1
+            log(f"{what}: other processes used {res['contention']:.2f} CPUs meanwhile; repeating it")
+        raise BenchError(f"{what}: contended {self.max_attempts} times in a row; "
+                         "run the benchmark on an idle machine")
+
+    def summary(self) -> dict:
+        """What the report says about contention."""
+        return {"repeated": self.repeated, "waited_s": self.waited_s,
+                "max_accepted": self.max_accepted, "threshold_cpus": self.threshold}
+
+
+def spread(xs: list[float]) -> dict:
+    """Median, min, max and all values."""
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "values": xs}
+
+
+class ReadBandwidth:
+    """The read-bandwidth probe (readbw.c, compiled with cc on entry): one
+    `measure(threads)` per interleaved round, so that it sees the same
+    machine drift as the model runs."""
+
+    def __init__(self, nbytes: int, passes: int):
+        self.nbytes, self.passes = nbytes, passes
+
+    def __enter__(self) -> "ReadBandwidth":
+        self._tmp = tempfile.TemporaryDirectory()
+        self.exe = Path(self._tmp.name) / "readbw"
+        cmd = ["cc", "-O3", "-march=native", "-pthread", str(READBW), "-o", str(self.exe)]
+        if subprocess.run(cmd).returncode != 0:
+            raise BenchError(f"compiling {READBW} failed: {' '.join(cmd)}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tmp.cleanup()
+
+    def measure(self, threads: int) -> dict:
+        """GB/s of each pass but the first (which also faults the TLB in)."""
+        cmd = [str(self.exe), str(self.nbytes), str(threads), str(self.passes + 1)]
+        child = check_child(run_child(cmd), cmd)
+        return {"gbps": json.loads(child.stdout)["gbps"][1:], "contention": child.contention}
+
+
 # --- the dittoc executable ----------------------------------------------------
 
 _STATS = re.compile(r"^(prefill|decode): (\d+) tokens in ([0-9.]+) s", re.M)
+
+
+def parse_timings(stderr: str) -> dict[str, tuple[int, float]]:
+    """The executable's `prefill: N tokens in X s ...` and `decode: ...`
+    stderr lines as {"prefill": (N, X), "decode": (N, X)} (the last of
+    each kind; missing kinds are absent)."""
+    return {kind: (int(tok), float(sec)) for kind, tok, sec in _STATS.findall(stderr)}
 
 
 @dataclass
@@ -222,6 +357,7 @@ class DittocRun:
     decode_s: float
     maxrss_bytes: int
     contention: float  # CPUs used by other processes during the run
+    first_output_s: float | None = None  # process start to the first generated id on stdout
 
 
 def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
@@ -237,7 +373,7 @@ def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
     if dump_logits is not None:
         cmd += ["--dump-logits", str(dump_logits)]
     child = check_child(run_child(cmd, env), cmd)
-    stats = {kind: (int(tok), float(sec)) for kind, tok, sec in _STATS.findall(child.stderr)}
+    stats = parse_timings(child.stderr)
     if "prefill" not in stats:
         raise BenchError(f"no 'prefill:' line in the stderr of {exe}:\n{child.stderr[-2000:]}")
     out = child.stdout.split()
@@ -249,6 +385,7 @@ def run_dittoc(exe: Path, ids: list[int], n: int, threads: int, ctx: int,
         decode_s=stats.get("decode", (0, 0.0))[1],
         maxrss_bytes=child.maxrss_bytes,
         contention=child.contention,
+        first_output_s=child.first_output_s,
     )
 
 
@@ -284,6 +421,85 @@ def safetensors_sizes(path: Path) -> dict[str, int]:
         header = json.loads(f.read(n))
     return {name: t["data_offsets"][1] - t["data_offsets"][0]
             for name, t in header.items() if name != "__metadata__"}
+
+
+# --- sizes: tensors, bytes read per token, bits per weight ----------------------
+
+EMBEDDING = "token_embd.weight"
+LM_HEAD = "output.weight"
+
+
+def manifest_tensor_sizes(manifest: dict) -> dict[str, int]:
+    """Bytes of every tensor of a dittoc executable's weight section, from
+    its manifest's `weights_index`; the parts of a quantized tensor
+    (`NAME#indices`, `NAME#codebooks`, ...) are added up under NAME."""
+    sizes: dict[str, int] = {}
+    for name, entry in manifest["weights_index"].items():
+        base = name.split("#", 1)[0]
+        sizes[base] = sizes.get(base, 0) + int(entry["bytes"])
+    return sizes
+
+
+def gguf_tensor_sizes(path: Path) -> tuple[dict[str, int], int]:
+    """({tensor name: bytes of its data}, parameter count) of a GGUF file,
+    read with gguf-py."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    sizes = {t.name: int(t.n_bytes) for t in reader.tensors}
+    return sizes, sum(int(t.n_elements) for t in reader.tensors)
+
+
+def bytes_per_token(sizes: Mapping[str, int]) -> int:
+    """Bytes of weights one decode step reads in full: every tensor but the
+    token-embedding table, which is read one row per token, unless the model
+    has no separate LM head (`output.weight`): then the embedding table is
+    the LM head and is read in full too."""
+    if EMBEDDING in sizes and LM_HEAD not in sizes:
+        return sum(sizes.values())
+    return sum(v for k, v in sizes.items() if k != EMBEDDING)
+
+
+def bits_per_weight(nbytes: int, params: int) -> float:
+    """nbytes·8 / params."""
+    if params <= 0:
+        raise ValueError(f"parameter count must be positive, not {params}")
+    return nbytes * 8 / params
+
+
+def ratio(value: float | None, reference: float | None) -> float | None:
+    """value / reference, or None when either is missing or the reference is 0."""
+    if value is None or not reference:
+        return None
+    return value / reference
+
+
+def file_digest(path: Path, memo: Path | None = None) -> str:
+    """sha256 (hex) of a file's bytes. With `memo` (a JSON file), digests are
+    remembered by (path, size, mtime_ns) so a large unchanged file is read
+    once."""
+    st = path.stat()
+    key = f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    known: dict[str, str] = {}
+    if memo is not None and memo.exists():
+        try:
+            known = json.loads(memo.read_text())
+        except (OSError, ValueError):
+            known = {}
+    if key in known:
+        return known[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    digest = h.hexdigest()
+    if memo is not None:
+        known[key] = digest
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(memo.name + f".{os.getpid()}")
+        tmp.write_text(json.dumps(known, indent=0))
+        tmp.replace(memo)
+    return digest
 
 
 # --- reports ------------------------------------------------------------------
@@ -331,28 +547,29 @@ def mtime(path: Path) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))
 
 
-def write_json(name: str, data: dict) -> Path:
-    """Write `data` as examples/bench/results/<name> (indented, but lists of
-    numbers on one line each); returns the path."""
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / name
+def write_json(name: str, data: dict, directory: Path = RESULTS_DIR) -> Path:
+    """Write `data` as <directory>/<name>, by default
+    examples/bench/results/<name> (indented, but lists of numbers on one
+    line each); returns the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
     text = json.dumps(data, indent=2)
     text = re.sub(r"\[\s+([-+0-9.eE,\s]+?)\s+\]", lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text)
     path.write_text(text + "\n")
     return path
 
 
-def update_benchmarks_md(key: str, section: str) -> None:
-    """Replace (or append) the section between the `key` markers in
-    docs/benchmarks.md; other sections stay as they are."""
+def update_benchmarks_md(key: str, section: str, path: Path = BENCHMARKS_MD) -> None:
+    """Replace (or append) the section between the `key` markers in `path`
+    (docs/benchmarks.md by default); other sections stay as they are."""
     begin, end = f"<!-- BEGIN {key} (generated) -->", f"<!-- END {key} -->"
     block = f"{begin}\n{section.rstrip()}\n{end}\n"
-    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else (
+    text = path.read_text() if path.exists() else (
         "# Benchmarks\n\nEvery section below is written by the script it names, "
         "from numbers measured in that run.\n\n")
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    BENCHMARKS_MD.write_text(text)
+    path.write_text(text)
 
 
 def relpath(p: Path) -> str:

