@@ -33,7 +33,10 @@ pub struct QuantizeOptions {
     pub output: PathBuf,
     /// One width for every tensor (when no bound is given).
     pub bits: u8,
-    pub block: usize,
+    /// Weights per codebook. `None`: 32·2^bits with one width (codebooks
+    /// cost ½ bit per weight), and both of [`ditto_quantize::Candidate::per_width`]'s
+    /// lengths per width under a bound.
+    pub block: Option<usize>,
     /// Bound each tensor's relative output error; choose widths per tensor.
     pub max_error: Option<f64>,
     /// Bound the average bits per weight; choose widths per tensor.
@@ -268,10 +271,9 @@ fn read_statistics(path: &Path) -> Result<Statistics, String> {
 /// Returns a one-line summary.
 pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     ditto_quantize::check_bits(options.bits).map_err(|e| e.to_string())?;
-    if options.block == 0 || !options.block.is_multiple_of(8) {
+    if let Some(block) = options.block.filter(|b| *b == 0 || !b.is_multiple_of(8)) {
         return Err(format!(
-            "--block must be a positive multiple of 8, got {}",
-            options.block
+            "--block must be a positive multiple of 8, got {block}"
         ));
     }
     let stem = options.output.with_extension("");
@@ -366,13 +368,13 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         .collect();
     let bounded = options.max_error.is_some() || options.bits_avg.is_some();
     let model_options = ditto_quantize::ModelOptions {
-        candidates: if bounded {
-            ditto_quantize::Candidate::all_bits(options.block)
-        } else {
-            vec![ditto_quantize::Candidate {
+        candidates: match (bounded, options.block) {
+            (true, Some(block)) => ditto_quantize::Candidate::all_bits(block),
+            (true, None) => ditto_quantize::Candidate::per_width(),
+            (false, block) => vec![ditto_quantize::Candidate {
                 bits: options.bits,
-                block: options.block,
-            }]
+                block: block.unwrap_or(32 << options.bits),
+            }],
         },
         constraints: ditto_quantize::Constraints {
             max_error: options.max_error,
@@ -486,21 +488,20 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     }
     std::fs::write(&options.output, format!("{}\n", module.as_operation()))
         .map_err(|e| format!("{}: cannot write: {e}", options.output.display()))?;
-    let widths: std::collections::BTreeMap<u8, usize> =
+    let widths: std::collections::BTreeMap<(u8, usize), usize> =
         quantized.values().fold(Default::default(), |mut m, q| {
-            *m.entry(q.bits).or_default() += 1;
+            *m.entry((q.bits, q.block)).or_default() += 1;
             m
         });
     let widths: Vec<String> = widths
         .iter()
-        .map(|(bits, n)| format!("{n}×{bits}-bit"))
+        .map(|((bits, block), n)| format!("{n}×{bits}-bit/{block}"))
         .collect();
     Ok(format!(
-        "quantized {} tensors ({} weights; {}), block {}: {:.3} bits per weight with codebooks → {} + {} (report: {})",
+        "quantized {} tensors ({} weights; {}): {:.3} bits per weight with codebooks → {} + {} (report: {})",
         targets.len(),
         count,
         widths.join(", "),
-        options.block,
         8.0 * bytes as f64 / count.max(1) as f64,
         options.output.display(),
         weights_out.display(),

@@ -9,13 +9,17 @@
 //!   the bound.
 //! * **bits budget B̄** — average bits per weight, `8·Σ bytes / Σ N·K` over all
 //!   tensors, codebooks included, must be ≤ B̄; subject to that, minimise the
-//!   element-weighted total error `Σ_t N_t K_t · e_t`. Solved greedily on
-//!   marginal returns: start every tensor at its cheapest candidate, then
-//!   repeatedly apply the upgrade (any tensor, to any larger candidate with a
-//!   smaller error) with the largest error reduction per extra stored bit,
-//!   `N_t K_t (e_now − e_new) / (8 (bytes_new − bytes_now))`, among those
-//!   that still fit the budget, until none fits. Taking the steepest jump
-//!   follows each tensor's lower convex hull of (bytes, error), the classic
+//!   total squared relative error `Σ_t e_t²`. Each tensor adds noise of
+//!   relative energy e_t² to its output; taking the loss to grow with the
+//!   sum of those energies, every tensor counts the same whatever its size,
+//!   so small sensitive matrices (attention K and V) are cheap to keep
+//!   accurate and large ones (embedding, LM head, FFN) pay for the budget.
+//!   Solved greedily on marginal returns: start every tensor at its cheapest
+//!   candidate, then repeatedly apply the upgrade (any tensor, to any larger
+//!   candidate with a smaller error) with the largest reduction per extra
+//!   stored bit, `(e_now² − e_new²) / (8 (bytes_new − bytes_now))`, among
+//!   those that still fit the budget, until none fits. Taking the steepest
+//!   jump follows each tensor's lower convex hull of (bytes, e²), the classic
 //!   Lagrangian greedy; it is optimal at the budgets it passes through
 //!   exactly, and close (not guaranteed optimal) in between.
 //! * **both** — the ε allocation if it fits the budget (ε is the active
@@ -44,6 +48,23 @@ impl Candidate {
         crate::SUPPORTED_BITS
             .iter()
             .map(|&bits| Candidate { bits, block })
+            .collect()
+    }
+
+    /// Every width at two block lengths each, chosen so that the codebooks
+    /// cost ½ and ¼ bit per weight whatever the width: B = 32·2^b and
+    /// 64·2^b (b = 2: 128 and 256 … b = 8: 8192 and 16384). One block length
+    /// for all widths would make wide codebooks dear (8 bits at B = 256
+    /// stores 24 bits per weight) or narrow ones coarse.
+    pub fn per_width() -> Vec<Candidate> {
+        crate::SUPPORTED_BITS
+            .iter()
+            .flat_map(|&bits| {
+                [32usize, 64].map(|per_entry| Candidate {
+                    bits,
+                    block: per_entry << bits,
+                })
+            })
             .collect()
     }
 }
@@ -252,8 +273,8 @@ fn within_budget(curves: &[Curve], budget: f64) -> Result<Allocation> {
                 if 8.0 * (bytes - now.bytes + p.bytes) as f64 > allowed_bits {
                     continue;
                 }
-                let gain = c.elements() as f64 * (now.error - p.error)
-                    / (8.0 * (p.bytes - now.bytes) as f64);
+                let gain =
+                    (now.error.powi(2) - p.error.powi(2)) / (8.0 * (p.bytes - now.bytes) as f64);
                 if best.is_none_or(|b| gain > b.2) {
                     best = Some((t, i, gain));
                 }

@@ -155,7 +155,7 @@ fn budget_greedy_is_optimal_on_convex_unit_step_curves() {
                 curves
                     .iter()
                     .zip(choice)
-                    .map(|(c, &i)| 800.0 * c.points[i].error)
+                    .map(|(c, &i)| c.points[i].error.powi(2))
                     .sum()
             };
             // Exhaustive search over all 6^tensors allocations.

@@ -79,9 +79,11 @@ struct QuantizeArgs {
     /// with --max-error or --bits-avg, which choose per tensor).
     #[arg(long, default_value_t = 4)]
     bits: u8,
-    /// Weights per codebook (a multiple of 8).
-    #[arg(long, default_value_t = 256)]
-    block: usize,
+    /// Weights per codebook (a multiple of 8). Default: 32·2^bits (codebooks
+    /// cost ½ bit per weight: 512 at 4 bits); with --max-error or --bits-avg,
+    /// two lengths per width, 32·2^b and 64·2^b, are candidates
+    #[arg(long)]
+    block: Option<usize>,
     /// Bound every tensor's relative output error ‖Wx−Ŵx‖/‖Wx‖ on the
     /// calibration activations; the smallest width that meets it is chosen.
     #[arg(long, value_name = "EPSILON", conflicts_with = "bits_avg")]
