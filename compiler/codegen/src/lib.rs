@@ -218,7 +218,9 @@ pub fn default_runtime_lib() -> Result<PathBuf, CodegenError> {
     })
 }
 
-/// Links the model object with the runtime into an executable.
+/// Links the model object with the runtime into an executable: unreachable
+/// sections dropped and no debug information (the runtime archive carries
+/// line tables that would otherwise double the executable's code size).
 fn link(object: &Path, runtime: &Path, output: &Path) -> Result<(), CodegenError> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
@@ -227,6 +229,8 @@ fn link(object: &Path, runtime: &Path, output: &Path) -> Result<(), CodegenError
         .arg(object)
         .arg(runtime)
         .args([
+            "-Wl,--gc-sections",
+            "-Wl,--strip-debug",
             "-lgcc_s",
             "-lutil",
             "-lrt",
