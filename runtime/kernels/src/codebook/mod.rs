@@ -1,0 +1,327 @@
+//! Products with codebook-quantized weights (docs/codebook-format.md),
+//! computed without materializing Ŵ in f32, on the calling thread:
+//!
+//! ```text
+//! gemv:       y := beta·y + alpha·Ŵ·x        Ŵ [N, K], x [K], y [N]        (decode)
+//! gemm:       C := beta·C + alpha·X·Ŵᵀ       X [M, K], C [M, N]            (prefill)
+//! dequantize: out := Ŵ                      [N, K]   (Ditto's recipe: then BLIS)
+//! ```
+//!
+//! Every kernel walks Ŵ one *segment* at a time (a row's run of weights
+//! sharing one codebook, [`layout`]): the block's 2^b centroids are widened
+//! to f32 once and held in registers, and the index bytes are streamed once
+//! and unpacked in registers. The GEMV sums straight into accumulators; the
+//! GEMM decodes a panel of Ŵ rows into a small buffer that all M rows of X
+//! then reuse ([`gemm`]).
+//!
+//! | file | concern |
+//! |---|---|
+//! | `layout.rs` | the validated matrix view, segments, the shared epilogue and reduction order |
+//! | `scalar.rs` | the scalar kernels: the fallback, and the twins of the SIMD kernels |
+//! | `avx2.rs` | x86-64 AVX2 + FMA + F16C (8 lanes) |
+//! | `avx512.rs` | x86-64 AVX-512 F + BW (16 lanes) |
+//! | `gemm.rs` | the panel-by-panel GEMM driver shared by all of them |
+//!
+//! The instruction set is picked once per process ([`Isa::detected`]). The
+//! row-level entry points ([`gemv_rows`], [`decode_row`], [`gemm_block`])
+//! compute one slice of a product, so that `ditto-rt` can split a product
+//! over its thread pool; [`gemv`], [`gemm`] and [`dequantize`] compute a
+//! whole product on the calling thread.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod gemm;
+mod layout;
+mod scalar;
+
+use std::sync::OnceLock;
+
+pub use layout::{CbMatrix, FormatError, SUPPORTED_BITS};
+
+/// Which kernels run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// The scalar kernels; the GEMV sums in `lanes` interleaved partial sums
+    /// (8, 16, 32 or 64). With a SIMD kernel's [`Isa::gemv_lanes`] they
+    /// reproduce its results bit for bit ([`Isa::twin`]).
+    Scalar { lanes: usize },
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
+    /// x86-64 AVX-512 F + BW (with AVX2, FMA, F16C).
+    Avx512,
+}
+
+impl Isa {
+    /// The scalar fallback.
+    pub const SCALAR: Isa = Isa::Scalar { lanes: 8 };
+
+    /// The best kernels this CPU runs, detected once.
+    pub fn detected() -> Isa {
+        static BEST: OnceLock<Isa> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            let available = Isa::available();
+            available[available.len() - 1]
+        })
+    }
+
+    /// Every kind of kernel this CPU runs, the scalar ones first, the best last.
+    pub fn available() -> Vec<Isa> {
+        [Isa::SCALAR, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|isa| isa.runs_here())
+            .collect()
+    }
+
+    /// Whether this CPU has the instructions (`is_x86_feature_detected!`
+    /// caches what it finds).
+    pub fn runs_here(self) -> bool {
+        match self {
+            Isa::Scalar { .. } => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.runs_here()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Partial sums the GEMV keeps per row (accumulator registers × lanes).
+    pub fn gemv_lanes(self) -> usize {
+        match self {
+            Isa::Scalar { lanes } => lanes,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::GEMV_LANES,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::GEMV_LANES,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!(),
+        }
+    }
+
+    /// The scalar kernels that sum in this one's order.
+    pub fn twin(self) -> Isa {
+        Isa::Scalar {
+            lanes: self.gemv_lanes(),
+        }
+    }
+
+    /// Panics unless these kernels run here (and, for the scalar ones, sum
+    /// in a supported number of lanes).
+    pub fn check(self) {
+        match self {
+            Isa::Scalar { lanes } => assert!(
+                [8, 16, 32, 64].contains(&lanes),
+                "scalar codebook kernels sum in 8, 16, 32 or 64 lanes, not {lanes}"
+            ),
+            simd => assert!(
+                simd.runs_here(),
+                "this CPU cannot run the {simd:?} codebook kernels"
+            ),
+        }
+    }
+}
+
+/// Panics unless `isa` runs here and x [K], y [N] fit Ŵ [N, K].
+pub fn check_gemv(isa: Isa, w: &CbMatrix, x: &[f32], y: &[f32]) {
+    isa.check();
+    let (n, k) = (w.n(), w.k());
+    assert_eq!(
+        x.len(),
+        k,
+        "cb_gemv: x has {} entries, Ŵ has K = {k}",
+        x.len()
+    );
+    assert_eq!(
+        y.len(),
+        n,
+        "cb_gemv: y has {} entries, Ŵ has N = {n}",
+        y.len()
+    );
+}
+
+/// Panics unless `isa` runs here and X [m, K] (row stride `ldx`), C [m, N]
+/// (row stride `ldc`) fit in `x` and `c`.
+pub fn check_gemm(isa: Isa, m: usize, w: &CbMatrix, x: &[f32], ldx: usize, c: &[f32], ldc: usize) {
+    isa.check();
+    let (n, k) = (w.n(), w.k());
+    if m == 0 {
+        return;
+    }
+    assert!(
+        x.len() >= (m - 1) * ldx + k,
+        "cb_gemm: X [{m}, {k}] with row stride {ldx} needs {} values, has {}",
+        (m - 1) * ldx + k,
+        x.len()
+    );
+    assert!(
+        ldc >= n && c.len() >= (m - 1) * ldc + n,
+        "cb_gemm: C [{m}, {n}] with row stride {ldc} does not fit in {} values",
+        c.len()
+    );
+}
+
+/// Panics unless `isa` runs here and `out` holds Ŵ [N, K].
+pub fn check_dequantize(isa: Isa, w: &CbMatrix, out: &[f32]) {
+    isa.check();
+    let (n, k) = (w.n(), w.k());
+    assert_eq!(
+        out.len(),
+        n * k,
+        "cb_dequantize: out has {} values, Ŵ [{n}, {k}]",
+        out.len()
+    );
+}
+
+/// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x for the rows of `y`
+/// (`beta = 0` overwrites y), with `isa`.
+pub fn gemv_rows(
+    isa: Isa,
+    w: &CbMatrix,
+    x: &[f32],
+    y: &mut [f32],
+    r0: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    isa.check();
+    assert!(
+        x.len() == w.k() && r0 + y.len() <= w.n(),
+        "gemv_rows: x [{}] and rows {r0}..{} against Ŵ [{}, {}]",
+        x.len(),
+        r0 + y.len(),
+        w.n(),
+        w.k()
+    );
+    match isa {
+        Isa::Scalar { lanes: 8 } => scalar::gemv_rows::<8>(w, x, y, r0, alpha, beta),
+        Isa::Scalar { lanes: 16 } => scalar::gemv_rows::<16>(w, x, y, r0, alpha, beta),
+        Isa::Scalar { lanes: 32 } => scalar::gemv_rows::<32>(w, x, y, r0, alpha, beta),
+        Isa::Scalar { lanes: 64 } => scalar::gemv_rows::<64>(w, x, y, r0, alpha, beta),
+        Isa::Scalar { .. } => unreachable!("checked"),
+        // SAFETY: `check` found the features; x has K entries.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::gemv_rows(w, x, y, r0, alpha, beta) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::gemv_rows(w, x, y, r0, alpha, beta) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("checked"),
+    }
+}
+
+/// out := Ŵ[row, :] with `isa`.
+pub fn decode_row(isa: Isa, w: &CbMatrix, row: usize, out: &mut [f32]) {
+    isa.check();
+    assert!(
+        row < w.n() && out.len() == w.k(),
+        "decode_row: row {row} into {} values, Ŵ [{}, {}]",
+        out.len(),
+        w.n(),
+        w.k()
+    );
+    match isa {
+        Isa::Scalar { .. } => scalar::decode_range(w, row, 0, out),
+        // SAFETY: `check` found the features.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::decode_range(w, row, 0, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::decode_range(w, row, 0, out) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("checked"),
+    }
+}
+
+/// Rows `r0..r1` and columns `c0..c1` of C := beta·C + alpha·X·Ŵᵀ with
+/// `isa`: X row r at `x + r·ldx` (K values), C row r at `c + r·ldc`.
+///
+/// # Safety
+/// `isa` runs here ([`Isa::check`]); X and C hold those rows (as
+/// [`check_gemm`] checks for slices); no other thread writes that block of C.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_block(
+    isa: Isa,
+    w: &CbMatrix,
+    rows: (usize, usize),
+    cols: (usize, usize),
+    x: *const f32,
+    ldx: usize,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    use gemm::gemm_block;
+    match isa {
+        Isa::Scalar { .. } => {
+            gemm_block::<scalar::ScalarGemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => gemm_block::<avx2::Avx2Gemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => gemm_block::<avx512::Avx512Gemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("checked"),
+    }
+}
+
+/// y := beta·y + alpha·Ŵ·x (x [K], y [N]) on the calling thread; `beta = 0`
+/// overwrites y.
+pub fn gemv(isa: Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, beta: f32) {
+    check_gemv(isa, w, x, y);
+    gemv_rows(isa, w, x, y, 0, alpha, beta)
+}
+
+/// C := beta·C + alpha·X·Ŵᵀ for X [m, K] (row r at `x[r·ldx ..]`) and
+/// C [m, N] (row r at `c[r·ldc ..]`) on the calling thread; `beta = 0`
+/// overwrites C.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    isa: Isa,
+    m: usize,
+    w: &CbMatrix,
+    x: &[f32],
+    ldx: usize,
+    c: &mut [f32],
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    check_gemm(isa, m, w, x, ldx, c, ldc);
+    // SAFETY: checked above; C is borrowed mutably.
+    unsafe {
+        gemm_block(
+            isa,
+            w,
+            (0, m),
+            (0, w.n()),
+            x.as_ptr(),
+            ldx,
+            c.as_mut_ptr(),
+            ldc,
+            alpha,
+            beta,
+        )
+    }
+}
+
+/// out := Ŵ ([N, K] row-major) on the calling thread.
+pub fn dequantize(isa: Isa, w: &CbMatrix, out: &mut [f32]) {
+    check_dequantize(isa, w, out);
+    let k = w.k();
+    if k == 0 {
+        return;
+    }
+    for (row, out) in out.chunks_exact_mut(k).enumerate() {
+        decode_row(isa, w, row, out);
+    }
+}
