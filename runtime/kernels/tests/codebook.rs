@@ -314,6 +314,46 @@ fn row_slices_match_the_whole_product() {
     }
 }
 
+/// A SIMD tail reads zero-padded index bytes past a segment's end, which
+/// look up entry 0: with entry 0 infinite and never indexed, a lane past
+/// the end that reached a sum would make it NaN.
+#[test]
+fn padding_lanes_never_reach_the_sums() {
+    let mut rng = Lcg(9);
+    for isa in Isa::available() {
+        for bits in SUPPORTED_BITS {
+            for ((n, k), block) in cases(&mut rng, bits, 4) {
+                let mut q = Quantized::random(&mut rng, (n, k), bits, block);
+                let indices: Vec<usize> = (0..n * k)
+                    .map(|i| index(&q.stream, i, bits).max(1))
+                    .collect();
+                q.stream = pack(&indices, bits);
+                for entry in q.codebooks.iter_mut().step_by(1 << bits) {
+                    *entry = f16::INFINITY;
+                }
+                let what = format!("{isa:?} b={bits} [{n}, {k}] B={block}");
+                let x = rng.vec(k);
+                let mut y = vec![0.0; n];
+                gemv(isa, &q.matrix(), &x, &mut y, 1.0, 0.0);
+                let mut want = vec![0.0; n];
+                gemv(isa.twin(), &q.matrix(), &x, &mut want, 1.0, 0.0);
+                assert_same(&y, &want, &format!("gemv {what}"));
+                assert!(y.iter().all(|v| v.is_finite()), "gemv {what}: {y:?}");
+
+                let mut out = vec![0.0; n * k];
+                dequantize(isa, &q.matrix(), &mut out);
+                assert_same(&out, &q.dequantized(), &format!("dequantize {what}"));
+
+                let m = 5;
+                let xs = rng.vec(m * k);
+                let mut c = vec![0.0; m * n];
+                gemm(isa, m, &q.matrix(), &xs, k, &mut c, n, 1.0, 0.0);
+                assert!(c.iter().all(|v| v.is_finite()), "gemm {what}");
+            }
+        }
+    }
+}
+
 #[test]
 fn bad_formats_are_refused() {
     let idx = [0u8; 64];

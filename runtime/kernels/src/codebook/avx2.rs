@@ -37,7 +37,7 @@ use std::arch::x86_64::*;
 use half::f16;
 
 use super::gemm::Gemm;
-use super::layout::{epilogue, CbMatrix, Segment};
+use super::layout::{direct_groups, epilogue, tail_bytes, CbMatrix, Segment};
 
 /// Lanes per register.
 const L: usize = 8;
@@ -269,28 +269,6 @@ unsafe fn lanes_below(n: usize) -> __m256i {
     )
 }
 
-/// How many groups of `per` weights (`per·b/8` bytes each) from the start
-/// of `indices` can be read directly: the last `get` of group g starts at
-/// byte `(g+1)·per·b/8 − b` and reads `read` bytes.
-fn direct_groups(indices: &[u8], per: usize, bits: usize, read: usize) -> usize {
-    let group = per * bits / 8;
-    let need = group - bits + read; // bytes group 0 touches
-    if indices.len() < need {
-        0
-    } else {
-        (indices.len() - need) / group + 1
-    }
-}
-
-/// The index bytes of weights `from .. from + n` (n ≤ 32) of a segment,
-/// zero-padded so that every `get` may read past them.
-fn tail_bytes(indices: &[u8], from: usize, n: usize, bits: usize) -> [u8; 48] {
-    let mut buf = [0u8; 48];
-    let (start, len) = (from * bits / 8, (n * bits).div_ceil(8));
-    buf[..len].copy_from_slice(&indices[start..start + len]);
-    buf
-}
-
 /// acc += weights(p) · x over the first `n` lanes (the others keep acc).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -313,7 +291,8 @@ unsafe fn dot<T: Lut>(seg: &Segment, x: &[f32], acc: &mut [__m256; U]) {
     let lut = T::new(seg.codebook);
     let b = T::BITS; // bytes per 8 weights
     let (p, x) = (seg.indices.as_ptr(), &x[..seg.len]);
-    let direct = (seg.len / (U * L)).min(direct_groups(seg.indices, U * L, b, T::READ));
+    // Group g (4b bytes) is read by four `get`s, the last at 3b.
+    let direct = (seg.len / (U * L)).min(direct_groups(seg.indices, 4 * b, 3 * b + T::READ));
     let [mut a0, mut a1, mut a2, mut a3] = *acc;
     for g in 0..direct {
         // 32 weights: index bytes [4·g·b, 4·(g+1)·b), x[32·g .. 32·(g+1)]
@@ -326,7 +305,7 @@ unsafe fn dot<T: Lut>(seg: &Segment, x: &[f32], acc: &mut [__m256; U]) {
     // The rest, 32 weights at a time, through a zero-padded copy of the bytes.
     for from in (direct * U * L..seg.len).step_by(U * L) {
         let n = (seg.len - from).min(U * L);
-        let buf = tail_bytes(seg.indices, from, n, b);
+        let buf = tail_bytes::<48>(seg.indices, from, n, b);
         let (q, xg) = (buf.as_ptr(), x.as_ptr().add(from));
         a0 = partial_fma(&lut, q, xg, n, a0);
         if n > 8 {
@@ -401,13 +380,13 @@ unsafe fn decode<T: Lut>(seg: &Segment, out: &mut [f32]) {
     let lut = T::new(seg.codebook);
     let b = T::BITS;
     let p = seg.indices.as_ptr();
-    let direct = (seg.len / L).min(direct_groups(seg.indices, L, b, T::READ));
+    let direct = (seg.len / L).min(direct_groups(seg.indices, b, T::READ));
     for v in 0..direct {
         _mm256_storeu_ps(out.as_mut_ptr().add(L * v), lut.get(p.add(v * b)));
     }
     for from in (direct * L..seg.len).step_by(L) {
         let n = (seg.len - from).min(L);
-        let buf = tail_bytes(seg.indices, from, n, b);
+        let buf = tail_bytes::<48>(seg.indices, from, n, b);
         _mm256_maskstore_ps(
             out.as_mut_ptr().add(from),
             lanes_below(n),

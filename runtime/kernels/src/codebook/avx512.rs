@@ -33,7 +33,7 @@ use std::arch::x86_64::*;
 use half::f16;
 
 use super::gemm::Gemm;
-use super::layout::{epilogue, CbMatrix, Segment};
+use super::layout::{direct_groups, epilogue, tail_bytes, CbMatrix, Segment};
 
 /// Lanes per register.
 const L: usize = 16;
@@ -282,27 +282,6 @@ fn lanes_below(n: usize) -> __mmask16 {
     ((1u32 << n.min(16)) - 1) as __mmask16
 }
 
-/// How many groups of `per` weights can be read directly (as in avx2.rs).
-/// `last` is the offset of the group's last read and `read` its length.
-fn direct_groups(indices: &[u8], per: usize, bits: usize, last: usize, read: usize) -> usize {
-    let group = per * bits / 8;
-    let need = last + read; // bytes group 0 touches
-    if indices.len() < need {
-        0
-    } else {
-        (indices.len() - need) / group + 1
-    }
-}
-
-/// The index bytes of weights `from .. from + n` (n ≤ 64) of a segment,
-/// zero-padded so that every `get` may read past them.
-fn tail_bytes(indices: &[u8], from: usize, n: usize, bits: usize) -> [u8; 80] {
-    let mut buf = [0u8; 80];
-    let (start, len) = (from * bits / 8, (n * bits).div_ceil(8));
-    buf[..len].copy_from_slice(&indices[start..start + len]);
-    buf
-}
-
 /// acc += weights(p) · x over the first `n` lanes (the others keep acc).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
@@ -324,7 +303,8 @@ unsafe fn dot<T: Lut>(seg: &Segment, x: &[f32], acc: &mut [__m512; U]) {
     let lut = T::new(seg.codebook);
     let v = 2 * T::BITS; // bytes per 16 weights
     let (p, x) = (seg.indices.as_ptr(), &x[..seg.len]);
-    let groups = direct_groups(seg.indices, U * L, T::BITS, 2 * v, T::READ2);
+    // Group g (4·2b bytes) is read by two `get2`s, the last at 2·2b.
+    let groups = direct_groups(seg.indices, 4 * v, 2 * v + T::READ2);
     let direct = (seg.len / (U * L)).min(groups);
     let [mut a0, mut a1, mut a2, mut a3] = *acc;
     for g in 0..direct {
@@ -340,7 +320,7 @@ unsafe fn dot<T: Lut>(seg: &Segment, x: &[f32], acc: &mut [__m512; U]) {
     // The rest, 64 weights at a time, through a zero-padded copy of the bytes.
     for from in (direct * U * L..seg.len).step_by(U * L) {
         let n = (seg.len - from).min(U * L);
-        let buf = tail_bytes(seg.indices, from, n, T::BITS);
+        let buf = tail_bytes::<80>(seg.indices, from, n, T::BITS);
         let (q, xg) = (buf.as_ptr(), x.as_ptr().add(from));
         a0 = partial_fma(&lut, q, xg, n, a0);
         if n > 16 {
@@ -416,13 +396,13 @@ unsafe fn decode<T: Lut>(seg: &Segment, out: &mut [f32]) {
     let lut = T::new(seg.codebook);
     let v = 2 * T::BITS;
     let p = seg.indices.as_ptr();
-    let direct = (seg.len / L).min(direct_groups(seg.indices, L, T::BITS, 0, T::READ));
+    let direct = (seg.len / L).min(direct_groups(seg.indices, 2 * T::BITS, T::READ));
     for i in 0..direct {
         _mm512_storeu_ps(out.as_mut_ptr().add(L * i), lut.get(p.add(i * v)));
     }
     for from in (direct * L..seg.len).step_by(L) {
         let n = (seg.len - from).min(L);
-        let buf = tail_bytes(seg.indices, from, n, T::BITS);
+        let buf = tail_bytes::<80>(seg.indices, from, n, T::BITS);
         _mm512_mask_storeu_ps(
             out.as_mut_ptr().add(from),
             lanes_below(n),

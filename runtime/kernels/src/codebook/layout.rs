@@ -232,3 +232,30 @@ pub(crate) fn reduce_halving<const W: usize>(mut acc: [f32; W]) -> f32 {
     }
     acc[0]
 }
+
+/// How many groups of `group` index bytes from the start of `indices` a
+/// SIMD kernel can read in place, when group g's loads touch bytes
+/// `[g·group, g·group + touched)` (they may read past the group, never past
+/// the stream).
+pub(crate) fn direct_groups(indices: &[u8], group: usize, touched: usize) -> usize {
+    if indices.len() < touched {
+        0
+    } else {
+        (indices.len() - touched) / group + 1
+    }
+}
+
+/// The index bytes of a segment's weights `from .. from + n`, copied to the
+/// front of `N` zeroed bytes, so that a SIMD kernel's loads of the last
+/// few weights may read past them.
+pub(crate) fn tail_bytes<const N: usize>(
+    indices: &[u8],
+    from: usize,
+    n: usize,
+    bits: usize,
+) -> [u8; N] {
+    let mut buf = [0u8; N];
+    let (start, len) = (from * bits / 8, (n * bits).div_ceil(8));
+    buf[..len].copy_from_slice(&indices[start..start + len]);
+    buf
+}

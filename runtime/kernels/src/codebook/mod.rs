@@ -20,6 +20,7 @@
 //! | `scalar.rs` | the scalar kernels: the fallback, and the twins of the SIMD kernels |
 //! | `avx2.rs` | x86-64 AVX2 + FMA + F16C (8 lanes) |
 //! | `avx512.rs` | x86-64 AVX-512 F + BW (16 lanes) |
+//! | `neon.rs` | aarch64 NEON (4 lanes, 32 registers) |
 //! | `gemm.rs` | the panel-by-panel GEMM driver shared by all of them |
 //!
 //! The instruction set is picked once per process ([`Isa::detected`]). The
@@ -34,6 +35,8 @@ mod avx2;
 mod avx512;
 mod gemm;
 mod layout;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod scalar;
 
 use std::sync::OnceLock;
@@ -51,6 +54,8 @@ pub enum Isa {
     Avx2,
     /// x86-64 AVX-512 F + BW (with AVX2, FMA, F16C).
     Avx512,
+    /// aarch64 NEON (Advanced SIMD), which every aarch64 Linux CPU has.
+    Neon,
 }
 
 impl Isa {
@@ -68,14 +73,14 @@ impl Isa {
 
     /// Every kind of kernel this CPU runs, the scalar ones first, the best last.
     pub fn available() -> Vec<Isa> {
-        [Isa::SCALAR, Isa::Avx2, Isa::Avx512]
+        [Isa::SCALAR, Isa::Avx2, Isa::Avx512, Isa::Neon]
             .into_iter()
             .filter(|isa| isa.runs_here())
             .collect()
     }
 
-    /// Whether this CPU has the instructions (`is_x86_feature_detected!`
-    /// caches what it finds).
+    /// Whether this CPU has the instructions (`is_x86_feature_detected!` and
+    /// `is_aarch64_feature_detected!` cache what they find).
     pub fn runs_here(self) -> bool {
         match self {
             Isa::Scalar { .. } => true,
@@ -91,8 +96,9 @@ impl Isa {
                     && is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            _ => false, // another architecture's
         }
     }
 
@@ -104,8 +110,9 @@ impl Isa {
             Isa::Avx2 => avx2::GEMV_LANES,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => avx512::GEMV_LANES,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => unreachable!(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::GEMV_LANES,
+            _ => unreachable!("{self:?} kernels are not built for this architecture"),
         }
     }
 
@@ -214,7 +221,8 @@ pub fn gemv_rows(
         Isa::Avx2 => unsafe { avx2::gemv_rows(w, x, y, r0, alpha, beta) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { avx512::gemv_rows(w, x, y, r0, alpha, beta) },
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { neon::gemv_rows(w, x, y, r0, alpha, beta) },
         _ => unreachable!("checked"),
     }
 }
@@ -236,7 +244,8 @@ pub fn decode_row(isa: Isa, w: &CbMatrix, row: usize, out: &mut [f32]) {
         Isa::Avx2 => unsafe { avx2::decode_range(w, row, 0, out) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { avx512::decode_range(w, row, 0, out) },
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { neon::decode_range(w, row, 0, out) },
         _ => unreachable!("checked"),
     }
 }
@@ -269,8 +278,9 @@ pub unsafe fn gemm_block(
         Isa::Avx2 => gemm_block::<avx2::Avx2Gemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => gemm_block::<avx512::Avx512Gemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => unreachable!("checked"),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => gemm_block::<neon::NeonGemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
+        _ => unreachable!("{isa:?} kernels are not built for this architecture"),
     }
 }
 
