@@ -10,7 +10,7 @@
 //! recipe also writes and reads 4·N·K bytes of scratch, not counted), 4·N·K
 //! for f32.
 //!
-//!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|scalar] [--ms 300] [--shape down] [--working-set MB]
+//!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|neon|scalar] [--ms 300] [--shape down] [--working-set MB]
 //!     cargo run --release -p ditto-rt --example codebook_bench -- --prefill   (GEMM shapes instead)
 
 use std::time::Instant;
@@ -199,7 +199,8 @@ fn main() {
                     Some("scalar") => Isa::SCALAR,
                     Some("avx2") => Isa::Avx2,
                     Some("avx512") => Isa::Avx512,
-                    other => panic!("--isa scalar|avx2|avx512, not {other:?}"),
+                    Some("neon") => Isa::Neon,
+                    other => panic!("--isa scalar|avx2|avx512|neon, not {other:?}"),
                 }
             }
             "--ms" => ms = args.next().and_then(|v| v.parse().ok()).expect("--ms N"),

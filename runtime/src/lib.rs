@@ -19,7 +19,7 @@
 //! | [`kernel_abi`] | the same kernels behind MLIR C-interface descriptors |
 //! | [`gemv_f32`] | the streaming f32 GEMV (AVX-512, scalar twin) behind `sgemv` |
 //! | [`kernels`] | `ditto_rt_sgemv` / `ditto_rt_sgemm` (contracts.md §4) over BLIS |
-//! | [`codebook`] | fused GEMV/GEMM on codebook-quantized weights, their C adapters |
+//! | [`codebook`] | fused GEMV/GEMM on codebook-quantized weights (the `ditto-kernels` crate's kernels) over the pool, their C adapters |
 //! | [`npy`] | the float32 `.npy` writer behind `--dump-logits` |
 
 pub mod app;
