@@ -72,6 +72,7 @@ fn main() {
             weights: w,
             importance: Some(imp),
             activations: Some(x),
+            sensitivity: 1.0,
         })
         .collect();
     for constraints in [

@@ -24,6 +24,7 @@ fn report_matches_the_returned_tensors() {
             weights: &w1,
             importance: None,
             activations: Some(&x),
+            sensitivity: 1.0,
         },
         Tensor {
             name: "with_importance",
@@ -32,6 +33,7 @@ fn report_matches_the_returned_tensors() {
             weights: &w2,
             importance: Some(&imp),
             activations: None,
+            sensitivity: 1.0,
         },
         Tensor {
             name: "plain",
@@ -40,6 +42,7 @@ fn report_matches_the_returned_tensors() {
             weights: &w3,
             importance: None,
             activations: None,
+            sensitivity: 1.0,
         },
     ];
     let options = ModelOptions {
@@ -119,6 +122,7 @@ fn budget_mode_meets_the_budget() {
             weights: w,
             importance: None,
             activations: None,
+            sensitivity: 1.0,
         })
         .collect();
     let options = ModelOptions {
@@ -149,6 +153,7 @@ fn a_single_candidate_without_bounds_is_quantized_once_and_reported() {
         weights: &w,
         importance: None,
         activations: None,
+        sensitivity: 1.0,
     }];
     let options = ModelOptions {
         candidates: vec![Candidate {
