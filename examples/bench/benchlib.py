@@ -10,7 +10,8 @@ with another interpreter. Everything else here is the plumbing they share:
   llama.cpp's own quantizations of it (F32 and the others), the dittoc
   executable compiled from it (imported and compiled with
   `target/release/dittoc` when missing);
-- running a child process and reading its own peak RSS (`os.wait4`) and
+- running a child process and reading its own peak RSS (through the small
+  spawnrss.c helper, so that this process's RSS is not counted in it) and
   when its first output arrived; waiting for a quiet machine and repeating
   runs that others contended (`QuietRunner`);
 - running the dittoc executable on token ids and parsing its timing lines;
@@ -227,39 +228,85 @@ class Child:
         return self.other_cpu_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
+def spawn_helper() -> Path:
+    """The spawnrss helper (spawnrss.c), compiled with cc once per source
+    version into ${DITTO_CACHE}/bench-bin/."""
+    source = BENCH_DIR / "spawnrss.c"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    exe = cache_dir() / "bench-bin" / f"spawnrss-{digest}"
+    if not exe.exists():
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        tmp = exe.with_name(f"{exe.name}.{os.getpid()}")
+        cmd = ["cc", "-O2", str(source), "-o", str(tmp)]
+        try:
+            ok = subprocess.run(cmd).returncode == 0
+        except FileNotFoundError:
+            ok = False
+        if not ok:
+            raise BenchError(f"compiling {source} failed: {' '.join(cmd)} (a C compiler is needed)")
+        tmp.replace(exe)
+    return exe
+
+
 def run_child(cmd: list[str], env: dict[str, str] | None = None) -> Child:
-    """Run `cmd` (with `env` added to the environment), wait for exactly that
-    child with `os.wait4` and return its output, peak resident set size
-    (ru_maxrss, KiB on Linux), the time from just before its start to the
-    first byte it wrote to stdout (read from a pipe as it comes; stderr goes
-    to a file, so the child never blocks on it), and the machine's busy CPU
-    time during the run minus the child's own (user + system of all its
-    threads)."""
-    with tempfile.TemporaryFile() as err:
-        busy = cpu_busy_seconds()
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env={**os.environ, **(env or {})})
-        chunks: list[bytes] = []
-        first = None
-        while chunk := os.read(proc.stdout.fileno(), 1 << 16):
-            if first is None:
-                first = time.perf_counter() - start
-            chunks.append(chunk)
-        proc.stdout.close()
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        other = cpu_busy_seconds() - busy - usage.ru_utime - usage.ru_stime
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        return Child(proc.returncode, b"".join(chunks).decode("utf-8", "replace"),
-                     err.read().decode("utf-8", "replace"), wall, usage.ru_maxrss * 1024, max(other, 0.0), first)
+    """Run `cmd` (with `env` added to the environment) and return its output,
+    its own peak resident set size, the time from just before its start to
+    the first byte it wrote to stdout (read from a pipe as it comes; stderr
+    goes to a file, so the child never blocks on it), and the machine's busy
+    CPU time during the run minus the child's own (user + system of all its
+    threads).
+
+    The command runs as the child of spawnrss (spawnrss.c), which reports its
+    ru_maxrss and CPU times: started from this (large) Python process
+    directly, a child's ru_maxrss would count this process's resident set too.
+    """
+    helper = spawn_helper()
+    report_r, report_w = os.pipe()
+    try:
+        with tempfile.TemporaryFile() as err:
+            busy = cpu_busy_seconds()
+            start = time.perf_counter()
+            proc = subprocess.Popen([str(helper), str(report_w), *cmd], stdout=subprocess.PIPE, stderr=err,
+                                    env={**os.environ, **(env or {})}, pass_fds=(report_w,))
+            os.close(report_w)
+            report_w = -1
+            chunks: list[bytes] = []
+            first = None
+            while chunk := os.read(proc.stdout.fileno(), 1 << 16):
+                if first is None:
+                    first = time.perf_counter() - start
+                chunks.append(chunk)
+            proc.stdout.close()
+            proc.wait()
+            wall = time.perf_counter() - start
+            after = cpu_busy_seconds()
+            with os.fdopen(report_r, "r") as report:
+                report_r = -1
+                line = report.read().split()
+            err.seek(0)
+            stderr = err.read().decode("utf-8", "replace")
+    finally:
+        for fd in (report_r, report_w):
+            if fd >= 0:
+                os.close(fd)
+    if proc.returncode != 0 or len(line) != 4:
+        raise BenchError(f"spawnrss failed (exit code {proc.returncode}) running {' '.join(cmd)[:300]}\n{stderr[-2000:]}")
+    maxrss_kib, utime, stime, status = int(line[0]), float(line[1]), float(line[2]), int(line[3])
+    other = after - busy - utime - stime
+    return Child(os.waitstatus_to_exitcode(status), b"".join(chunks).decode("utf-8", "replace"), stderr,
+                 wall, maxrss_kib * 1024, max(other, 0.0), first)
 
 
 def check_child(child: Child, cmd: list[str]) -> Child:
     """`child`, or a BenchError quoting its stderr when it failed."""
     if child.returncode != 0:
         tail = "\n".join(child.stderr.strip().splitlines()[-15:])
-        raise BenchError(f"exit code {child.returncode}: {' '.join(cmd)[:300]}\n{tail}")
+        how = f"exit code {child.returncode}"
+        if child.returncode < 0:
+            import signal
+
+            how = f"killed by {signal.Signals(-child.returncode).name}"
+        raise BenchError(f"{how}: {' '.join(cmd)[:300]}\n{tail}")
     return child
 
 

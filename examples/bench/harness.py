@@ -46,6 +46,7 @@ import os
 import shlex
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,9 @@ class Settings:
 
 QUICK = Settings(runs=2, n=16, prefill_lengths=(128,), windows=2, limit=3, bw_passes=2)
 MEASURES = ("speed", "perplexity", "humaneval")
+# Part of every cached item: raise it when the way items are measured
+# changes, so that results measured the old way are not reused.
+ITEM_VERSION = 2
 SHORT_PROMPT = benchlib.BENCH_DIR / "prompts" / "1-function-header.txt"
 CTX_COMPLETE = 2048
 
@@ -195,15 +199,16 @@ def measure_speed(systems: list[System], st: Settings, cache: ItemCache, quiet: 
     out: dict = {"samples": {}, "rss": {}, "ttft": {}, "decode_tokens": {}, "bandwidth": {}, "load_s": {}}
 
     def item(system: System, kind: str, ids: list[int], n: int, t: int, r: int) -> dict:
-        return {"system": system.identity, "measure": kind, "ids": digest_ids(ids), "n": n, "threads": t,
-                "ctx": st.ctx, "run": r}
+        return {"v": ITEM_VERSION, "system": system.identity, "measure": kind, "ids": digest_ids(ids), "n": n,
+                "threads": t, "ctx": st.ctx, "run": r}
 
     todo = {s.name for s in systems for r in range(st.runs) for t in st.threads for kind, ids, n in measures
             if cache.lookup("speed", item(s, kind, ids, n, t, r)) is None}
     for s in systems:
         if s.name in todo:
             log(f"warm-up (untimed): {s.name}")
-            w = s.speed(short_ids, st.n, max(st.threads), st.ctx)
+            with failing_system(s, "warm-up"):
+                w = s.speed(short_ids, st.n, max(st.threads), st.ctx)
             if w["decode"][0] < st.n - 1:
                 log(f"note: {s.name} stopped after {w['decode'][0] + 1} of {st.n} tokens (end of text); "
                     "its decode rate is over the tokens it did decode")
@@ -213,14 +218,16 @@ def measure_speed(systems: list[System], st: Settings, cache: ItemCache, quiet: 
     with benchlib.ReadBandwidth(bw_bytes, st.bw_passes) as probe:
         for r in range(st.runs):
             for t in st.threads:
-                e = cache.get("readbw", {"bytes": bw_bytes, "threads": t, "passes": st.bw_passes, "run": r},
+                e = cache.get("readbw", {"v": ITEM_VERSION, "bytes": bw_bytes, "threads": t,
+                                         "passes": st.bw_passes, "run": r},
                               lambda: quiet.run(f"read bandwidth, {t} thread(s)", probe.measure, t))
                 out["bandwidth"].setdefault(t, []).extend((g, e.cached) for g in e.value["gbps"])
                 bar.step(f"read bandwidth {t} thr.")
                 for kind, ids, n in measures:
                     for s in systems:
-                        e = cache.get("speed", item(s, kind, ids, n, t, r),
-                                      lambda: quiet.run(f"{s.name} {kind}, {t} thread(s)", s.speed, ids, n, t, st.ctx))
+                        with failing_system(s, f"{kind}, {t} thread(s)"):
+                            e = cache.get("speed", item(s, kind, ids, n, t, r),
+                                          lambda: quiet.run(f"{s.name} {kind}, {t} thread(s)", s.speed, ids, n, t, st.ctx))
                         v = e.value
                         phase = "decode" if kind == "decode" else "prefill"
                         tokens, secs = v[phase]
@@ -240,12 +247,24 @@ def measure_speed(systems: list[System], st: Settings, cache: ItemCache, quiet: 
     return out
 
 
+@contextmanager
+def failing_system(system: System, what: str):
+    """A BenchError inside names the system and says that what was measured
+    before it is kept."""
+    try:
+        yield
+    except BenchError as e:
+        raise BenchError(f"{system.name}, {what}: {e}\n(everything measured so far is cached: the same command "
+                         f"resumes; --systems without {system.name!r} leaves it out)") from None
+
+
 def measure_perplexity(systems: list[System], windows: list[list[int]], threads: int, cache: ItemCache) -> dict:
     """{system: [(nll, scored, cached)]} over the windows."""
     out: dict = {}
     bar = Progress(len(systems) * len(windows), "perplexity")
     for s in systems:
-        items = {str(i): {"system": s.identity, "window": i, "ids": digest_ids(w), "threads": threads}
+        items = {str(i): {"v": ITEM_VERSION, "system": s.identity, "window": i, "ids": digest_ids(w),
+                          "threads": threads}
                  for i, w in enumerate(windows)}
         results: dict[str, tuple[dict, bool]] = {}
         for i, it in items.items():
@@ -255,8 +274,8 @@ def measure_perplexity(systems: list[System], windows: list[list[int]], threads:
                 results[i] = (hit.value, True)
                 bar.step(f"{s.name} window {i} (cached)")
         todo = {i: windows[int(i)] for i in items if i not in results}
-        if todo:
-            for i, value in s.perplexity(todo, threads):
+        with failing_system(s, "perplexity"):
+            for i, value in (s.perplexity(todo, threads) if todo else ()):
                 cache.misses += 1
                 cache.store("perplexity", items[i], value)
                 results[i] = (value, False)
@@ -275,7 +294,7 @@ def measure_humaneval(systems: list[System], tasks: list[humaneval.Task], st: Se
     bar = Progress(len(systems) * len(tasks), "humaneval")
     by_id = {t.task_id: t for t in tasks}
     for s in systems:
-        items = {t.task_id: {"system": s.identity, "task": t.task_id,
+        items = {t.task_id: {"v": ITEM_VERSION, "system": s.identity, "task": t.task_id,
                              "task_digest": hashlib.sha256((t.prompt + t.test).encode()).hexdigest()[:16],
                              "n": st.max_new_tokens, "stops": list(humaneval.STOPS), "threads": threads,
                              "timeout_s": st.sample_timeout_s}
@@ -288,8 +307,8 @@ def measure_humaneval(systems: list[System], tasks: list[humaneval.Task], st: Se
                 results[tid] = (hit.value, True)
                 bar.step(f"{s.name} {tid} (cached)")
         todo = {tid: by_id[tid].prompt for tid in items if tid not in results}
-        if todo:
-            for tid, gen in s.complete(todo, threads, st.max_new_tokens, humaneval.STOPS):
+        with failing_system(s, "HumanEval"):
+            for tid, gen in (s.complete(todo, threads, st.max_new_tokens, humaneval.STOPS) if todo else ()):
                 verdict = humaneval.judge(by_id[tid], gen["completion"], box, limits)
                 value = {**gen, **verdict.to_json(), "sandbox": box.kind}
                 cache.misses += 1

