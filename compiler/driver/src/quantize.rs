@@ -349,19 +349,6 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         .iter()
         .map(|t| read_f32(&t.name))
         .collect::<Result<_, _>>()?;
-    // The LM head's error reaches the logits undiluted and the embedding
-    // table's is all of the residual stream's start; a layer's tensor
-    // perturbs one of L residual updates (see ditto_quantize::allocate).
-    let layers = targets
-        .iter()
-        .filter_map(|t| t.name.strip_prefix("blk.")?.split('.').next())
-        .collect::<std::collections::HashSet<_>>()
-        .len()
-        .max(1) as f64;
-    let sensitivity = |name: &str| match name {
-        "output.weight" | "token_embd.weight" => layers,
-        _ => 1.0,
-    };
     let tensors: Vec<ditto_quantize::Tensor> = targets
         .iter()
         .zip(&weights)
@@ -376,7 +363,6 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
                 activations: stats
                     .map(|(_, samples)| samples.as_slice())
                     .filter(|s| !s.is_empty()),
-                sensitivity: sensitivity(&t.name),
             }
         })
         .collect();

@@ -72,7 +72,6 @@ fn main() {
             weights: w,
             importance: Some(imp),
             activations: Some(x),
-            sensitivity: 1.0,
         })
         .collect();
     for constraints in [

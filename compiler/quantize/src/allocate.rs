@@ -9,14 +9,11 @@
 //!   the bound.
 //! * **bits budget B̄** — average bits per weight, `8·Σ bytes / Σ N·K` over all
 //!   tensors, codebooks included, must be ≤ B̄; subject to that, minimise the
-//!   total squared relative error `Σ_t s_t e_t²`. Each tensor adds noise of
+//!   total squared relative error `Σ_t e_t²`. Each tensor adds noise of
 //!   relative energy e_t² to its output; taking the loss to grow with the
-//!   sum of those energies, every tensor counts alike whatever its size
-//!   (s_t = 1), so small sensitive matrices (attention K and V) are cheap to
-//!   keep accurate and large ones (FFN) pay for the budget. A tensor whose
-//!   error reaches the output undiluted gets a larger s_t (the driver gives
-//!   the LM head and the embedding table the layer count: a layer's output
-//!   is one of L updates of the residual stream, theirs is the whole of it).
+//!   sum of those energies, every tensor counts the same whatever its size,
+//!   so small sensitive matrices (attention K and V) are cheap to keep
+//!   accurate and large ones (embedding, LM head, FFN) pay for the budget.
 //!   Solved greedily on marginal returns: start every tensor at its cheapest
 //!   candidate, then repeatedly apply the upgrade (any tensor, to any larger
 //!   candidate with a smaller error) with the largest reduction per extra
@@ -106,16 +103,8 @@ pub struct Curve {
     pub k: usize,
     /// What `error` measures.
     pub kind: ErrorKind,
-    /// How much this tensor's error counts in a size budget: the objective
-    /// is `Σ_t sensitivity_t · e_t²` (1 for an ordinary tensor).
-    #[serde(default = "unit_sensitivity")]
-    pub sensitivity: f64,
     /// The candidates, in any order.
     pub points: Vec<Measured>,
-}
-
-fn unit_sensitivity() -> f64 {
-    1.0
 }
 
 impl Curve {
@@ -284,8 +273,8 @@ fn within_budget(curves: &[Curve], budget: f64) -> Result<Allocation> {
                 if 8.0 * (bytes - now.bytes + p.bytes) as f64 > allowed_bits {
                     continue;
                 }
-                let gain = c.sensitivity * (now.error.powi(2) - p.error.powi(2))
-                    / (8.0 * (p.bytes - now.bytes) as f64);
+                let gain =
+                    (now.error.powi(2) - p.error.powi(2)) / (8.0 * (p.bytes - now.bytes) as f64);
                 if best.is_none_or(|b| gain > b.2) {
                     best = Some((t, i, gain));
                 }

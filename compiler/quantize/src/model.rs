@@ -30,9 +30,6 @@ pub struct Tensor<'a> {
     /// error measured is the relative output error; otherwise the
     /// importance-weighted weight error.
     pub activations: Option<&'a [f32]>,
-    /// Weight of this tensor's squared error in a size budget (see
-    /// [`crate::allocate`]); 1 for an ordinary tensor.
-    pub sensitivity: f64,
 }
 
 impl Tensor<'_> {
@@ -157,7 +154,6 @@ fn measure(
         } else {
             ErrorKind::WeightedWeight
         },
-        sensitivity: tensor.sensitivity,
         points,
     };
     Ok((curve, last))

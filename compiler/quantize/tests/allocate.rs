@@ -25,7 +25,6 @@ fn curve(name: &str, n: usize, k: usize, a: f64, block: usize) -> Curve {
         n,
         k,
         kind: ErrorKind::WeightedWeight,
-        sensitivity: 1.0,
         points,
     }
 }
@@ -102,7 +101,6 @@ fn max_error_is_minimal_by_brute_force() {
             n: 16,
             k: 16,
             kind: ErrorKind::Output,
-            sensitivity: 1.0,
             points,
         };
         let eps = rng.uniform();
@@ -145,7 +143,6 @@ fn budget_greedy_is_optimal_on_convex_unit_step_curves() {
                     n: 10,
                     k: 80,
                     kind: ErrorKind::Output,
-                    sensitivity: 1.0,
                     points,
                 }
             })
@@ -279,7 +276,6 @@ fn invalid_bounds_and_curves() {
         n: 1,
         k: 8,
         kind: ErrorKind::Output,
-        sensitivity: 1.0,
         points: vec![],
     }];
     assert!(matches!(
@@ -327,22 +323,4 @@ fn report_totals_json_and_markdown() {
         "{md}"
     );
     assert!(md.contains("blk.0.ffn\\|odd"), "{md}");
-}
-
-#[test]
-fn a_sensitive_tensor_gets_the_bits_first() {
-    // Two identical tensors; the budget affords upgrading about one of them.
-    let mut curves = vec![
-        curve("plain", 256, 256, 1.0, 256),
-        curve("head", 256, 256, 1.0, 256),
-    ];
-    curves[1].sensitivity = 10.0;
-    let alloc = allocate(&curves, &budget_only(5.6)).unwrap();
-    let bits = chosen_bits(&curves, &alloc);
-    assert!(bits[1] > bits[0], "{bits:?}");
-    // Equal sensitivities split the same budget evenly (within one step).
-    curves[1].sensitivity = 1.0;
-    let alloc = allocate(&curves, &budget_only(5.6)).unwrap();
-    let bits = chosen_bits(&curves, &alloc);
-    assert!(bits[0].abs_diff(bits[1]) <= 1, "{bits:?}");
 }

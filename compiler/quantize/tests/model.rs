@@ -24,7 +24,6 @@ fn report_matches_the_returned_tensors() {
             weights: &w1,
             importance: None,
             activations: Some(&x),
-            sensitivity: 1.0,
         },
         Tensor {
             name: "with_importance",
@@ -33,7 +32,6 @@ fn report_matches_the_returned_tensors() {
             weights: &w2,
             importance: Some(&imp),
             activations: None,
-            sensitivity: 1.0,
         },
         Tensor {
             name: "plain",
@@ -42,7 +40,6 @@ fn report_matches_the_returned_tensors() {
             weights: &w3,
             importance: None,
             activations: None,
-            sensitivity: 1.0,
         },
     ];
     let options = ModelOptions {
@@ -122,7 +119,6 @@ fn budget_mode_meets_the_budget() {
             weights: w,
             importance: None,
             activations: None,
-            sensitivity: 1.0,
         })
         .collect();
     let options = ModelOptions {
@@ -153,7 +149,6 @@ fn a_single_candidate_without_bounds_is_quantized_once_and_reported() {
         weights: &w,
         importance: None,
         activations: None,
-        sensitivity: 1.0,
     }];
     let options = ModelOptions {
         candidates: vec![Candidate {
