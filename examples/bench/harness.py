@@ -65,12 +65,20 @@ from systems import (LLAMA_KV, LLAMA_RUNNER, DittocSystem, LlamaSystem, System, 
 # dittoc variants: name -> `dittoc quantize` arguments (None: the f32 import as is).
 DITTOC_VARIANTS: dict[str, list[str] | None] = {
     "f32": None,
-    "k8": ["--bits", "8", "--block", "4096"],
-    "k4": ["--bits", "4", "--block", "512"],
-    "k3": ["--bits", "3", "--block", "256"],
-    "k2": ["--bits", "2", "--block", "128"],
+    # One width everywhere; the default block 32·2^b puts ½ bit of codebook on each weight.
+    "k8": ["--bits", "8"],                   # 8.5 bits per weight
+    "k4": ["--bits", "4"],                   # 4.5
+    "k4-256": ["--bits", "4", "--block", "256"],  # 5.0 (Ditto's block)
+    "k3": ["--bits", "3"],                   # 3.5
+    "k2": ["--bits", "2"],                   # 2.5
+    # Widths chosen per tensor under a size budget.
     "b4.5": ["--bits-avg", "4.5"],
     "b3.5": ["--bits-avg", "3.5"],
+    # The calibration study (docs/quantization.md): 3 bits calibrated on code (k3),
+    # on natural text, on random token ids, and not at all.
+    "k3-text": ["--bits", "3", "--calib-set", "text"],
+    "k3-random": ["--bits", "3", "--calib-set", "random"],
+    "k3-none": ["--bits", "3", "--calib-set", "none"],
 }
 # llama.cpp quantization types (LLAMA_FTYPE_MOSTLY_*); SOURCE_TYPE is the GGUF itself.
 LLAMA_TYPES = ["Q8_0", "Q4_0", "Q4_K_S", "Q4_K_M", "Q3_K_M", "IQ4_XS", "Q2_K"]
