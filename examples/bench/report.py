@@ -85,15 +85,16 @@ def size_quality_table(data: dict) -> str:
 def decode_table(data: dict) -> str:
     threads = data["settings"]["threads"]
     ref = data.get("reference") or "the reference"
-    head = "| system |" + "".join(f" decode tok/s, {t} thread{'s' * (t > 1)} | vs {ref} | of the ceiling |" for t in threads)
+    head = "| system |" + "".join(f" decode tok/s, {t} thread{'s' * (t > 1)} | vs {ref} | of the ceiling (tok/s) |"
+                                  for t in threads)
     lines = [head, "|---|" + "---:|---:|---:|" * len(threads)]
     for s in data["systems"]:
         row = f"| {s['name']} |"
         for t in threads:
             key = f"decode@{t}"
             c = s.get("ceiling", {}).get(str(t), {})
-            row += (f" {spread_cell(s['speed'].get(key), 2)} | {ratio_cell(s.get('ratios', {}).get(key))} | "
-                    f"{percent_cell(c.get('fraction'))} |")
+            ceiling = "—" if not c else f"{percent_cell(c['fraction'])} of {c['tok_s']:.0f}"
+            row += f" {spread_cell(s['speed'].get(key), 2)} | {ratio_cell(s.get('ratios', {}).get(key))} | {ceiling} |"
         lines.append(row)
     return "\n".join(lines)
 
@@ -233,6 +234,7 @@ def _scatter(ax, data: dict, y_of, label: str) -> int:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], color=color, marker=marker, label=family, zorder=3)
         for x, y, name in pts:
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8, color=color)
+    ax.margins(x=0.12, y=0.1)  # room for the names
     ax.set_xlabel("bits per weight (file or weight section · 8 / parameters)")
     ax.set_ylabel(label)
     ax.grid(True, alpha=0.3)

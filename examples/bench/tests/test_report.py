@@ -92,6 +92,8 @@ def test_markdown_marks_cached_numbers_and_explains_the_mark():
     md = report.markdown(results(rows, bw))
     k4_decode = next(line for line in md.splitlines() if line.startswith("| dittoc k4 |") and "32.00" in line)
     assert "31.00 (30.00–32.00)†" in k4_decode
+    ceiling = 31e9 / (250 * MIB)
+    assert f"{100 * 31 / ceiling:.0f} % of {ceiling:.0f}" in k4_decode
     ref_decode = next(line for line in md.splitlines() if line.startswith("| llama.cpp Q4_K_M |") and "42.00" in line)
     assert "†" not in ref_decode
     assert "† Includes results cached by an earlier run (3 of 12 items" in md
