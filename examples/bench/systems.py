@@ -5,7 +5,8 @@ built.
   `dittoc import GGUF -o IMPORT/model.mlir`, then (quantized variants)
   `dittoc quantize IMPORT/model.mlir ARGS -o DIR/q.mlir` and
   `dittoc DIR/q.mlir -O3 -o DIR/model` (f32: the imported module compiled as
-  is). Each step leaves a stamp file (`bench-stamp.json`) naming what it was
+  is; quantize's calibration statistics are deleted once the executable is
+  built). Each step leaves a stamp file (`bench-stamp.json`) naming what it was
   made from — the digests of the dittoc binary and of the runtime library
   beside it, of the source GGUF, the quantize arguments — and is redone only
   when that changes or the output was replaced by someone else (its size or
@@ -137,6 +138,8 @@ def ensure_variant(tools: Toolchain, imported: dict, import_dir: Path, variant: 
     partial = out_dir / "model.partial"
     tools.run([str(source), *COMPILE_ARGS, "-o", str(partial)], f"dittoc {variant.name}: compile")
     partial.replace(exe)
+    # quantize's activation statistics (a quarter GB) are only an intermediate
+    (out_dir / "q.calibration.safetensors").unlink(missing_ok=True)
     _write_stamp(out_dir, want, exe)
     return exe, ident
 

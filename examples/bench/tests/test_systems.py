@@ -32,6 +32,7 @@ if args[0] == "import":
     out.with_name("model.tokenizer_config.json").write_text('{"eos_token_ids": [2], "add_bos_token": false}')
 elif args[0] == "quantize":
     out.write_text("quantized " + " ".join(args))
+    out.with_name("q.calibration.safetensors").write_bytes(b"stats")
 else:
     out.write_bytes(b"exe of " + Path(args[0]).read_bytes())
 '''
@@ -69,6 +70,7 @@ def test_builds_are_stamped_and_redone_only_when_their_inputs_change(tools, tmp_
     exe, ident = ensure_variant(tools, imported, imp, k4, out)
     assert calls(tools) == ["import", "quantize", str(out / "q.mlir")]
     assert exe == out / "model" and exe.read_text().startswith("exe of quantized quantize")
+    assert not (out / "q.calibration.safetensors").exists()  # an intermediate, deleted
 
     # the same inputs: nothing to do, the same identity
     assert ensure_import(tools, gguf, "g1", imp) == imported
