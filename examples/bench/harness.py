@@ -347,7 +347,7 @@ def assemble(systems: list[System], st: Settings, speed: dict | None, ppl: dict 
     for s in systems:
         z = s.sizes()
         row: dict = {"name": s.name, "family": s.family, "setting": s.setting, "identity": s.identity,
-                     "path": benchlib.relpath(s.exe if isinstance(s, DittocSystem) else s.gguf),
+                     "path": benchlib.relpath(s.artifact()),
                      "sizes": z.to_json(),
                      "bits_per_weight": benchlib.bits_per_weight(z.weight_bytes, params),
                      "bits_per_weight_no_embedding": benchlib.bits_per_weight(z.weight_bytes - z.embedding_bytes,

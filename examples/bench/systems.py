@@ -181,6 +181,10 @@ class System:
     def sizes(self) -> Sizes:
         raise NotImplementedError
 
+    def artifact(self) -> Path:
+        """The file that is measured: the executable or the GGUF."""
+        raise NotImplementedError
+
 
 @dataclass
 class DittocSystem(System):
@@ -238,6 +242,9 @@ class DittocSystem(System):
                             "prompt_tokens": timings.get("prefill", (None, 0.0))[0],
                             "decode_tokens": timings.get("decode", (None, 0.0))[0],
                             "stop_flag": has_stop, "seconds": child.wall_s}
+
+    def artifact(self) -> Path:
+        return self.exe
 
     def sizes(self) -> Sizes:
         manifest, _ = benchlib.read_payload(self.exe)
@@ -305,6 +312,9 @@ class LlamaSystem(System):
                  "--eos", ",".join(map(str, self.eos))] + (["--add-bos"] if self.add_bos else [])
         for r in self._worker("complete", {"prompts": prompts}, extra, threads):
             yield r.pop("key"), r
+
+    def artifact(self) -> Path:
+        return self.gguf
 
     def sizes(self) -> Sizes:
         tensors, _ = benchlib.gguf_tensor_sizes(self.gguf)

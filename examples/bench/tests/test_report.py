@@ -14,10 +14,12 @@ class FakeSystem(System):
         family, setting = name.split(" ", 1)
         super().__init__(name, family, setting, {"family": family, "name": name})
         self._sizes = sizes
-        self.gguf = self.exe = harness.benchlib.REPO / "x"
 
     def sizes(self):
         return self._sizes
+
+    def artifact(self):
+        return harness.benchlib.REPO / "x"
 
 
 MIB = 2**20
