@@ -201,14 +201,15 @@ class Progress:
 
 def measure_speed(systems: list[System], st: Settings, cache: ItemCache, quiet: benchlib.QuietRunner,
                   short_ids: list[int], prefill_ids: dict[int, list[int]], bw_bytes: int) -> dict:
-    """Interleaved timed runs. Returns {"samples": {(system, key): [(value,
+    """Interleaved timed runs (a timing measured under another contention
+    threshold, e.g. with the check off, is not reused). Returns {"samples": {(system, key): [(value,
     cached)]}, "rss", "ttft", "decode_tokens", "bandwidth": {t: [(gbps, cached)]}}."""
     measures = [("decode", short_ids, st.n)] + [(f"prefill-{p}", prefill_ids[p], 1) for p in st.prefill_lengths]
     out: dict = {"samples": {}, "rss": {}, "ttft": {}, "decode_tokens": {}, "bandwidth": {}, "load_s": {}}
 
     def item(system: System, kind: str, ids: list[int], n: int, t: int, r: int) -> dict:
         return {"v": ITEM_VERSION, "system": system.identity, "measure": kind, "ids": digest_ids(ids), "n": n,
-                "threads": t, "ctx": st.ctx, "run": r}
+                "threads": t, "ctx": st.ctx, "run": r, "contention": quiet.threshold}
 
     todo = {s.name for s in systems for r in range(st.runs) for t in st.threads for kind, ids, n in measures
             if cache.lookup("speed", item(s, kind, ids, n, t, r)) is None}
@@ -227,7 +228,7 @@ def measure_speed(systems: list[System], st: Settings, cache: ItemCache, quiet: 
         for r in range(st.runs):
             for t in st.threads:
                 e = cache.get("readbw", {"v": ITEM_VERSION, "bytes": bw_bytes, "threads": t,
-                                         "passes": st.bw_passes, "run": r},
+                                         "passes": st.bw_passes, "run": r, "contention": quiet.threshold},
                               lambda: quiet.run(f"read bandwidth, {t} thread(s)", probe.measure, t))
                 out["bandwidth"].setdefault(t, []).extend((g, e.cached) for g in e.value["gbps"])
                 bar.step(f"read bandwidth {t} thr.")

@@ -99,3 +99,14 @@ def test_an_interrupted_run_resumes_and_marks_what_it_reused(tmp_path):
     k4 = {r["name"]: r for r in rows}["dittoc k4"]
     q40 = {r["name"]: r for r in rows}["llama.cpp Q4_0"]
     assert k4["speed"]["decode@1"]["cached"] == 1 and q40["speed"]["prefill-8@2"]["cached"] == 0
+
+
+def test_timings_measured_without_the_quiet_check_are_not_reused_with_it(tmp_path, monkeypatch):
+    calls = []
+    run([Recorder("dittoc k4", calls, 40.0)], ItemCache(tmp_path))  # QuietRunner(None): check off
+    monkeypatch.setattr(benchlib, "wait_for_quiet", lambda threshold, timeout: 0.0)
+    calls.clear()
+    cache = ItemCache(tmp_path)
+    harness.measure_speed([Recorder("dittoc k4", calls, 40.0)], ST, cache, benchlib.QuietRunner(0.1),
+                          SHORT, PREFILL, 1 << 20)
+    assert len(calls) == 1 + 8 and cache.hits == 0
