@@ -5,7 +5,6 @@ of --perplexity and of completions with --stop."""
 
 import json
 import math
-import os
 import stat
 import sys
 from pathlib import Path
