@@ -164,8 +164,8 @@ def build_systems(names: list[str], args, gguf: Path, gguf_digest: str, tok_conf
         quantize = DITTOC_VARIANTS[setting]
         out_dir = args.import_dir if quantize is None else args.build_dir / setting
         exe, build = ensure_variant(tools, imported, args.import_dir, Variant(setting, quantize), out_dir)
-        systems.append(DittocSystem(name, family, " ".join(quantize) if quantize else "f32", {"family": family, "build": build},
-                                    exe=exe, ctx_complete=CTX_COMPLETE))
+        systems.append(DittocSystem(name, family, " ".join(quantize) if quantize else "f32",
+                                    {"family": family, "build": build}, exe=exe, ctx_complete=CTX_COMPLETE))
     return systems
 
 
