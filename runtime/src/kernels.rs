@@ -62,6 +62,15 @@ const SLICE_ALIGN: usize = 16;
 /// Below this many multiply-adds a product is not worth a thread hand-off.
 const MIN_PARALLEL_WORK: usize = 1 << 16;
 
+/// Stack of each pool thread. The model runs on a pool thread, and the
+/// compiled code keeps its per-token buffers on the stack: every layer's
+/// activations (with the layers inlined, as in a quantized module, all in one
+/// frame: about 2 MiB for Qwen2.5-Coder-0.5B) and each layer's attention
+/// scores, which grow with the position (heads × context × 4 bytes per
+/// layer). rayon's 2 MiB default overflowed at position ~216; this is address
+/// space reserved, not memory used until touched.
+pub const MODEL_STACK_BYTES: usize = 256 << 20;
+
 /// The runtime's threads (`--threads`): one rayon pool.
 ///
 /// The model runs *inside* the pool ([`Pool::run`]): a kernel called there
@@ -75,19 +84,21 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// A pool of `threads` threads with [`MODEL_STACK_BYTES`] of stack each
+    /// (one thread too: the model then runs on it, not on the caller's
+    /// smaller stack).
     pub fn new(threads: usize) -> Result<Pool, Error> {
         let threads = threads.max(1);
-        let workers = if threads > 1 {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("ditto-worker-{i}"))
-                .build()
-                .map_err(|e| Error::Setup(format!("cannot start {threads} threads: {e}")))?;
-            Some(pool)
-        } else {
-            None
-        };
-        Ok(Pool { threads, workers })
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .stack_size(MODEL_STACK_BYTES)
+            .thread_name(|i| format!("ditto-worker-{i}"))
+            .build()
+            .map_err(|e| Error::Setup(format!("cannot start {threads} threads: {e}")))?;
+        Ok(Pool {
+            threads,
+            workers: Some(pool),
+        })
     }
 
     pub fn threads(&self) -> usize {

@@ -341,3 +341,25 @@ fn pool_slices_cover_every_row_once() {
 fn the_linked_blis_takes_64_bit_integers() {
     kernels::check_blis().unwrap();
 }
+
+/// The compiled model keeps its per-token buffers on the stack of the pool
+/// thread it runs on; that stack must hold far more than rayon's 2 MiB
+/// default (a quantized Qwen2.5-Coder-0.5B overflowed it at position ~216).
+#[test]
+fn the_model_runs_on_a_deep_stack_whatever_the_thread_count() {
+    /// Uses `depth` KiB of stack, one frame per KiB.
+    fn deep(depth: usize) -> u64 {
+        let frame = std::hint::black_box([depth as u8; 1024]);
+        if depth == 0 {
+            return frame[0] as u64;
+        }
+        deep(depth - 1) + frame[1023] as u64
+    }
+    for threads in [1, 2] {
+        let pool = Pool::new(threads).unwrap();
+        let kib = 64 * 1024; // 64 MiB: more than a main thread's 8 MiB too
+        assert!(kernels::MODEL_STACK_BYTES >= 2 * kib * 1024);
+        let used = pool.run(|| deep(kib));
+        assert!(used > 0);
+    }
+}
