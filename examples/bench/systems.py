@@ -40,6 +40,8 @@ from itemcache import item_key
 LLAMA_RUNNER = benchlib.BENCH_DIR / "llama_cpp_run.py"
 LLAMA_EVAL = benchlib.BENCH_DIR / "llama_cpp_eval.py"
 STAMP = "bench-stamp.json"
+QUANTIZE_STAMP_DIR = "quantize-step"  # holds the quantize step's own STAMP
+IMPORT_STAMP_DIR = "import-step"  # holds the import step's own STAMP
 COMPILE_ARGS = ["-O3"]
 # K/V cache type of llama.cpp in every run: f32 like dittoc's, so that the
 # two differ in their weights only.
@@ -97,15 +99,19 @@ def _write_stamp(directory: Path, want: dict, output: Path) -> None:
 def ensure_import(tools: Toolchain, gguf: Path, gguf_digest: str, import_dir: Path) -> dict:
     """`dittoc import` of the GGUF into import_dir/model.mlir (+ model.weights,
     tokenizer files), unless the stamp says it is there already. Returns what
-    it was made from (part of every variant's identity)."""
-    want = {"step": "import", **tools.identity(), "gguf": gguf_digest}
+    it was made from (part of every variant's identity): the dittoc binary
+    and the GGUF, not the runtime library, which importing does not use. The
+    stamp lives in its own folder, since the f32 executable is built in
+    import_dir too and has its own."""
+    want = {"step": "import", "dittoc": tools.identity()["dittoc"], "gguf": gguf_digest}
     mlir = import_dir / "model.mlir"
-    if _stamp_ok(import_dir, want, import_dir / "model.weights") and mlir.exists():
+    stamps = import_dir / IMPORT_STAMP_DIR
+    if _stamp_ok(stamps, want, import_dir / "model.weights") and mlir.exists():
         return want
-    import_dir.mkdir(parents=True, exist_ok=True)
-    (import_dir / STAMP).unlink(missing_ok=True)
+    stamps.mkdir(parents=True, exist_ok=True)
+    (stamps / STAMP).unlink(missing_ok=True)
     tools.run(["import", str(gguf), "-o", str(mlir)], "import")
-    _write_stamp(import_dir, want, import_dir / "model.weights")
+    _write_stamp(stamps, want, import_dir / "model.weights")
     return want
 
 
@@ -117,29 +123,58 @@ class Variant:
     quantize: list[str] | None
 
 
+def _quantized_ok(out_dir: Path, want: dict) -> bool:
+    """Whether out_dir's q.mlir/q.weights are `dittoc quantize`'s output for
+    `want` (the quantize step's own stamp, or — builds from before the steps
+    had separate stamps — a whole-variant stamp with the same inputs)."""
+    weights = out_dir / "q.weights"
+    if (out_dir / QUANTIZE_STAMP_DIR / STAMP).exists():
+        return _stamp_ok(out_dir / QUANTIZE_STAMP_DIR, want, weights) and (out_dir / "q.mlir").exists()
+    try:
+        old = json.loads((out_dir / STAMP).read_text())["made_from"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    def without_runtime(d):
+        return {k: v for k, v in d.items() if k != "runtime"} if isinstance(d, dict) else d
+
+    same = all(without_runtime(old.get(key)) == without_runtime(want[key])
+               for key in ("import", "dittoc", "quantize"))
+    return same and weights.exists() and (out_dir / "q.mlir").exists()
+
+
 def ensure_variant(tools: Toolchain, imported: dict, import_dir: Path, variant: Variant, out_dir: Path) -> tuple[Path, str]:
     """(executable, build identity) of a variant, built unless its stamp
-    matches. The executable is written under a temporary name and renamed
-    into place, so a process still running the old one keeps its file."""
-    want = {"step": "variant", "import": imported, **tools.identity(), "quantize": variant.quantize,
+    matches. The two steps have their own stamps: quantizing depends on the
+    dittoc binary only, compiling also on the runtime library it links, so a
+    runtime change recompiles without quantizing again. The executable is
+    written under a temporary name and renamed into place, so a process still
+    running the old one keeps its file."""
+    identity = tools.identity()
+    want = {"step": "variant", "import": imported, **identity, "quantize": variant.quantize,
             "compile": COMPILE_ARGS}
     exe = out_dir / "model"
     ident = item_key(want)
     if _stamp_ok(out_dir, want, exe):
         return exe, ident
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / STAMP).unlink(missing_ok=True)
     source = import_dir / "model.mlir"
     if variant.quantize is not None:
         quantized = out_dir / "q.mlir"
-        tools.run(["quantize", str(source), *variant.quantize, "-o", str(quantized)],
-                  f"dittoc {variant.name}: quantize")
+        want_q = {"step": "quantize", "import": imported, "dittoc": identity["dittoc"],
+                  "quantize": variant.quantize}
+        if not _quantized_ok(out_dir, want_q):
+            (out_dir / STAMP).unlink(missing_ok=True)
+            tools.run(["quantize", str(source), *variant.quantize, "-o", str(quantized)],
+                      f"dittoc {variant.name}: quantize")
+            # quantize's activation statistics (a quarter GB) are only an intermediate
+            (out_dir / "q.calibration.safetensors").unlink(missing_ok=True)
+        (out_dir / QUANTIZE_STAMP_DIR).mkdir(exist_ok=True)
+        _write_stamp(out_dir / QUANTIZE_STAMP_DIR, want_q, out_dir / "q.weights")
         source = quantized
+    (out_dir / STAMP).unlink(missing_ok=True)
     partial = out_dir / "model.partial"
     tools.run([str(source), *COMPILE_ARGS, "-o", str(partial)], f"dittoc {variant.name}: compile")
     partial.replace(exe)
-    # quantize's activation statistics (a quarter GB) are only an intermediate
-    (out_dir / "q.calibration.safetensors").unlink(missing_ok=True)
     _write_stamp(out_dir, want, exe)
     return exe, ident
 

@@ -105,6 +105,10 @@ def test_timings_measured_without_the_quiet_check_are_not_reused_with_it(tmp_pat
     calls = []
     run([Recorder("dittoc k4", calls, 40.0)], ItemCache(tmp_path))  # QuietRunner(None): check off
     monkeypatch.setattr(benchlib, "wait_for_quiet", lambda threshold, timeout: 0.0)
+    # The bandwidth probe is a real child process: on a busy machine its
+    # contention would trip the quiet check this test turns on.
+    monkeypatch.setattr(benchlib.ReadBandwidth, "measure",
+                        lambda self, threads: {"gbps": [10.0], "contention": 0.0})
     calls.clear()
     cache = ItemCache(tmp_path)
     harness.measure_speed([Recorder("dittoc k4", calls, 40.0)], ST, cache, benchlib.QuietRunner(0.1),

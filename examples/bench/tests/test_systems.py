@@ -31,6 +31,7 @@ if args[0] == "import":
     out.with_name("model.tokenizer_config.json").write_text('{"eos_token_ids": [2], "add_bos_token": false}')
 elif args[0] == "quantize":
     out.write_text("quantized " + " ".join(args))
+    out.with_suffix(".weights").write_bytes(b"q" * 16)
     out.with_name("q.calibration.safetensors").write_bytes(b"stats")
 else:
     out.write_bytes(b"exe of " + Path(args[0]).read_bytes())
@@ -80,14 +81,30 @@ def test_builds_are_stamped_and_redone_only_when_their_inputs_change(tools, tmp_
     _, ident2 = ensure_variant(tools, imported, imp, Variant("k4", ["--bits", "4", "--block", "256"]), out)
     assert calls(tools)[0] == "quantize" and ident2 != ident
 
-    # a new runtime library: everything again
+    # a new runtime library: compiled again, not imported or quantized again
+    _, ident_back = ensure_variant(tools, imported, imp, k4, out)
+    assert calls(tools) == ["quantize", str(out / "q.mlir")] and ident_back == ident
     (tools.dittoc.parent / "libditto_rt.a").write_bytes(b"runtime 2")
+    assert ensure_import(tools, gguf, "g1", imp) == imported
+    _, ident_rt = ensure_variant(tools, imported, imp, k4, out)
+    assert calls(tools) == [str(out / "q.mlir")] and ident_rt not in (ident, ident2)
+
+    # a new dittoc: everything again
+    make_fake(tools.dittoc, FAKE_DITTOC + "# another build\n")
     imported2 = ensure_import(tools, gguf, "g1", imp)
     _, ident3 = ensure_variant(tools, imported2, imp, k4, out)
-    assert calls(tools) == ["import", "quantize", str(out / "q.mlir")] and ident3 not in (ident, ident2)
+    assert calls(tools) == ["import", "quantize", str(out / "q.mlir")]
+    assert ident3 not in (ident, ident2, ident_rt)
 
-    # the executable replaced by someone else: rebuilt
+    # the executable replaced by someone else: compiled again (the quantized
+    # module is still the quantize step's)
     exe.write_bytes(b"something else entirely")
+    ensure_variant(tools, imported2, imp, k4, out)
+    assert calls(tools) == [str(out / "q.mlir")]
+
+    # both replaced: quantized and compiled again
+    exe.write_bytes(b"something else entirely")
+    (out / "q.weights").write_bytes(b"other weights")
     ensure_variant(tools, imported2, imp, k4, out)
     assert calls(tools) == ["quantize", str(out / "q.mlir")]
 
