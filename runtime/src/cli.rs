@@ -74,10 +74,10 @@ pub struct Args {
     #[arg(long)]
     pub ids: bool,
 
-    /// Run the prompt text through the model in windows of --ctx tokens
-    /// (default 512) and write the activation statistics of every weight
-    /// matrix to this safetensors file (for `dittoc quantize --calib`)
-    #[arg(long, value_name = "OUT.safetensors", conflicts_with_all = ["dump_logits", "tokens", "tokens_file"])]
+    /// Run the input (text or token ids) through the model in windows of
+    /// --ctx tokens (default 512) and write the activation statistics of
+    /// every weight matrix to this safetensors file (for `dittoc quantize`)
+    #[arg(long, value_name = "OUT.safetensors", conflicts_with = "dump_logits")]
     pub calibrate: Option<PathBuf>,
 
     /// Compute the perplexity of the prompt text: non-overlapping windows of

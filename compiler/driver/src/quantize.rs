@@ -52,6 +52,9 @@ pub enum Calibration {
     None,
     /// Run the f32 model over these texts (files, or directories of code).
     Texts(Vec<PathBuf>),
+    /// Run the f32 model over natural-language text: these files, or every
+    /// file of these directories (a baseline for the effect of the set).
+    Prose(Vec<PathBuf>),
     /// Random token ids (a baseline for the effect of the set).
     Random { tokens: usize },
     /// Statistics written earlier by an executable's `--calibrate`.
@@ -102,10 +105,19 @@ const CODE_EXTENSIONS: &[&str] = &[
     "py", "rs", "c", "h", "cc", "cpp", "hpp", "js", "ts", "go", "java", "rb", "sh", "lua",
 ];
 
-/// Files under `path` (itself, if a file), sorted; for a directory, code
-/// files only and every other one (the rest stays out of calibration, for
-/// evaluation).
-fn calibration_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+/// What a calibration directory contributes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Code files only, and every other one (the rest stays out of
+    /// calibration, for evaluation).
+    Code,
+    /// Every file.
+    Prose,
+}
+
+/// Files under `path` (itself, if a file), sorted; for a directory, as
+/// `kind` says.
+fn calibration_files(path: &Path, kind: Kind) -> Result<Vec<PathBuf>, String> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -118,24 +130,27 @@ fn calibration_files(path: &Path) -> Result<Vec<PathBuf>, String> {
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| CODE_EXTENSIONS.contains(&e))
+            } else if kind == Kind::Prose
+                || p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| CODE_EXTENSIONS.contains(&e))
             {
                 files.push(p);
             }
         }
     }
     files.sort();
-    Ok(files.into_iter().step_by(2).collect())
+    Ok(match kind {
+        Kind::Code => files.into_iter().step_by(2).collect(),
+        Kind::Prose => files,
+    })
 }
 
 /// The calibration text: the files of `paths`, in order, up to `budget` bytes.
-fn corpus(paths: &[PathBuf], budget: usize) -> Result<String, String> {
+fn corpus(paths: &[PathBuf], kind: Kind, budget: usize) -> Result<String, String> {
     let mut text = String::new();
     for path in paths {
-        for file in calibration_files(path)? {
+        for file in calibration_files(path, kind)? {
             if text.len() >= budget {
                 return Ok(text);
             }
@@ -152,7 +167,11 @@ fn corpus(paths: &[PathBuf], budget: usize) -> Result<String, String> {
         }
     }
     if text.is_empty() {
-        return Err("the calibration set holds no readable code files".into());
+        return Err(match kind {
+            Kind::Code => "the calibration set holds no readable code files",
+            Kind::Prose => "the calibration set holds no readable text files",
+        }
+        .into());
     }
     Ok(text)
 }
@@ -183,8 +202,12 @@ fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result<(), String
     let mut command = std::process::Command::new(&exe);
     command.arg("--calibrate").arg(stats).args(["--ctx", "512"]);
     match &options.calibration {
-        Calibration::Texts(paths) => {
-            let text = corpus(paths, CALIBRATION_BYTES)?;
+        Calibration::Texts(paths) | Calibration::Prose(paths) => {
+            let kind = match options.calibration {
+                Calibration::Prose(_) => Kind::Prose,
+                _ => Kind::Code,
+            };
+            let text = corpus(paths, kind, CALIBRATION_BYTES)?;
             let file = work.path().join("corpus.txt");
             std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
             command.arg("-f").arg(file);
@@ -194,7 +217,9 @@ fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result<(), String
                 .iter()
                 .map(|id| id.to_string())
                 .collect();
-            command.arg("--tokens").arg(ids.join(","));
+            let file = work.path().join("ids.txt");
+            std::fs::write(&file, ids.join(" ")).map_err(|e| format!("{}: {e}", file.display()))?;
+            command.arg("--tokens-file").arg(file);
         }
         Calibration::None | Calibration::Stats(_) => unreachable!("nothing to run"),
     }
@@ -318,7 +343,7 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     let statistics = match &options.calibration {
         Calibration::None => Statistics::new(),
         Calibration::Stats(path) => read_statistics(path)?,
-        Calibration::Texts(_) | Calibration::Random { .. } => {
+        Calibration::Texts(_) | Calibration::Prose(_) | Calibration::Random { .. } => {
             let path = with_suffix(".calibration.safetensors");
             run_calibration(options, &path)?;
             read_statistics(&path)?

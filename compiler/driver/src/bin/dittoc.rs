@@ -157,7 +157,7 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
         (None, CalibSet::None) => Calibration::None,
         (None, CalibSet::Random) => Calibration::Random { tokens: 4096 },
         (None, CalibSet::Text) => {
-            Calibration::Texts(vec![PathBuf::from("/usr/share/common-licenses")])
+            Calibration::Prose(vec![PathBuf::from("/usr/share/common-licenses")])
         }
         (None, CalibSet::Code) if !args.calib.is_empty() => Calibration::Texts(args.calib),
         (None, CalibSet::Code) => Calibration::Texts(vec![default_code_set().ok_or(
