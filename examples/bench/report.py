@@ -235,7 +235,11 @@ def _scatter(ax, data: dict, y_of, label: str) -> int:
         for x, y, name in pts:
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8, color=color)
     ax.margins(x=0.12, y=0.1)  # room for the names
-    ax.set_xlabel("bits per weight (file or weight section · 8 / parameters)")
+    # 2.5 to 32 bits per weight: a log axis keeps the low-bit points apart.
+    ax.set_xscale("log", base=2)
+    ticks = [2, 3, 4, 5, 6, 8, 16, 32]
+    ax.set_xticks(ticks, [str(b) for b in ticks])
+    ax.set_xlabel("bits per weight (file or weight section · 8 / parameters), log scale")
     ax.set_ylabel(label)
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -246,6 +250,7 @@ def plots(data: dict, out_dir: Path) -> list[Path]:
     """bits/weight vs perplexity and vs decode tok/s at the most threads,
     as PNGs in out_dir; only those with data."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -253,6 +258,8 @@ def plots(data: dict, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     t = max(data["settings"]["threads"])
     sub = f"Qwen2.5-Coder-0.5B-Instruct, commit {data['commit']}, {data['machine']['cpu']}"
+    if any_cached(data):
+        sub += f" ({CACHED_MARK}: cached by an earlier run)"
     written = []
     threads = f"{t} thread{'s' * (t > 1)}"
 
@@ -272,8 +279,11 @@ def plots(data: dict, out_dir: Path) -> list[Path]:
         if _scatter(ax, data, y_of, label) == 0:
             plt.close(fig)
             continue
-        if any_cached(data):
-            sub += f" ({CACHED_MARK}: cached by an earlier run)"
+        if y_of is ppl_of:
+            ax.set_yscale("log")  # one broken 2-bit point must not flatten the rest
+            ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_yticks([4, 5, 6, 7, 8, 10, 15, 20, 30, 50])
         ax.set_title(f"{title}\n{sub}", fontsize=10)
         fig.tight_layout()
         path = out_dir / name
