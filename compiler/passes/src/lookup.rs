@@ -39,17 +39,8 @@ pub fn lower_loads(
     Ok(())
 }
 
-fn integer_attribute(op: OperationRef, name: &str) -> Result<i64, PassError> {
-    op.attribute(name)
-        .ok()
-        .and_then(|a| IntegerAttribute::try_from(a).ok())
-        .map(|a| a.value())
-        .ok_or_else(|| PassError::at(op, format!("codebook.load needs an integer `{name}`")))
-}
-
 fn lower_load(context: &Context, op: OperationRef) -> Result<(), PassError> {
-    let bits = integer_attribute(op, "bits")?;
-    let block = integer_attribute(op, "block")?;
+    let (bits, block) = crate::verify::scheme(op)?;
     let operand = |i: usize| -> Result<Value, PassError> {
         op.operand(i).map_err(|e| PassError::at(op, e.to_string()))
     };
@@ -73,7 +64,7 @@ fn lower_load(context: &Context, op: OperationRef) -> Result<(), PassError> {
         ))
     };
 
-    let bit = emit(arith::muli(i, constant(bits, index), location));
+    let bit = emit(arith::muli(i, constant(bits as i64, index), location));
     let byte = emit(arith::shrui(bit, constant(3, index), location));
     let one = constant(1, index);
     let bytes = emit(memref::dim(indices, constant(0, index), location));
@@ -105,11 +96,11 @@ fn lower_load(context: &Context, op: OperationRef) -> Result<(), PassError> {
     ));
     let code = emit(arith::andi(
         emit(arith::shrui(word, shift, location)),
-        constant((1 << bits) - 1, i32_type),
+        constant((1i64 << bits) - 1, i32_type),
         location,
     ));
     let entry = emit(arith::index_cast(code, index, location));
-    let codebook = emit(arith::divui(i, constant(block, index), location));
+    let codebook = emit(arith::divui(i, constant(block as i64, index), location));
     let half = emit(memref::load(codebooks, &[codebook, entry], location));
     let value = emit(arith::extf(half, Type::float32(context), location));
 

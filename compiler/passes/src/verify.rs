@@ -61,7 +61,7 @@ fn integer(op: OperationRef, name: &str) -> Result<i64, PassError> {
 }
 
 /// `bits` and `block` of a codebook op, checked against the format.
-fn scheme(op: OperationRef) -> Result<(u64, u64), PassError> {
+pub(crate) fn scheme(op: OperationRef) -> Result<(u64, u64), PassError> {
     let bits = integer(op, "bits")?;
     let block = integer(op, "block")?;
     if ![2, 3, 4, 5, 6, 8].contains(&bits) {
