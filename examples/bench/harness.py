@@ -275,18 +275,13 @@ def measure_perplexity(systems: list[System], windows: list[list[int]], threads:
         items = {str(i): {"v": ITEM_VERSION, "system": s.identity, "window": i, "ids": digest_ids(w),
                           "threads": threads}
                  for i, w in enumerate(windows)}
-        results: dict[str, tuple[dict, bool]] = {}
-        for i, it in items.items():
-            hit = cache.lookup("perplexity", it)
-            if hit is not None:
-                cache.hits += 1
-                results[i] = (hit.value, True)
-                bar.step(f"{s.name} window {i} (cached)")
+        results = {i: (value, True) for i, value in cache.found("perplexity", items).items()}
+        for i in results:
+            bar.step(f"{s.name} window {i} (cached)")
         todo = {i: windows[int(i)] for i in items if i not in results}
         with failing_system(s, "perplexity"):
             for i, value in (s.perplexity(todo, threads) if todo else ()):
-                cache.misses += 1
-                cache.store("perplexity", items[i], value)
+                cache.measured("perplexity", items[i], value)
                 results[i] = (value, False)
                 bar.step(f"{s.name} window {i}: ppl {perplexity.perplexity([value['nll']], [value['scored']]):.3f}")
         out[s.name] = [(results[str(i)][0]["nll"], results[str(i)][0]["scored"], results[str(i)][1])
@@ -308,20 +303,15 @@ def measure_humaneval(systems: list[System], tasks: list[humaneval.Task], st: Se
                              "n": st.max_new_tokens, "stops": list(humaneval.STOPS), "threads": threads,
                              "timeout_s": st.sample_timeout_s}
                  for t in tasks}
-        results: dict[str, tuple[dict, bool]] = {}
-        for tid, it in items.items():
-            hit = cache.lookup("humaneval", it)
-            if hit is not None:
-                cache.hits += 1
-                results[tid] = (hit.value, True)
-                bar.step(f"{s.name} {tid} (cached)")
+        results = {tid: (value, True) for tid, value in cache.found("humaneval", items).items()}
+        for tid in results:
+            bar.step(f"{s.name} {tid} (cached)")
         todo = {tid: by_id[tid].prompt for tid in items if tid not in results}
         with failing_system(s, "HumanEval"):
             for tid, gen in (s.complete(todo, threads, st.max_new_tokens, humaneval.STOPS) if todo else ()):
                 verdict = humaneval.judge(by_id[tid], gen["completion"], box, limits)
                 value = {**gen, **verdict.to_json(), "sandbox": box.kind}
-                cache.misses += 1
-                cache.store("humaneval", items[tid], value)
+                cache.measured("humaneval", items[tid], value)
                 results[tid] = (value, False)
                 bar.step(f"{s.name} {tid}: {verdict.result}")
         out[s.name] = {tid: results[tid] for tid in items}

@@ -77,5 +77,20 @@ class ItemCache:
         if entry is not None:
             self.hits += 1
             return entry
+        return self.measured(kind, item, measure())
+
+    def found(self, kind: str, items: dict[str, dict]) -> dict[str, dict]:
+        """The stored values of those of `items` (by key) the cache holds,
+        each counted as a hit; the rest are to be measured."""
+        values = {}
+        for key, item in items.items():
+            entry = self.lookup(kind, item)
+            if entry is not None:
+                self.hits += 1
+                values[key] = entry.value
+        return values
+
+    def measured(self, kind: str, item: dict, value: dict) -> Entry:
+        """Store a result measured just now (counted as a miss)."""
         self.misses += 1
-        return self.store(kind, item, measure())
+        return self.store(kind, item, value)
