@@ -20,8 +20,15 @@
 //! | `scalar.rs` | the scalar kernels: the fallback, and the twins of the SIMD kernels |
 //! | `avx2.rs` | x86-64 AVX2 + FMA + F16C (8 lanes) |
 //! | `avx512.rs` | x86-64 AVX-512 F + BW (16 lanes) |
+//! | `int8.rs` | the GEMV with int8 activations: [`Q8Vector`], the dispatch ([`Int8Isa`]) |
+//! | `avx512_vnni.rs` | its x86-64 kernel: AVX-512 VBMI + VNNI |
 //! | `neon.rs` | aarch64 NEON (4 lanes, 32 registers) |
 //! | `gemm.rs` | the panel-by-panel GEMM driver shared by all of them |
+//!
+//! The GEMV also comes with int8 activations ([`gemv_rows_int8`]): x
+//! quantized to int8 in groups of 64, codebooks to int8 per segment,
+//! integer dot products (`vpdpbusd`), as llama.cpp's Q8 products; faster,
+//! and no longer the exact f32 product (`int8.rs` has the details).
 //!
 //! The instruction set is picked once per process ([`Isa::detected`]). The
 //! row-level entry points ([`gemv_rows`], [`decode_row`], [`gemm_block`])
@@ -33,7 +40,10 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512_vnni;
 mod gemm;
+mod int8;
 mod layout;
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -41,6 +51,9 @@ mod scalar;
 
 use std::sync::OnceLock;
 
+pub use int8::{
+    gemv_int8, gemv_rows_int8, int8_fits, Int8Isa, Q8Group, Q8Vector, GROUP as INT8_GROUP,
+};
 pub use layout::{CbMatrix, FormatError, SUPPORTED_BITS};
 
 /// Which kernels run.

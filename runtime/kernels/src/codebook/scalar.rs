@@ -13,6 +13,7 @@
 use half::f16;
 
 use super::gemm::Gemm;
+use super::int8::{int8_codebook_scale, Q8Vector, GROUP, LANES};
 use super::layout::{epilogue, reduce_halving, CbMatrix, Segment};
 
 /// Eight `b`-bit indices from the front of `bytes` (fewer bytes at the end
@@ -70,6 +71,59 @@ pub(crate) fn gemv_rows<const W: usize>(
             });
         }
         *out = epilogue(reduce_halving(acc), *out, alpha, beta);
+    }
+}
+
+/// A segment's codebook in int8 and its scale (`int8.rs`): the first
+/// `2^b` entries of the table are used.
+fn int8_codebook(codebook: &[f16]) -> ([i8; 64], f32) {
+    let amax = codebook.iter().fold(0.0f32, |m, c| m.max(c.to_f32().abs()));
+    let (scale, inv) = int8_codebook_scale(amax);
+    let mut table = [0i8; 64];
+    for (t, c) in table.iter_mut().zip(codebook) {
+        *t = (c.to_f32() * inv).round_ties_even() as i8;
+    }
+    (table, scale)
+}
+
+/// The twin of the int8-activation GEMV (`int8.rs`): per group of 64
+/// weights the 16 lanes' exact integer sums `Σ qc·xq` (lane l: weights
+/// 4l..4l+3 of the group), each summed as f32 with a fused multiply-add
+/// by `s_x[g]` into accumulator `j mod 2` (j the group's place in its
+/// segment); per segment `row[l] = (acc0[l] + acc1[l])·s_c + row[l]`; the
+/// 16 lanes reduced by halving. The caller checked `int8_fits`.
+pub(crate) fn gemv_rows_int8(
+    m: &CbMatrix,
+    xq: &Q8Vector,
+    y: &mut [f32],
+    r0: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let bits = m.bits();
+    for (i, out) in y.iter_mut().enumerate() {
+        let mut row = [0.0f32; LANES];
+        for seg in m.segments(r0 + i, 0, m.k()) {
+            let (table, scale) = int8_codebook(seg.codebook);
+            let mut acc = [[0.0f32; LANES]; 2];
+            for j in 0..seg.len.div_ceil(GROUP) {
+                let g = seg.k0 / GROUP + j;
+                let (xs, sx) = (&xq.groups()[g].q, xq.scales()[g]);
+                let mut lanes = [0i32; LANES];
+                for t in 0..(seg.len - GROUP * j).min(GROUP) {
+                    let w = GROUP * j + t; // the weight's place in the segment
+                    let q = unpack8(&seg.indices[w / 8 * bits..], bits)[w % 8];
+                    lanes[t / 4] += table[q as usize] as i32 * xs[t] as i32;
+                }
+                for (a, &s) in acc[j % 2].iter_mut().zip(&lanes) {
+                    *a = (s as f32).mul_add(sx, *a);
+                }
+            }
+            for (l, r) in row.iter_mut().enumerate() {
+                *r = (acc[0][l] + acc[1][l]).mul_add(scale, *r);
+            }
+        }
+        *out = epilogue(reduce_halving(row), *out, alpha, beta);
     }
 }
 

@@ -1,0 +1,303 @@
+//! The GEMV with int8 activations: y := beta·y + alpha·Ŵ·x computed the way
+//! llama.cpp computes x·W against Q8 activations, from integer dot products.
+//!
+//! * **Activations** ([`Q8Vector`]): once per product, x [K] is cut into
+//!   groups of [`GROUP`] = 64 consecutive entries; group g gets the scale
+//!   `s_x[g] = max|x_g| / 127` and the values `xq = round(x / s_x[g])` in
+//!   i8 (all zero when the group is), so that `x ≈ s_x[g]·xq` within
+//!   `s_x[g]/2` per entry.
+//! * **Weights**: per segment (a row's run of weights sharing one codebook,
+//!   `layout.rs`) the 2^b f16 centroids become int8 the same way, with one
+//!   scale `s_c = max|c| / 127` and `qc = round_ties_even(c · (127/max|c|))`.
+//! * **Sums**: per group, `Σ qc[idx_i] · xq_i` is an exact integer; it is
+//!   scaled by `s_x[g]` into an f32 partial sum of the segment, which is
+//!   scaled by `s_c` into the row's sum.
+//!
+//! The AVX-512 kernel (`avx512_vnni.rs`) multiplies with `vpdpbusd`, which
+//! takes one unsigned and one signed byte operand: the table holds
+//! `qc + 128` (u8) and the sum starts from `−128 · Σ xq` per dword lane
+//! ([`Q8Group::bias`]), so every lane holds `Σ qc·xq` over its 4 weights
+//! exactly. Lane l of a group (weights 4l..4l+3) is converted to f32 and
+//! summed with a fused multiply-add by `s_x[g]` into lane l of one of two
+//! f32 accumulators (even and odd groups of the segment); at the end of
+//! the segment `row[l] = (acc0[l] + acc1[l]) · s_c + row[l]` (fused), and
+//! the 16 lanes of `row` are reduced by halving. The scalar twin
+//! (`scalar::gemv_rows_int8`) does exactly these f32 operations in this
+//! order on the same integers, so the two agree bit for bit.
+//!
+//! Which matrices: b = 2..6, and only when every segment starts on a group
+//! boundary within its row (segment boundaries at columns that are
+//! multiples of 64: B and K multiples of 64, or B a multiple of K, or one
+//! block for the whole matrix — the quantizer's default blocks 32·2^b on
+//! models whose K is a multiple of 64 always are). [`int8_fits`] tells; for
+//! other matrices (and b = 8) the caller uses the f32 kernels.
+//!
+//! Which CPUs: x86-64 with AVX-512 F, BW, VL, VBMI and VNNI
+//! ([`Int8Isa::Avx512Vnni`]). Everywhere else the scalar twin is available
+//! as a reference, but it is slower than the f32 SIMD kernels: callers use
+//! [`Int8Isa::detected`], which names only SIMD kernels.
+
+use std::sync::OnceLock;
+
+#[cfg(target_arch = "x86_64")]
+use super::avx512_vnni;
+use super::layout::CbMatrix;
+use super::scalar;
+
+/// Activations per group (one scale each).
+pub const GROUP: usize = 64;
+
+/// Dword lanes per group (4 weights each), as `vpdpbusd` sums them.
+pub const LANES: usize = GROUP / 4;
+
+/// One group of quantized activations, laid out for one 64-byte load each
+/// of the values and of the lane biases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct Q8Group {
+    /// `round(x / s_x)`, zero past the end of x.
+    pub q: [i8; GROUP],
+    /// `−128 · (q[4l] + q[4l+1] + q[4l+2] + q[4l+3])` for lane l: what a
+    /// u8 × i8 dot product with the table stored as `qc + 128` must start
+    /// from to sum `qc · q` exactly.
+    pub bias: [i32; LANES],
+}
+
+impl Q8Group {
+    const ZERO: Q8Group = Q8Group {
+        q: [0; GROUP],
+        bias: [0; LANES],
+    };
+}
+
+/// x [K] quantized to int8 in groups of [`GROUP`] (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct Q8Vector {
+    k: usize,
+    groups: Vec<Q8Group>,
+    scales: Vec<f32>,
+    sums: Vec<i32>,
+}
+
+impl Q8Vector {
+    /// Quantizes `x`.
+    pub fn new(x: &[f32]) -> Q8Vector {
+        let mut v = Q8Vector::default();
+        v.set(x);
+        v
+    }
+
+    /// Quantizes `x` into `self`, reusing its storage.
+    ///
+    /// Per group: `s_x = max|x| / 127`, `xq = round_ties_even(x · (127 /
+    /// max|x|))` (|xq| ≤ 127). A group of zeros gets `s_x = 0` and zeros. A
+    /// group holding a NaN or an infinity gets `s_x = NaN` (and zeros), so
+    /// that every product with it is NaN, as the f32 kernels' would be NaN
+    /// or infinite.
+    pub fn set(&mut self, x: &[f32]) {
+        let groups = x.len().div_ceil(GROUP);
+        self.k = x.len();
+        self.groups.clear();
+        self.groups.resize(groups, Q8Group::ZERO);
+        self.scales.clear();
+        self.scales.resize(groups, 0.0);
+        self.sums.clear();
+        self.sums.resize(groups, 0);
+        for (g, xs) in x.chunks(GROUP).enumerate() {
+            let (scale, sum) = quantize_group(xs, &mut self.groups[g]);
+            self.scales[g] = scale;
+            self.sums[g] = sum;
+        }
+    }
+
+    /// K, the length of x.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// The groups (`ceil(K / 64)`; the last one zero-padded).
+    pub fn groups(&self) -> &[Q8Group] {
+        &self.groups
+    }
+    /// `s_x[g]` per group.
+    pub fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+    /// `Σ xq` per group.
+    pub fn sums(&self) -> &[i32] {
+        &self.sums
+    }
+    /// `xq[i]`, i < K.
+    pub fn value(&self, i: usize) -> i8 {
+        self.groups[i / GROUP].q[i % GROUP]
+    }
+    /// `s_x[g]·xq` per entry: x as the int8 products see it.
+    pub fn dequantized(&self) -> Vec<f32> {
+        (0..self.k)
+            .map(|i| self.scales[i / GROUP] * self.value(i) as f32)
+            .collect()
+    }
+}
+
+/// Quantizes one group of at most 64 values into `out`; returns its scale
+/// and `Σ xq`.
+fn quantize_group(xs: &[f32], out: &mut Q8Group) -> (f32, i32) {
+    let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if xs.iter().any(|v| !v.is_finite()) {
+        return (f32::NAN, 0);
+    }
+    if amax == 0.0 {
+        return (0.0, 0);
+    }
+    let inv = 127.0 / amax;
+    if inv.is_finite() {
+        // |v·inv| ≤ 127·(1 + 2⁻²³): adding and taking away 1.5·2²³ rounds
+        // it to the nearest integer, ties to even, as `round_ties_even`
+        // does, but in a loop that vectorizes on any x86-64 (which has no
+        // vector rounding instruction before SSE4.1).
+        const MAGIC: f32 = 12_582_912.0;
+        for (q, &v) in out.q.iter_mut().zip(xs) {
+            *q = ((v * inv + MAGIC) - MAGIC) as i8;
+        }
+    } else {
+        // max|x| below 127/f32::MAX (~4e-37): in f64, where 127/max|x| fits.
+        let inv = 127.0 / amax as f64;
+        for (q, &v) in out.q.iter_mut().zip(xs) {
+            *q = (v as f64 * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+        }
+    }
+    for (l, bias) in out.bias.iter_mut().enumerate() {
+        *bias = -128
+            * out.q[4 * l..4 * l + 4]
+                .iter()
+                .map(|&q| q as i32)
+                .sum::<i32>();
+    }
+    let sum = out.q.iter().map(|&q| q as i32).sum();
+    (amax / 127.0, sum)
+}
+
+/// A segment's codebook in int8: `qc[j] = round_ties_even(c[j] · (127 /
+/// max|c|))` and the scale `s_c = max|c| / 127` (0 and all zeros for an
+/// all-zero codebook). Every kernel converts with these f32 operations.
+#[inline]
+pub(crate) fn int8_codebook_scale(amax: f32) -> (f32, f32) {
+    let inv = if amax > 0.0 { 127.0 / amax } else { 0.0 };
+    (amax / 127.0, inv)
+}
+
+/// Which kernels compute the int8-activation GEMV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Int8Isa {
+    /// The scalar twin: a reference, slower than the f32 SIMD kernels.
+    Scalar,
+    /// x86-64 AVX-512 F + BW + VL + VBMI + VNNI (`vpermb`,
+    /// `vpmultishiftqb`, `vpdpbusd`).
+    Avx512Vnni,
+}
+
+impl Int8Isa {
+    /// The SIMD int8 kernels this CPU runs, if any, detected once.
+    pub fn detected() -> Option<Int8Isa> {
+        static BEST: OnceLock<Option<Int8Isa>> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            Int8Isa::Avx512Vnni
+                .runs_here()
+                .then_some(Int8Isa::Avx512Vnni)
+        })
+    }
+
+    /// Every kind of int8 kernel this CPU runs, the scalar twin first.
+    pub fn available() -> Vec<Int8Isa> {
+        [Int8Isa::Scalar, Int8Isa::Avx512Vnni]
+            .into_iter()
+            .filter(|isa| isa.runs_here())
+            .collect()
+    }
+
+    /// Whether this CPU has the instructions.
+    pub fn runs_here(self) -> bool {
+        match self {
+            Int8Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Int8Isa::Avx512Vnni => {
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vl")
+                    && is_x86_feature_detected!("avx512vbmi")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Int8Isa::Avx512Vnni => false,
+        }
+    }
+
+    /// Panics unless these kernels run here.
+    pub fn check(self) {
+        assert!(
+            self.runs_here(),
+            "this CPU cannot run the {self:?} int8 codebook kernels"
+        );
+    }
+}
+
+/// Whether the int8 kernels compute `w` (b = 2..6, every segment starting
+/// on a 64-column group boundary of its row); otherwise use the f32 ones.
+pub fn int8_fits(w: &CbMatrix) -> bool {
+    let (n, k, block) = (w.n(), w.k(), w.block());
+    (2..=6).contains(&w.bits())
+        && (k == 0
+            || n * k <= block
+            || block.is_multiple_of(k)
+            || (k.is_multiple_of(GROUP) && block.is_multiple_of(GROUP)))
+}
+
+/// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x̂ for the rows of `y`, x̂ the
+/// quantized x, with `isa`.
+///
+/// Panics unless `isa` runs here, `xq` has K entries, the rows are in Ŵ
+/// and [`int8_fits`] holds.
+pub fn gemv_rows_int8(
+    isa: Int8Isa,
+    w: &CbMatrix,
+    xq: &Q8Vector,
+    y: &mut [f32],
+    r0: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    isa.check();
+    assert!(
+        xq.k() == w.k() && r0 + y.len() <= w.n(),
+        "gemv_rows_int8: x [{}] and rows {r0}..{} against Ŵ [{}, {}]",
+        xq.k(),
+        r0 + y.len(),
+        w.n(),
+        w.k()
+    );
+    assert!(
+        int8_fits(w),
+        "gemv_rows_int8: {w:?} has no int8 kernel (see int8_fits)"
+    );
+    match isa {
+        Int8Isa::Scalar => scalar::gemv_rows_int8(w, xq, y, r0, alpha, beta),
+        // SAFETY: `check` found the features; xq has K entries; `int8_fits`.
+        #[cfg(target_arch = "x86_64")]
+        Int8Isa::Avx512Vnni => unsafe { avx512_vnni::gemv_rows(w, xq, y, r0, alpha, beta) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Int8Isa::Avx512Vnni => unreachable!("checked"),
+    }
+}
+
+/// y := beta·y + alpha·Ŵ·x̂ (x̂ = x quantized to int8) on the calling thread.
+pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, beta: f32) {
+    assert_eq!(
+        (x.len(), y.len()),
+        (w.k(), w.n()),
+        "gemv_int8: x [{}], y [{}] against Ŵ [{}, {}]",
+        x.len(),
+        y.len(),
+        w.n(),
+        w.k()
+    );
+    gemv_rows_int8(isa, w, &Q8Vector::new(x), y, 0, alpha, beta)
+}

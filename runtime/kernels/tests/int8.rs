@@ -1,0 +1,361 @@
+//! The GEMV with int8 activations (`codebook/int8.rs`), on the calling
+//! thread:
+//!
+//! * [`Q8Vector`] against its definition, on edge cases (zeros, one huge
+//!   outlier, tiny and non-finite values, K off the group size);
+//! * every SIMD int8 kernel this CPU runs against the scalar twin, **bit
+//!   for bit**, for b = 2..6, K off the group size, blocks within, at and
+//!   across rows, all (alpha, beta);
+//! * every int8 kernel against the dequantize-then-f64 product within a
+//!   bound computed from the quantization steps (not a fixed tolerance);
+//! * exactly, on data that int8 represents exactly (integer centroids and
+//!   activations with a ±127 in every codebook and every group), so that a
+//!   wrong lookup or a lost correction cannot hide in that bound;
+//! * which matrices have int8 kernels ([`int8_fits`]).
+
+mod common;
+
+use common::*;
+use ditto_kernels::codebook::{
+    gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Isa, Q8Vector, INT8_GROUP,
+};
+use half::f16;
+
+const WIDTHS: [usize; 5] = [2, 3, 4, 5, 6];
+
+fn simd_int8_isas() -> Vec<Int8Isa> {
+    let isas: Vec<Int8Isa> = Int8Isa::available()
+        .into_iter()
+        .filter(|isa| *isa != Int8Isa::Scalar)
+        .collect();
+    if isas.is_empty() {
+        eprintln!("note: this CPU runs no SIMD int8 kernel; only the scalar twin is tested");
+    }
+    isas
+}
+
+/// Shapes and blocks that the int8 kernels take, for `bits`: K and B
+/// multiples of 64 (blocks inside rows and across them), odd K with blocks
+/// of whole rows, one block for the whole matrix; plus random ones.
+fn int8_cases(rng: &mut Lcg, bits: usize, count: usize) -> Vec<((usize, usize), usize)> {
+    let mut cases = vec![
+        ((3, 896), 32 << bits),
+        ((5, 128), 64),
+        ((7, 192), 128), // blocks of 2/3 of a row: boundaries inside rows
+        ((9, 128), 320), // blocks across rows
+        ((4, 64), 4096), // one block
+        ((6, 1000), 1000),
+        ((4, 520), 1040), // two rows per block, K off 64
+        ((3, 100), 304),  // one block, K off 64
+        ((2, 24), 48),
+        ((40, 64), 64),
+    ];
+    let odd = columns(bits);
+    for _ in 0..count {
+        let n = rng.pick(&[1, 2, 3, 7, 16, 17, 31, 40]);
+        let case = match rng.below(3) {
+            0 => {
+                let k = 64 * rng.pick(&[1, 2, 3, 5, 14]);
+                ((n, k), 64 * rng.pick(&[1, 2, 3, 4, 8, 32, 64]))
+            }
+            1 => {
+                let k = rng.pick(&odd);
+                (
+                    (n, k),
+                    (k * rng.pick(&[1, 2, 3])).next_multiple_of(8).max(8),
+                )
+            }
+            _ => {
+                let k = rng.pick(&odd);
+                ((n, k), (n * k).next_multiple_of(8).max(8))
+            }
+        };
+        cases.push(case);
+    }
+    cases.retain(|&((n, k), block)| (k * bits).is_multiple_of(8) && fits(n, k, bits, block));
+    cases
+}
+
+/// Whether `int8_fits` takes the shape (checked on an all-zero matrix).
+fn fits(n: usize, k: usize, bits: usize, block: usize) -> bool {
+    let idx = vec![0u8; (n * k * bits).div_ceil(8)];
+    let cb = vec![f16::ZERO; (n * k).div_ceil(block) << bits];
+    int8_fits(&CbMatrix::new(n, k, bits, block, &idx, &cb).unwrap())
+}
+
+#[test]
+fn int8_fits_takes_group_aligned_segments_of_b_2_to_6() {
+    for bits in WIDTHS {
+        assert!(fits(4, 896, bits, 32 << bits), "default block, b={bits}");
+        assert!(fits(4, 128, bits, 64), "b={bits}");
+        assert!(fits(4, 128, bits, 192), "b={bits}: across rows, 64-aligned");
+        assert!(fits(4, 1000, bits, 2000), "b={bits}: whole rows");
+        assert!(fits(3, 104, bits, 312), "b={bits}: one block");
+        assert!(!fits(4, 128, bits, 32), "b={bits}: half groups");
+        assert!(!fits(4, 104, bits, 64), "b={bits}: K off 64, B inside rows");
+        assert!(!fits(4, 128, bits, 96), "b={bits}: boundaries at 96");
+    }
+    assert!(!fits(4, 896, 8, 8192), "b = 8 has no int8 kernel");
+    for bits in WIDTHS {
+        let cases = int8_cases(&mut Lcg(1), bits, 40);
+        assert!(
+            cases.len() > 40,
+            "b={bits}: too few int8 test cases: {cases:?}"
+        );
+    }
+}
+
+#[test]
+fn q8_vector_round_trip_and_edge_cases() {
+    // All zeros: scale 0, values 0, and x̂ = 0.
+    let v = Q8Vector::new(&[0.0; 100]);
+    assert_eq!(v.groups().len(), 2);
+    assert_eq!(v.scales(), &[0.0, 0.0]);
+    assert_eq!(v.sums(), &[0, 0]);
+    assert!(v.dequantized().iter().all(|&x| x == 0.0));
+
+    // One huge outlier among small values: it alone sets its group's scale
+    // (and is kept exactly up to the scale's rounding), the rest of its
+    // group rounds to zero, the next group keeps its own scale.
+    let mut x: Vec<f32> = (0..130).map(|i| (i as f32 - 60.0) * 1e-3).collect();
+    x[5] = 3.0e30;
+    let v = Q8Vector::new(&x);
+    assert_eq!(v.value(5), 127);
+    assert_eq!(v.scales()[0], 3.0e30 / 127.0);
+    assert!((0..64).filter(|&i| i != 5).all(|i| v.value(i) == 0));
+    assert_eq!(v.scales()[1], x[127] / 127.0);
+    assert_eq!(v.value(127), 127, "the max of group 1");
+    assert_eq!(v.scales()[2], x[129] / 127.0);
+    assert_eq!(
+        (v.value(128), v.value(129)),
+        (125, 127),
+        "group 2: x[128..130]"
+    );
+    // The padding past K is zero.
+    assert!(v.groups()[2].q[2..].iter().all(|&q| q == 0));
+
+    // Tiny values (max|x| ~3e-40, 127/max|x| overflows f32) and random
+    // ones: |xq| ≤ 127, the sums and lane biases as defined, and
+    // |x − s_x·xq| ≤ s_x·(1/2 + 2⁻¹⁵) + 127·2⁻¹⁵⁰: half a step, plus
+    // x·(127/max|x|) off by 3 f32 roundings (3·2⁻²⁴·127 < 2⁻¹⁵ steps), plus
+    // for a subnormal s_x (tiny groups) its rounding to the subnormal
+    // spacing 2⁻¹⁴⁹, times |xq| ≤ 127.
+    let mut rng = Lcg(21);
+    for x in [
+        (0..64)
+            .map(|i| (i as f32 - 30.0) * 1e-41)
+            .collect::<Vec<_>>(),
+        rng.vec(64 * 5 + 17),
+        rng.vec(1),
+        (0..200)
+            .map(|i| if i % 3 == 0 { -1.0 } else { 0.5 })
+            .collect(),
+    ] {
+        let v = Q8Vector::new(&x);
+        assert_eq!(v.k(), x.len());
+        assert_eq!(v.groups().len(), x.len().div_ceil(INT8_GROUP));
+        for (g, group) in v.groups().iter().enumerate() {
+            let xs = &x[g * INT8_GROUP..((g + 1) * INT8_GROUP).min(x.len())];
+            let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert_eq!(v.scales()[g], amax / 127.0, "group {g}");
+            assert!(
+                group.q.iter().any(|&q| q.abs() == 127),
+                "group {g}: no ±127"
+            );
+            assert!(group.q.iter().all(|&q| q != -128));
+            let sum: i32 = group.q.iter().map(|&q| q as i32).sum();
+            assert_eq!(v.sums()[g], sum);
+            for l in 0..16 {
+                let lane: i32 = group.q[4 * l..4 * l + 4].iter().map(|&q| q as i32).sum();
+                assert_eq!(group.bias[l], -128 * lane);
+            }
+            let s = v.scales()[g] as f64;
+            for (i, &xi) in xs.iter().enumerate() {
+                let err = (xi as f64 - s * group.q[i] as f64).abs();
+                assert!(
+                    err <= s * (0.5 + 2f64.powi(-15)) + 127.0 * 2f64.powi(-150),
+                    "x[{}] = {xi}: q {} s {s} err {err}",
+                    g * INT8_GROUP + i,
+                    group.q[i]
+                );
+            }
+        }
+    }
+
+    // Non-finite values make their group's scale NaN (products NaN).
+    let mut x = vec![1.0f32; 70];
+    x[3] = f32::INFINITY;
+    x[66] = f32::NAN;
+    let v = Q8Vector::new(&x);
+    assert!(v.scales()[0].is_nan() && v.scales()[1].is_nan());
+    let v = Q8Vector::new(&[]);
+    assert_eq!((v.k(), v.groups().len()), (0, 0));
+}
+
+#[test]
+fn simd_int8_gemv_matches_its_scalar_twin_bit_for_bit() {
+    let mut rng = Lcg(22);
+    for isa in simd_int8_isas() {
+        for bits in WIDTHS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 24) {
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let w = q.matrix();
+                let x = rng.vec(k);
+                for (alpha, beta) in SCALES {
+                    let y0 = start_y(&mut rng, n, beta);
+                    let (mut got, mut want) = (y0.clone(), y0);
+                    gemv_int8(isa, &w, &x, &mut got, alpha, beta);
+                    gemv_int8(Int8Isa::Scalar, &w, &x, &mut want, alpha, beta);
+                    let what =
+                        format!("{isa:?} b={bits} [{n}, {k}] B={block} alpha={alpha} beta={beta}");
+                    assert_same(&got, &want, &what);
+                    assert!(got.iter().all(|v| v.is_finite()), "{what}: not finite");
+                }
+            }
+        }
+    }
+}
+
+/// Row slices compute what the whole product does (how ditto-rt splits it).
+#[test]
+fn int8_row_slices_match_the_whole_product() {
+    let mut rng = Lcg(23);
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            let ((n, k), block) = ((23, 192), 128);
+            let q = Quantized::random(&mut rng, (n, k), bits, block);
+            let (w, x, y0) = (q.matrix(), rng.vec(k), rng.vec(n));
+            let xq = Q8Vector::new(&x);
+            let mut whole = y0.clone();
+            gemv_int8(isa, &w, &x, &mut whole, 0.5, 1.5);
+            let mut sliced = y0;
+            let (top, bottom) = sliced.split_at_mut(9);
+            gemv_rows_int8(isa, &w, &xq, top, 0, 0.5, 1.5);
+            gemv_rows_int8(isa, &w, &xq, bottom, 9, 0.5, 1.5);
+            assert_same(&sliced, &whole, &format!("{isa:?} b={bits}"));
+        }
+    }
+}
+
+/// The error of y = alpha·Ŵ·x̂ + beta·y against the exact alpha·Ŵ·x + beta·y,
+/// from the quantization steps. With ŵ = s_c·qc + δc, x = s_x·xq + δx:
+/// ŵ·x − (s_c·qc)(s_x·xq) = ŵ·δx + x·δc − δc·δx, where
+///
+/// * |δx| ≤ e_x = s_x·(1/2 + 2⁻¹⁵): `Q8Vector`'s rounding (checked above;
+///   no subnormal scales in these data);
+/// * |δc| ≤ e_c = s_c·(1/2 + 2⁻¹⁵): the centroid rounds to within half a
+///   step of c·(127/max|c|), and c·(127/max|c|)·(max|c|/127) differs from c
+///   by at most 3 f32 roundings, 3·2⁻²⁴·|c| ≤ 3·2⁻²⁴·127·s_c;
+///
+/// so the products contribute Σ_i |ŵ_i|·e_x + |x_i|·e_c + e_c·e_x. The f32
+/// arithmetic after the exact integer sums (per group one conversion, exact
+/// below 2²⁴, and one FMA; per segment one add and one FMA; 4 halvings;
+/// the epilogue) rounds at most (groups + 2·segments + 8) times on any
+/// path: at most 2·that·2⁻²⁴ relative to M = Σ |s_c·qc|·|s_x·xq| ≤
+/// Σ (|ŵ|+e_c)(|x|+e_x).
+fn int8_bound(q: &Quantized, x: &[f32], row: usize, alpha: f32, beta_y: f64) -> f64 {
+    let (k, block, bits) = (q.k, q.block, q.bits);
+    let dense = q.dequantized();
+    let xq = Q8Vector::new(x);
+    let (mut quant, mut mag) = (0.0f64, 0.0f64);
+    let mut segments = std::collections::BTreeSet::new();
+    for (c, &xc) in x.iter().enumerate() {
+        let i = row * k + c;
+        let cb = &q.codebooks[(i / block) << bits..((i / block) + 1) << bits];
+        segments.insert(i / block);
+        let amax = cb
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.to_f32().abs() as f64));
+        let e_c = amax / 127.0 * (0.5 + 2f64.powi(-15));
+        let e_x = xq.scales()[c / INT8_GROUP] as f64 * (0.5 + 2f64.powi(-15));
+        let (w, xv) = ((dense[i] as f64).abs(), (xc as f64).abs());
+        quant += w * e_x + xv * e_c + e_c * e_x;
+        mag += (w + e_c) * (xv + e_x);
+    }
+    let roundings = (k.div_ceil(INT8_GROUP) + 2 * segments.len() + 8) as f64;
+    let eps = f32::EPSILON as f64 / 2.0;
+    (alpha as f64).abs() * (quant + 2.0 * roundings * eps * mag) + 2.0 * eps * beta_y.abs() + 1e-30
+}
+
+#[test]
+fn int8_gemv_is_within_the_quantization_bound_of_the_f64_product() {
+    let mut rng = Lcg(24);
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 6) {
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let dense = q.dequantized();
+                // Activations with a spread of magnitudes, as real ones have.
+                let x: Vec<f32> = (0..k)
+                    .map(|i| rng.f32() * if i % 7 == 0 { 8.0 } else { 0.5 })
+                    .collect();
+                for scale in SCALES {
+                    let y0 = start_y(&mut rng, n, scale.1);
+                    let mut y = y0.clone();
+                    gemv_int8(isa, &q.matrix(), &x, &mut y, scale.0, scale.1);
+                    let want = gemv_f64(&dense, (n, k), &x, &y0, scale);
+                    for (r, &(want, _)) in want.iter().enumerate() {
+                        let beta_y = if scale.1 == 0.0 {
+                            0.0
+                        } else {
+                            scale.1 as f64 * y0[r] as f64
+                        };
+                        let tol = int8_bound(&q, &x, r, scale.0, beta_y);
+                        let err = (y[r] as f64 - want).abs();
+                        assert!(
+                            err <= tol,
+                            "{isa:?} b={bits} [{n}, {k}] B={block} {scale:?} row {r}: \
+                             got {}, want {want}, error {err} > bound {tol}",
+                            y[r]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Centroids that are integers with a ±127 in every codebook (s_c = 1) and
+/// activations that are integers with a ±127 in every group (s_x = 1): the
+/// int8 kernels represent them exactly and every sum is an integer below
+/// 2²⁴, so they must reproduce the f64 product exactly.
+#[test]
+fn int8_gemv_is_exact_on_data_int8_represents() {
+    let mut rng = Lcg(25);
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 6) {
+                if k > 1000 {
+                    continue; // keep every sum below 2²⁴
+                }
+                let levels = 1usize << bits;
+                let mut q = Quantized::new(&mut rng, (n, k), bits, block, |r| {
+                    r.below(255) as f32 - 127.0
+                });
+                for (j, cb) in q.codebooks.chunks_mut(levels).enumerate() {
+                    cb[j % levels] = f16::from_f32(if j % 2 == 0 { 127.0 } else { -127.0 });
+                }
+                let mut x: Vec<f32> = (0..k).map(|_| rng.below(255) as f32 - 127.0).collect();
+                for g in (0..k).step_by(INT8_GROUP) {
+                    x[g] = -127.0;
+                }
+                let dense = q.dequantized();
+                let want: Vec<f32> = gemv_f64(&dense, (n, k), &x, &[], (1.0, 0.0))
+                    .into_iter()
+                    .map(|(v, _)| v as f32)
+                    .collect();
+                let mut y = vec![f32::NAN; n];
+                gemv_int8(isa, &q.matrix(), &x, &mut y, 1.0, 0.0);
+                assert_equal(&y, &want, &format!("{isa:?} b={bits} [{n}, {k}] B={block}"));
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "has no int8 kernel")]
+fn int8_gemv_refuses_matrices_it_does_not_fit() {
+    let q = Quantized::random(&mut Lcg(26), (4, 104), 4, 64);
+    let mut y = vec![0.0; 4];
+    gemv_int8(Int8Isa::Scalar, &q.matrix(), &[0.5; 104], &mut y, 1.0, 0.0);
+}
