@@ -1,12 +1,17 @@
 //! The int8-activation GEMV (`int8.rs`) for x86-64 AVX-512 with VBMI and
 //! VNNI: 64 weights per step, against one group of quantized activations.
 //!
-//! Per segment, the 2^b f16 centroids are widened (`vcvtph2ps`), scaled by
-//! 127/max|c|, rounded (`vcvtps2dq`, to nearest even), narrowed to bytes
-//! (`vpmovdb`) and offset by 128 (u8), then stored 64/2^b times over in one
-//! `zmm`: `vpermb` reads only bits 0-5 of an index, so for b < 6 the bits
-//! above the index (the next index's, see below) do not matter. Then per
-//! 64 weights (8b bytes of indices):
+//! The codebooks become int8 tables 32 blocks at a time (`convert`), in
+//! three passes: widen the 2^b f16 centroids (`vcvtph2ps`) and take
+//! max|c| per block; `s_c = max/127` and `127/max` for 16 blocks per
+//! division; scale, round (`vcvtps2dq`, to nearest even), narrow to bytes
+//! (`vpmovdb`), offset by 128 (u8) and store the table 64/2^b times over in
+//! 64 bytes: `vpermb` reads only bits 0-5 of an index, so for b < 6 the
+//! bits above the index (the next index's, see below) do not matter. Done
+//! per segment, the conversion was a ~40-cycle chain in front of every
+//! segment's lookups and cost more than the lookups themselves at b = 3, 4;
+//! as a burst it is independent work, and the next chunk's centroids are
+//! prefetched meanwhile. Then per 64 weights (8b bytes of indices):
 //!
 //! * `vpermb` spreads the bytes so that qword j holds bytes j·b .. j·b+7 of
 //!   the group's indices: the b bytes of indices 8j..8j+7 at its bottom;
@@ -22,7 +27,7 @@
 //! At the end of a segment the two accumulators are added and multiplied
 //! by `s_c` into the row's accumulator, whose 16 lanes are reduced by
 //! halving at the end of the row: as `scalar::gemv_rows_int8`, bit for bit.
-//! About 8 instructions per 64 weights where the f32 kernel spends ~24.
+//! 8 instructions per 64 weights where the f32 kernel spends ~24.
 //!
 //! Index bytes are read in place while the stream holds the bytes a load
 //! touches (16 for b = 2, 32 for b = 3, 4, 64 for b = 5, 6); the last
@@ -34,8 +39,8 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::int8::{int8_codebook_scale, Q8Vector, GROUP};
-use super::layout::{direct_groups, epilogue, tail_bytes, CbMatrix};
+use super::int8::{Q8Vector, GROUP};
+use super::layout::{epilogue, tail_bytes, CbMatrix};
 
 /// `vpermb` control: qword j gets bytes j·b .. j·b+7.
 const fn spread(bits: usize) -> [u8; 64] {
@@ -84,47 +89,99 @@ unsafe fn load<const B: usize>(p: *const u8) -> __m512i {
     }
 }
 
-/// The segment's codebook as the u8 table (`qc + 128`, repeated to 64
-/// entries) and `s_c`.
+/// Blocks whose tables are converted at a time.
+const CHUNK: usize = 32;
+
+/// The int8 tables of blocks `first .. first + count`: block `first + t`'s
+/// `qc + 128` repeated to 64 bytes in `bytes[t]` (a `vpermb` table as it
+/// is, loaded with the lookup), its `s_c` in `scales[t]`.
+#[repr(C, align(64))]
+struct Tables {
+    bytes: [[u8; 64]; CHUNK],
+    amax: [f32; CHUNK],
+    inv: [f32; CHUNK],
+    scales: [f32; CHUNK],
+    first: usize,
+    count: usize,
+}
+
+/// Block `j`'s 2^b centroids widened to f32 in the first 2^b / 16
+/// registers (fewer entries zero-extended).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn table<const B: usize>(codebook: &[f16]) -> (__m512i, f32) {
+unsafe fn centroids<const B: usize>(codebooks: *const f16, j: usize) -> [__m512; 4] {
     let levels = 1usize << B;
-    let c = codebook.as_ptr() as *const i16;
-    let regs = levels.div_ceil(16);
+    let c = codebooks.add(j << B) as *const i16;
     let mut f = [_mm512_setzero_ps(); 4];
-    for (r, f) in f.iter_mut().enumerate().take(regs) {
+    for (r, f) in f.iter_mut().enumerate().take(levels.div_ceil(16)) {
         let words = (levels - 16 * r).min(16);
         let mask = ((1u32 << words) - 1) as __mmask16;
         *f = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, c.add(16 * r)));
     }
-    let m = _mm512_max_ps(
-        _mm512_max_ps(_mm512_abs_ps(f[0]), _mm512_abs_ps(f[1])),
-        _mm512_max_ps(_mm512_abs_ps(f[2]), _mm512_abs_ps(f[3])),
-    );
-    let (scale, inv) = int8_codebook_scale(_mm512_reduce_max_ps(m));
-    let inv = _mm512_set1_ps(inv);
-    let bytes: [__m128i; 4] = std::array::from_fn(|r| {
-        if r < regs {
-            let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                _mm512_mul_ps(f[r], inv),
-            );
-            _mm512_cvtepi32_epi8(q)
-        } else {
-            _mm_setzero_si128()
+    f
+}
+
+/// Converts the tables of blocks `first .. first + count` (count ≤ CHUNK)
+/// into `t`, in three passes so that the conversion is a burst of
+/// independent work rather than a chain per segment: max|c| per block, then
+/// `s_c = max/127` and `127/max` (`int8_codebook_scale`) for 16 blocks per
+/// division, then the rounding.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn convert<const B: usize>(codebooks: &[f16], first: usize, count: usize, t: &mut Tables) {
+    let regs = (1usize << B).div_ceil(16);
+    // The next chunk's centroids, from memory while this one's are used (a
+    // burst the hardware prefetcher does not foresee: without this, every
+    // chunk waits for memory).
+    let ahead = codebooks.len().min((first + count + CHUNK) << B);
+    for at in (((first + count) << B)..ahead).step_by(32) {
+        _mm_prefetch::<_MM_HINT_T0>(codebooks.as_ptr().add(at) as *const i8);
+    }
+    let codebooks = codebooks.as_ptr();
+    for b in 0..count {
+        let f = centroids::<B>(codebooks, first + b);
+        let mut m = _mm512_abs_ps(f[0]);
+        for f in f.iter().take(regs).skip(1) {
+            m = _mm512_max_ps(m, _mm512_abs_ps(*f));
         }
-    });
-    let t = match B {
-        2 => _mm512_broadcastd_epi32(bytes[0]),
-        3 => _mm512_broadcastq_epi64(bytes[0]),
-        4 => _mm512_broadcast_i32x4(bytes[0]),
-        5 => _mm512_broadcast_i64x4(_mm256_set_m128i(bytes[1], bytes[0])),
-        _ => _mm512_inserti64x4::<1>(
-            _mm512_castsi256_si512(_mm256_set_m128i(bytes[1], bytes[0])),
-            _mm256_set_m128i(bytes[3], bytes[2]),
-        ),
-    };
-    (_mm512_xor_si512(t, _mm512_set1_epi8(-128)), scale)
+        t.amax[b] = _mm512_reduce_max_ps(m);
+    }
+    t.amax[count..].fill(0.0);
+    for v in 0..CHUNK / 16 {
+        let amax = _mm512_load_ps(t.amax.as_ptr().add(16 * v));
+        let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(amax, _mm512_setzero_ps());
+        let scale = _mm512_div_ps(amax, _mm512_set1_ps(127.0));
+        let inv = _mm512_maskz_div_ps(positive, _mm512_set1_ps(127.0), amax);
+        _mm512_store_ps(t.scales.as_mut_ptr().add(16 * v), scale);
+        _mm512_store_ps(t.inv.as_mut_ptr().add(16 * v), inv);
+    }
+    for b in 0..count {
+        let f = centroids::<B>(codebooks, first + b);
+        let inv = _mm512_set1_ps(t.inv[b]);
+        let bytes: [__m128i; 4] = std::array::from_fn(|r| {
+            if r < regs {
+                let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                    _mm512_mul_ps(f[r], inv),
+                );
+                _mm512_cvtepi32_epi8(q)
+            } else {
+                _mm_setzero_si128()
+            }
+        });
+        let table = match B {
+            2 => _mm512_broadcastd_epi32(bytes[0]),
+            3 => _mm512_broadcastq_epi64(bytes[0]),
+            4 => _mm512_broadcast_i32x4(bytes[0]),
+            5 => _mm512_broadcast_i64x4(_mm256_set_m128i(bytes[1], bytes[0])),
+            _ => _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_set_m128i(bytes[1], bytes[0])),
+                _mm256_set_m128i(bytes[3], bytes[2]),
+            ),
+        };
+        let table = _mm512_xor_si512(table, _mm512_set1_epi8(-128));
+        _mm512_store_si512(t.bytes[b].as_mut_ptr() as *mut _, table);
+    }
+    (t.first, t.count) = (first, count);
 }
 
 /// acc += s_x[g] · (the 16 lanes of Σ qc·xq) for the 64 indices at `p`.
@@ -172,33 +229,55 @@ unsafe fn gemv_rows_with<const B: usize>(
 ) {
     let spread = _mm512_loadu_si512(Controls::<B>::SPREAD.as_ptr() as *const _);
     let fields = _mm512_loadu_si512(Controls::<B>::FIELDS.as_ptr() as *const _);
-    let v = 8 * B; // index bytes per group
+    let read = Controls::<B>::READ;
+    let (k, block, v) = (m.k(), m.block(), 8 * B); // v: index bytes per group
+    let (stream, codebooks) = (m.indices(), m.codebooks());
+    let blocks = m.codebooks().len() >> B;
+    let mut t = Tables {
+        bytes: [[0; 64]; CHUNK],
+        amax: [0.0; CHUNK],
+        inv: [0.0; CHUNK],
+        scales: [0.0; CHUNK],
+        first: 0,
+        count: 0,
+    };
     for (i, out) in y.iter_mut().enumerate() {
+        let flat0 = (r0 + i) * k; // the row's first weight
+        let byte0 = flat0 * B / 8; // and its first index byte
         let mut row = _mm512_setzero_ps();
-        for seg in m.segments(r0 + i, 0, m.k()) {
-            let (table, scale) = table::<B>(seg.codebook);
-            let c = (spread, fields, table);
-            let (g0, groups) = (seg.k0 / GROUP, seg.len.div_ceil(GROUP));
-            let direct = groups.min(direct_groups(seg.indices, v, Controls::<B>::READ));
-            let p = seg.indices.as_ptr();
-            let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-            let mut j = 0;
-            while j + 2 <= direct {
-                a0 = step::<B>(p.add(v * j), c, xq, g0 + j, a0);
-                a1 = step::<B>(p.add(v * (j + 1)), c, xq, g0 + j + 1, a1);
-                j += 2;
+        let (mut c, mut j) = (0, flat0 / block); // segment start column, block
+        while c < k {
+            // Blocks only grow from segment to segment, row to row.
+            if j >= t.first + t.count {
+                convert::<B>(codebooks, j, CHUNK.min(blocks - j), &mut t);
             }
-            for j in j..groups {
-                let a = if j % 2 == 0 { &mut a0 } else { &mut a1 };
-                *a = if j < direct {
-                    step::<B>(p.add(v * j), c, xq, g0 + j, *a)
+            let at = j - t.first;
+            let table = _mm512_load_si512(t.bytes.get_unchecked(at).as_ptr() as *const _);
+            let scale = *t.scales.get_unchecked(at);
+            let ctl = (spread, fields, table);
+            let end = k.min((j + 1) * block - flat0);
+            let (g0, g1) = (c / GROUP, end.div_ceil(GROUP));
+            let p = |g: usize| stream.as_ptr().add(byte0 + v * g);
+            let in_place = |g: usize| byte0 + v * g + read <= stream.len();
+            let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            let mut g = g0;
+            while g + 2 <= g1 && in_place(g + 1) {
+                a0 = step::<B>(p(g), ctl, xq, g, a0);
+                a1 = step::<B>(p(g + 1), ctl, xq, g + 1, a1);
+                g += 2;
+            }
+            for g in g..g1 {
+                let a = if (g - g0) % 2 == 0 { &mut a0 } else { &mut a1 };
+                *a = if in_place(g) {
+                    step::<B>(p(g), ctl, xq, g, *a)
                 } else {
-                    let n = (seg.len - GROUP * j).min(GROUP);
-                    let buf = tail_bytes::<64>(seg.indices, GROUP * j, n, B);
-                    step::<B>(buf.as_ptr(), c, xq, g0 + j, *a)
+                    let n = (k - GROUP * g).min(GROUP);
+                    let buf = tail_bytes::<64>(stream, flat0 + GROUP * g, n, B);
+                    step::<B>(buf.as_ptr(), ctl, xq, g, *a)
                 };
             }
             row = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(scale), row);
+            (c, j) = (end, j + 1);
         }
         *out = epilogue(reduce(row), *out, alpha, beta);
     }
