@@ -12,10 +12,20 @@
 //!
 //!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|neon|scalar] [--ms 300] [--shape down] [--working-set MB]
 //!     cargo run --release -p ditto-rt --example codebook_bench -- --prefill   (GEMM shapes instead)
+//!     cargo run --release -p ditto-rt --example codebook_bench -- --int8 [--rounds 7] [--ms 100]
+//!
+//! `--int8` times the f32 fused GEMV against the int8-activation one
+//! (`cb_gemv_int8_with`, x quantized inside every call) at b = 3, 4, 5 with
+//! the quantizer's default blocks B = 32·2^b: `--rounds` interleaved rounds
+//! (the order alternating per round), each timing both for `--ms`; the
+//! medians, their GB/s and f32 time / int8 time.
 
 use std::time::Instant;
 
-use ditto_rt::codebook::{cb_dequantize_with, cb_gemm_with, cb_gemv_with, CbMatrix, Isa};
+use ditto_rt::codebook::{
+    cb_dequantize_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, int8_fits, CbMatrix,
+    Int8Isa, Isa,
+};
 use ditto_rt::kernels::{sgemm, sgemv, Pool};
 use half::f16;
 
@@ -47,24 +57,33 @@ impl Lcg {
 struct Copy {
     indices: Vec<u8>,
     codebooks: Vec<f16>,
+    block: usize,
 }
 
 impl Copy {
     fn new(rng: &mut Lcg, n: usize, k: usize, bits: usize) -> Copy {
+        Copy::with_block(rng, n, k, bits, BLOCK)
+    }
+
+    fn with_block(rng: &mut Lcg, n: usize, k: usize, bits: usize, block: usize) -> Copy {
         let mut indices = vec![0u8; (n * k * bits).div_ceil(8)];
         for chunk in indices.chunks_mut(8) {
             let word = rng.next().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
-        let entries = (n * k).div_ceil(BLOCK) << bits;
+        let entries = (n * k).div_ceil(block) << bits;
         let codebooks = (0..entries)
             .map(|_| f16::from_f32((rng.next() % 2048) as f32 / 1024.0 - 1.0))
             .collect();
-        Copy { indices, codebooks }
+        Copy {
+            indices,
+            codebooks,
+            block,
+        }
     }
 
     fn matrix(&self, n: usize, k: usize, bits: usize) -> CbMatrix<'_> {
-        CbMatrix::new(n, k, bits, BLOCK, &self.indices, &self.codebooks).unwrap()
+        CbMatrix::new(n, k, bits, self.block, &self.indices, &self.codebooks).unwrap()
     }
 }
 
@@ -188,8 +207,104 @@ fn prefill(isa: Isa, pools: &[Pool], ms: f64) {
     }
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// `--int8`: the f32 fused GEMV against the int8-activation one, in
+/// interleaved rounds.
+fn int8_vs_f32(
+    isa: Isa,
+    pools: &[Pool],
+    ms: f64,
+    rounds: usize,
+    working_set: usize,
+    only: Option<&str>,
+) {
+    let Some(int8) = Int8Isa::detected() else {
+        println!("this CPU runs no int8 codebook kernel (AVX-512 VBMI + VNNI)");
+        return;
+    };
+    let mut rng = Lcg(3);
+    println!(
+        "codebook GEMV, f32 ({isa:?}) vs int8 activations ({int8:?}), B = 32·2^b; GB/s of weight bytes; medians of {rounds} interleaved rounds of {ms} ms"
+    );
+    println!(
+        "{:<8} {:>13} {:>2} {:>5} {:>3} | {:>9} {:>7} | {:>9} {:>7} | {:>9}",
+        "shape", "N x K", "b", "B", "thr", "f32", "GB/s", "int8", "GB/s", "f32/int8"
+    );
+    for (name, n, k) in SHAPES {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let x: Vec<f32> = (0..k)
+            .map(|i| (((i * 7) % 13) as f32 / 13.0 - 0.5) * if i % 31 == 0 { 8.0 } else { 1.0 })
+            .collect();
+        let mut y = vec![0.0f32; n];
+        for bits in [3, 4, 5] {
+            let block = 32 << bits;
+            let probe = Copy::with_block(&mut rng, n, k, bits, block);
+            let bytes = probe.matrix(n, k, bits).bytes();
+            assert!(int8_fits(&probe.matrix(n, k, bits)));
+            let copies = (working_set / bytes).clamp(1, 256);
+            let mut all = vec![probe];
+            all.extend((1..copies).map(|_| Copy::with_block(&mut rng, n, k, bits, block)));
+            for pool in pools {
+                let y_at = y.as_mut_ptr() as usize;
+                // SAFETY (both): one call at a time writes y.
+                let y_mut = || unsafe { std::slice::from_raw_parts_mut(y_at as *mut f32, n) };
+                let f32_run = || {
+                    time(pool, ms, &|r| {
+                        let w = all[r % copies].matrix(n, k, bits);
+                        cb_gemv_with(isa, pool, &w, &x, y_mut(), 1.0, 0.0)
+                    })
+                };
+                let int8_run = || {
+                    time(pool, ms, &|r| {
+                        let w = all[r % copies].matrix(n, k, bits);
+                        cb_gemv_int8_with(int8, pool, &w, &x, y_mut(), 1.0, 0.0)
+                    })
+                };
+                let (mut f, mut q) = (Vec::new(), Vec::new());
+                for round in 0..rounds {
+                    if round % 2 == 0 {
+                        f.push(f32_run());
+                        q.push(int8_run());
+                    } else {
+                        q.push(int8_run());
+                        f.push(f32_run());
+                    }
+                }
+                let (f, q) = (median(f), median(q));
+                let gbs = |s: f64| bytes as f64 / s / 1e9;
+                println!(
+                    "{:<8} {:>6} x {:<5} {:>2} {:>5} {:>3} | {:>7.1}us {:>7.2} | {:>7.1}us {:>7.2} | {:>8.2}x",
+                    name,
+                    n,
+                    k,
+                    bits,
+                    block,
+                    pool.threads(),
+                    f * 1e6,
+                    gbs(f),
+                    q * 1e6,
+                    gbs(q),
+                    f / q
+                );
+            }
+        }
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
+    let (mut with_int8, mut rounds) = (false, 7);
     let (mut isa, mut ms, mut only, mut with_prefill) = (Isa::detected(), 300.0, None, false);
     let mut working_set = WORKING_SET;
     while let Some(arg) = args.next() {
@@ -205,6 +320,13 @@ fn main() {
             }
             "--ms" => ms = args.next().and_then(|v| v.parse().ok()).expect("--ms N"),
             "--prefill" => with_prefill = true,
+            "--int8" => with_int8 = true,
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--rounds N")
+            }
             "--working-set" => {
                 working_set = args
                     .next()
@@ -219,6 +341,10 @@ fn main() {
     let pools = [Pool::new(1).unwrap(), Pool::new(2).unwrap()];
     if with_prefill {
         return prefill(isa, &pools, ms);
+    }
+    if with_int8 {
+        let ms = if ms == 300.0 { 100.0 } else { ms };
+        return int8_vs_f32(isa, &pools, ms, rounds, working_set, only.as_deref());
     }
     let mut rng = Lcg(1);
     println!("codebook GEMV ({isa:?} kernels), B = {BLOCK}; GB/s of weight bytes; recipe = cb_dequantize + BLIS sgemv");

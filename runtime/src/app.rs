@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::cli::{Args, LogitsVia, DEFAULT_MAX_CTX, DEFAULT_MAX_NEW_TOKENS};
+use crate::cli::{Activations, Args, LogitsVia, DEFAULT_MAX_CTX, DEFAULT_MAX_NEW_TOKENS};
 use crate::generate::{generate, Flow, Session, Stats, PREFILL_BATCH};
 use crate::kernels;
 use crate::model::{EntryPoints, Model};
@@ -77,8 +77,8 @@ pub fn run(
     kernels::pool().run(|| infer(args, &model, &plan, eos, tokenizer.as_ref(), console))
 }
 
-/// The kernels' thread pool (`--threads`, default: every core) and the model
-/// over the payload's weights.
+/// The kernels' thread pool (`--threads`, default: every core), the GEMV's
+/// activations (`--activations`) and the model over the payload's weights.
 fn load_model<'p>(
     args: &Args,
     payload: &'p Payload,
@@ -90,6 +90,7 @@ fn load_model<'p>(
     );
     kernels::check_blis()?;
     kernels::init_pool(threads)?;
+    crate::codebook::set_int8_activations(args.activations == Activations::Int8);
     Ok(Model::new(entry, payload.weights(), payload.model()))
 }
 

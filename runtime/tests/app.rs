@@ -299,6 +299,7 @@ fn help_and_version_exit_zero() {
         "--threads",
         "--ctx",
         "--ids",
+        "--activations",
     ] {
         assert!(out.contains(flag), "--help lacks {flag}: {out}");
     }
@@ -333,6 +334,7 @@ fn bad_command_lines_exit_2_with_a_message() {
     fails(p, &["--tokens", "1", "--top-p", "0"], 2, "top-p");
     fails(p, &["--tokens", "1", "--threads", "0"], 2, "threads");
     fails(p, &["--tokens", "1", "--logits-via", "magic"], 2, "magic");
+    fails(p, &["--tokens", "1", "--activations", "int4"], 2, "int4");
     fails(
         p,
         &["--tokens", "1,2,3", "-n", "10", "--ctx", "8"],

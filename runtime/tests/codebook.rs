@@ -7,6 +7,8 @@
 //!   on the calling thread, bit for bit (each output is computed by one
 //!   thread in the same order, however the work is split).
 //! * The GEMM split by rows or by columns of C alike.
+//! * The int8-activation GEMV on 1 and 3 threads against its kernel on the
+//!   calling thread (the `--activations` switch: tests/activations.rs).
 //! * The C-interface adapters with hand-built descriptors (strided x and y,
 //!   padded and column-strided matrices), and their abort on bad sizes.
 
@@ -14,9 +16,10 @@
 mod common;
 
 use common::*;
-use ditto_kernels::codebook::{dequantize, gemm, gemv};
+use ditto_kernels::codebook::{dequantize, gemm, gemv, gemv_int8};
 use ditto_rt::codebook::{
-    abi, cb_dequantize_with, cb_gemm_with, cb_gemv_with, Isa, SUPPORTED_BITS,
+    abi, cb_dequantize_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, Int8Isa, Isa,
+    SUPPORTED_BITS,
 };
 use ditto_rt::kernels::Pool;
 use ditto_rt::model::MemRefDescriptor;
@@ -58,6 +61,28 @@ fn pool_split_matches_the_one_thread_kernels() {
                     gemm(isa, m, &w, &x, k, &mut want, n, 1.0, 0.0);
                     assert_same(&got, &want, &format!("cb_gemm m={m} {what}"));
                 }
+            }
+        }
+    }
+}
+
+/// The int8-activation GEMV split over 1 and 3 threads (x quantized once,
+/// before the split) matches the int8 kernel on the calling thread.
+#[test]
+fn int8_pool_split_matches_the_one_thread_kernel() {
+    let mut rng = Lcg(12);
+    for isa in Int8Isa::available() {
+        for pool in &pools() {
+            for bits in 2..=6 {
+                let ((n, k), block) = ((131, 576), 32 << bits);
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let w = q.matrix();
+                let (x, y0) = (rng.vec(k), rng.vec(n));
+                let (mut got, mut want) = (y0.clone(), y0);
+                cb_gemv_int8_with(isa, pool, &w, &x, &mut got, 0.5, -1.0);
+                gemv_int8(isa, &w, &x, &mut want, 0.5, -1.0);
+                let what = format!("{isa:?} b={bits} threads={}", pool.threads());
+                assert_same(&got, &want, &format!("cb_gemv_int8 {what}"));
             }
         }
     }

@@ -16,6 +16,10 @@
 //!     // [N, K] = out.sizes
 //! ```
 //!
+//! `ditto_rt_cb_gemv` computes with int8 activations where the CPU and the
+//! matrix allow it, unless the executable runs with `--activations f32`
+//! ([`super::cb_gemv`]); the GEMM and dequantize are f32.
+//!
 //! `indices` must be contiguous and `codebooks` a contiguous
 //! `[ceil(N·K/B), 2^b]` array (both are constants the compiler lays out).
 //! Vectors may be strided views: they are copied to contiguous scratch when

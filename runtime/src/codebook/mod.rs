@@ -20,13 +20,26 @@
 //! | `abi.rs` | the C-interface adapters the generated code calls |
 //!
 //! The instruction set is picked once per process ([`Isa::detected`]).
+//!
+//! The GEMV (decode) computes with int8 activations by default where the
+//! CPU has the int8 kernels ([`Int8Isa::detected`]: AVX-512 VBMI + VNNI)
+//! and the matrix fits them ([`int8_fits`]: b = 2..6, segments on 64-column
+//! boundaries): x is quantized once per call, before the rows are split
+//! ([`cb_gemv_int8_with`]). Elsewhere, and for every product when the
+//! executable runs with `--activations f32` ([`set_int8_activations`]), it
+//! is the exact f32 kernel. The GEMM (prefill) and dequantize are f32.
 
 pub mod abi;
 
-pub use ditto_kernels::codebook::{CbMatrix, FormatError, Isa, SUPPORTED_BITS};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use ditto_kernels::codebook::{
+    int8_fits, CbMatrix, FormatError, Int8Isa, Isa, Q8Vector, SUPPORTED_BITS,
+};
 
 use ditto_kernels::codebook::{
-    check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemv_rows,
+    check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemv_rows, gemv_rows_int8,
 };
 
 use crate::kernels::Pool;
@@ -35,12 +48,76 @@ use crate::kernels::Pool;
 /// (as in `kernels.rs`).
 const MIN_PARALLEL_WORK: usize = 1 << 16;
 
-/// y := beta·y + alpha·Ŵ·x (x [K], y [N]); `beta = 0` overwrites y.
-pub fn cb_gemv(pool: &Pool, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, beta: f32) {
-    cb_gemv_with(Isa::detected(), pool, w, x, y, alpha, beta)
+/// Whether [`cb_gemv`] may use the int8 kernels (`--activations`).
+static INT8_ACTIVATIONS: AtomicBool = AtomicBool::new(true);
+
+/// Lets [`cb_gemv`] use the int8 kernels (`true`, the default) or keeps
+/// it on the exact f32 ones (`false`), for the whole process.
+pub fn set_int8_activations(on: bool) {
+    INT8_ACTIVATIONS.store(on, Ordering::Relaxed)
 }
 
-/// [`cb_gemv`] with the given kernels.
+/// Whether [`cb_gemv`] may use the int8 kernels.
+pub fn int8_activations() -> bool {
+    INT8_ACTIVATIONS.load(Ordering::Relaxed)
+}
+
+/// The int8 kernels [`cb_gemv`] uses for `w`, if any.
+pub fn gemv_int8_isa(w: &CbMatrix) -> Option<Int8Isa> {
+    Int8Isa::detected().filter(|_| int8_activations() && int8_fits(w))
+}
+
+/// y := beta·y + alpha·Ŵ·x (x [K], y [N]); `beta = 0` overwrites y. With
+/// int8 activations where they apply ([`gemv_int8_isa`]), else exact f32.
+pub fn cb_gemv(pool: &Pool, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, beta: f32) {
+    match gemv_int8_isa(w) {
+        Some(isa) => cb_gemv_int8_with(isa, pool, w, x, y, alpha, beta),
+        None => cb_gemv_with(Isa::detected(), pool, w, x, y, alpha, beta),
+    }
+}
+
+/// y := beta·y + alpha·Ŵ·x̂, x̂ = x quantized to int8 ([`Q8Vector`]) once
+/// on the calling thread, the rows then split over the pool. Panics unless
+/// `isa` runs here and [`int8_fits`]`(w)`.
+pub fn cb_gemv_int8_with(
+    isa: Int8Isa,
+    pool: &Pool,
+    w: &CbMatrix,
+    x: &[f32],
+    y: &mut [f32],
+    alpha: f32,
+    beta: f32,
+) {
+    thread_local! {
+        /// The calling thread's quantized x, its storage kept between calls.
+        static XQ: RefCell<Q8Vector> = RefCell::default();
+    }
+    check_gemv(Isa::SCALAR, w, x, y);
+    let (n, k) = (w.n(), w.k());
+    let y_at = y.as_mut_ptr() as usize;
+    let product = |xq: &Q8Vector| {
+        let rows = |r0: usize, r1: usize| {
+            // SAFETY: slices of y are disjoint across calls.
+            let y = unsafe { std::slice::from_raw_parts_mut((y_at as *mut f32).add(r0), r1 - r0) };
+            gemv_rows_int8(isa, w, xq, y, r0, alpha, beta)
+        };
+        if n.saturating_mul(k) < MIN_PARALLEL_WORK {
+            rows(0, n)
+        } else {
+            pool.for_each_slice(n, rows)
+        }
+    };
+    XQ.with(|xq| match xq.try_borrow_mut() {
+        Ok(mut xq) => {
+            xq.set(x);
+            product(&xq)
+        }
+        // Taken only by a product nested in another on this thread.
+        Err(_) => product(&Q8Vector::new(x)),
+    })
+}
+
+/// y := beta·y + alpha·Ŵ·x with the given f32 kernels.
 pub fn cb_gemv_with(
     isa: Isa,
     pool: &Pool,
