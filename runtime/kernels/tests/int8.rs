@@ -107,89 +107,135 @@ fn int8_fits_takes_group_aligned_segments_of_b_2_to_6() {
 
 #[test]
 fn q8_vector_round_trip_and_edge_cases() {
-    // All zeros: scale 0, values 0, and x̂ = 0.
-    let v = Q8Vector::new(&[0.0; 100]);
-    assert_eq!(v.groups().len(), 2);
-    assert_eq!(v.scales(), &[0.0, 0.0]);
-    assert_eq!(v.sums(), &[0, 0]);
-    assert!(v.dequantized().iter().all(|&x| x == 0.0));
+    for isa in Int8Isa::available() {
+        // All zeros: scale 0, values 0, and x̂ = 0.
+        let v = Q8Vector::new_with(isa, &[0.0; 100]);
+        assert_eq!(v.groups().len(), 2);
+        assert_eq!(v.scales(), &[0.0, 0.0]);
+        assert_eq!(v.sums(), &[0, 0]);
+        assert!(v.dequantized().iter().all(|&x| x == 0.0));
 
-    // One huge outlier among small values: it alone sets its group's scale
-    // (and is kept exactly up to the scale's rounding), the rest of its
-    // group rounds to zero, the next group keeps its own scale.
-    let mut x: Vec<f32> = (0..130).map(|i| (i as f32 - 60.0) * 1e-3).collect();
-    x[5] = 3.0e30;
-    let v = Q8Vector::new(&x);
-    assert_eq!(v.value(5), 127);
-    assert_eq!(v.scales()[0], 3.0e30 / 127.0);
-    assert!((0..64).filter(|&i| i != 5).all(|i| v.value(i) == 0));
-    assert_eq!(v.scales()[1], x[127] / 127.0);
-    assert_eq!(v.value(127), 127, "the max of group 1");
-    assert_eq!(v.scales()[2], x[129] / 127.0);
-    assert_eq!(
-        (v.value(128), v.value(129)),
-        (125, 127),
-        "group 2: x[128..130]"
-    );
-    // The padding past K is zero.
-    assert!(v.groups()[2].q[2..].iter().all(|&q| q == 0));
+        // One huge outlier among small values: it alone sets its group's scale
+        // (and is kept exactly up to the scale's rounding), the rest of its
+        // group rounds to zero, the next group keeps its own scale.
+        let mut x: Vec<f32> = (0..130).map(|i| (i as f32 - 60.0) * 1e-3).collect();
+        x[5] = 3.0e30;
+        let v = Q8Vector::new_with(isa, &x);
+        assert_eq!(v.value(5), 127);
+        assert_eq!(v.scales()[0], 3.0e30 / 127.0);
+        assert!((0..64).filter(|&i| i != 5).all(|i| v.value(i) == 0));
+        assert_eq!(v.scales()[1], x[127] / 127.0);
+        assert_eq!(v.value(127), 127, "the max of group 1");
+        assert_eq!(v.scales()[2], x[129] / 127.0);
+        assert_eq!(
+            (v.value(128), v.value(129)),
+            (125, 127),
+            "group 2: x[128..130]"
+        );
+        // The padding past K is zero.
+        assert!(v.groups()[2].q[2..].iter().all(|&q| q == 0));
 
-    // Tiny values (max|x| ~3e-40, 127/max|x| overflows f32) and random
-    // ones: |xq| ≤ 127, the sums and lane biases as defined, and
-    // |x − s_x·xq| ≤ s_x·(1/2 + 2⁻¹⁵) + 127·2⁻¹⁵⁰: half a step, plus
-    // x·(127/max|x|) off by 3 f32 roundings (3·2⁻²⁴·127 < 2⁻¹⁵ steps), plus
-    // for a subnormal s_x (tiny groups) its rounding to the subnormal
-    // spacing 2⁻¹⁴⁹, times |xq| ≤ 127.
-    let mut rng = Lcg(21);
-    for x in [
-        (0..64)
-            .map(|i| (i as f32 - 30.0) * 1e-41)
-            .collect::<Vec<_>>(),
-        rng.vec(64 * 5 + 17),
-        rng.vec(1),
+        // Tiny values (max|x| ~3e-40, 127/max|x| overflows f32) and random
+        // ones: |xq| ≤ 127, the sums and lane biases as defined, and
+        // |x − s_x·xq| ≤ s_x·(1/2 + 2⁻¹⁵) + 127·2⁻¹⁵⁰: half a step, plus
+        // x·(127/max|x|) off by 3 f32 roundings (3·2⁻²⁴·127 < 2⁻¹⁵ steps), plus
+        // for a subnormal s_x (tiny groups) its rounding to the subnormal
+        // spacing 2⁻¹⁴⁹, times |xq| ≤ 127.
+        let mut rng = Lcg(21);
+        for x in [
+            (0..64)
+                .map(|i| (i as f32 - 30.0) * 1e-41)
+                .collect::<Vec<_>>(),
+            rng.vec(64 * 5 + 17),
+            rng.vec(1),
+            (0..200)
+                .map(|i| if i % 3 == 0 { -1.0 } else { 0.5 })
+                .collect(),
+        ] {
+            let v = Q8Vector::new_with(isa, &x);
+            assert_eq!(v.k(), x.len());
+            assert_eq!(v.groups().len(), x.len().div_ceil(INT8_GROUP));
+            for (g, group) in v.groups().iter().enumerate() {
+                let xs = &x[g * INT8_GROUP..((g + 1) * INT8_GROUP).min(x.len())];
+                let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                assert_eq!(v.scales()[g], amax / 127.0, "group {g}");
+                assert!(
+                    group.q.iter().any(|&q| q.abs() == 127),
+                    "group {g}: no ±127"
+                );
+                assert!(group.q.iter().all(|&q| q != -128));
+                let sum: i32 = group.q.iter().map(|&q| q as i32).sum();
+                assert_eq!(v.sums()[g], sum);
+                for l in 0..16 {
+                    let lane: i32 = group.q[4 * l..4 * l + 4].iter().map(|&q| q as i32).sum();
+                    assert_eq!(group.bias[l], -128 * lane);
+                }
+                let s = v.scales()[g] as f64;
+                for (i, &xi) in xs.iter().enumerate() {
+                    let err = (xi as f64 - s * group.q[i] as f64).abs();
+                    assert!(
+                        err <= s * (0.5 + 2f64.powi(-15)) + 127.0 * 2f64.powi(-150),
+                        "x[{}] = {xi}: q {} s {s} err {err}",
+                        g * INT8_GROUP + i,
+                        group.q[i]
+                    );
+                }
+            }
+        }
+
+        // Non-finite values make their group's scale NaN (products NaN).
+        let mut x = vec![1.0f32; 70];
+        x[3] = f32::INFINITY;
+        x[66] = f32::NAN;
+        let v = Q8Vector::new_with(isa, &x);
+        assert!(v.scales()[0].is_nan() && v.scales()[1].is_nan());
+        let v = Q8Vector::new_with(isa, &[]);
+        assert_eq!((v.k(), v.groups().len()), (0, 0));
+    }
+}
+
+/// The SIMD quantizers give exactly the scalar one's values.
+#[test]
+fn simd_q8_vectors_match_the_scalar_one() {
+    let mut rng = Lcg(27);
+    let mut cases: Vec<Vec<f32>> = vec![
+        vec![],
+        vec![0.0; 130],
+        vec![-0.0, 1.0, -1.0, 0.5, -0.5, 1.5 / 127.0, 2.5 / 127.0],
+        (0..64).map(|i| (i as f32 - 30.0) * 1e-41).collect(),
         (0..200)
             .map(|i| if i % 3 == 0 { -1.0 } else { 0.5 })
             .collect(),
-    ] {
-        let v = Q8Vector::new(&x);
-        assert_eq!(v.k(), x.len());
-        assert_eq!(v.groups().len(), x.len().div_ceil(INT8_GROUP));
-        for (g, group) in v.groups().iter().enumerate() {
-            let xs = &x[g * INT8_GROUP..((g + 1) * INT8_GROUP).min(x.len())];
-            let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            assert_eq!(v.scales()[g], amax / 127.0, "group {g}");
-            assert!(
-                group.q.iter().any(|&q| q.abs() == 127),
-                "group {g}: no ±127"
+    ];
+    let mut special = rng.vec(300);
+    special[3] = f32::INFINITY;
+    special[70] = f32::NAN;
+    special[140] = f32::NEG_INFINITY;
+    special[200] = 3.0e38;
+    cases.push(special);
+    for len in [1, 15, 16, 17, 63, 64, 65, 127, 896, 4864] {
+        // Activations with outliers, and values on rounding ties.
+        cases.push(
+            (0..len)
+                .map(|i| rng.f32() * if i % 29 == 0 { 40.0 } else { 1.0 })
+                .collect(),
+        );
+        cases.push((0..len).map(|i| (i % 255) as f32 - 127.0 + 0.5).collect());
+    }
+    for isa in simd_int8_isas() {
+        for x in &cases {
+            let (got, want) = (
+                Q8Vector::new_with(isa, x),
+                Q8Vector::new_with(Int8Isa::Scalar, x),
             );
-            assert!(group.q.iter().all(|&q| q != -128));
-            let sum: i32 = group.q.iter().map(|&q| q as i32).sum();
-            assert_eq!(v.sums()[g], sum);
-            for l in 0..16 {
-                let lane: i32 = group.q[4 * l..4 * l + 4].iter().map(|&q| q as i32).sum();
-                assert_eq!(group.bias[l], -128 * lane);
-            }
-            let s = v.scales()[g] as f64;
-            for (i, &xi) in xs.iter().enumerate() {
-                let err = (xi as f64 - s * group.q[i] as f64).abs();
-                assert!(
-                    err <= s * (0.5 + 2f64.powi(-15)) + 127.0 * 2f64.powi(-150),
-                    "x[{}] = {xi}: q {} s {s} err {err}",
-                    g * INT8_GROUP + i,
-                    group.q[i]
-                );
-            }
+            let what = format!("{isa:?} K={}", x.len());
+            assert_eq!(got.k(), want.k(), "{what}");
+            assert_eq!(got.groups(), want.groups(), "{what}: values or lane biases");
+            assert_eq!(got.sums(), want.sums(), "{what}: sums");
+            let bits = |v: &Q8Vector| v.scales().iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{what}: scales");
         }
     }
-
-    // Non-finite values make their group's scale NaN (products NaN).
-    let mut x = vec![1.0f32; 70];
-    x[3] = f32::INFINITY;
-    x[66] = f32::NAN;
-    let v = Q8Vector::new(&x);
-    assert!(v.scales()[0].is_nan() && v.scales()[1].is_nan());
-    let v = Q8Vector::new(&[]);
-    assert_eq!((v.k(), v.groups().len()), (0, 0));
 }
 
 #[test]

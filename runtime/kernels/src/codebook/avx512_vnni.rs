@@ -39,7 +39,7 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::int8::{Q8Vector, GROUP};
+use super::int8::{quantize_group, Q8Group, Q8Vector, GROUP};
 use super::layout::{epilogue, tail_bytes, CbMatrix};
 
 /// `vpermb` control: qword j gets bytes j·b .. j·b+7.
@@ -280,6 +280,65 @@ unsafe fn gemv_rows_with<const B: usize>(
             (c, j) = (end, j + 1);
         }
         *out = epilogue(reduce(row), *out, alpha, beta);
+    }
+}
+
+/// Quantizes x into the groups (zeroed), scales and sums, one group per
+/// 4 registers, as `int8::quantize_group` does: the same max, `127/max`,
+/// product and rounding to nearest even. Groups holding a non-finite value
+/// or too small for `127/max` go to `quantize_group` itself.
+///
+/// # Safety
+/// The CPU has AVX-512 F, BW, VL, VBMI and VNNI; the three arrays have
+/// `ceil(x.len() / 64)` entries.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+pub(crate) unsafe fn quantize(
+    x: &[f32],
+    groups: &mut [Q8Group],
+    scales: &mut [f32],
+    sums: &mut [i32],
+) {
+    let big = _mm512_set1_ps(f32::MAX);
+    for (g, group) in groups.iter_mut().enumerate() {
+        let xs = &x[GROUP * g..x.len().min(GROUP * (g + 1))];
+        let v: [__m512; 4] = std::array::from_fn(|r| {
+            let n = xs.len().saturating_sub(16 * r).min(16);
+            let mask = ((1u32 << n) - 1) as __mmask16;
+            _mm512_maskz_loadu_ps(mask, xs.as_ptr().wrapping_add(16 * r))
+        });
+        let a = v.map(|v| _mm512_abs_ps(v));
+        // |x| > f32::MAX or unordered: an infinity or a NaN.
+        let bad = a
+            .iter()
+            .fold(0, |m, &a| m | _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(a, big));
+        let amax = _mm512_reduce_max_ps(_mm512_max_ps(
+            _mm512_max_ps(a[0], a[1]),
+            _mm512_max_ps(a[2], a[3]),
+        ));
+        let inv = 127.0 / amax;
+        if bad != 0 || amax == 0.0 || !inv.is_finite() {
+            (scales[g], sums[g]) = quantize_group(xs, group);
+            continue;
+        }
+        let inv = _mm512_set1_ps(inv);
+        let b = v.map(|v| {
+            _mm512_cvtepi32_epi8(_mm512_cvt_roundps_epi32::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(_mm512_mul_ps(v, inv)))
+        });
+        let q = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_set_m128i(b[1], b[0])),
+            _mm256_set_m128i(b[3], b[2]),
+        );
+        // 128·(q[4l] + … + q[4l+3]) per lane.
+        let s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), q);
+        _mm512_store_si512(group.q.as_mut_ptr() as *mut _, q);
+        _mm512_store_si512(
+            group.bias.as_mut_ptr() as *mut _,
+            _mm512_sub_epi32(_mm512_setzero_si512(), s),
+        );
+        scales[g] = amax / 127.0;
+        sums[g] = _mm512_reduce_add_epi32(s) >> 7;
     }
 }
 

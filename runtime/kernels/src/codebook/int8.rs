@@ -87,6 +87,13 @@ impl Q8Vector {
         v
     }
 
+    /// Quantizes `x` with the given kernels (all give the same values).
+    pub fn new_with(isa: Int8Isa, x: &[f32]) -> Q8Vector {
+        let mut v = Q8Vector::default();
+        v.set_with(isa, x);
+        v
+    }
+
     /// Quantizes `x` into `self`, reusing its storage.
     ///
     /// Per group: `s_x = max|x| / 127`, `xq = round_ties_even(x · (127 /
@@ -95,6 +102,15 @@ impl Q8Vector {
     /// that every product with it is NaN, as the f32 kernels' would be NaN
     /// or infinite.
     pub fn set(&mut self, x: &[f32]) {
+        self.set_with(Int8Isa::detected().unwrap_or(Int8Isa::Scalar), x)
+    }
+
+    /// [`Q8Vector::set`] with the given kernels: the AVX-512 one quantizes
+    /// a group with the same f32 operations as the scalar one, and hands
+    /// the groups it does not take (non-finite, or max|x| < 127/f32::MAX)
+    /// to it.
+    pub fn set_with(&mut self, isa: Int8Isa, x: &[f32]) {
+        isa.check();
         let groups = x.len().div_ceil(GROUP);
         self.k = x.len();
         self.groups.clear();
@@ -103,10 +119,21 @@ impl Q8Vector {
         self.scales.resize(groups, 0.0);
         self.sums.clear();
         self.sums.resize(groups, 0);
-        for (g, xs) in x.chunks(GROUP).enumerate() {
-            let (scale, sum) = quantize_group(xs, &mut self.groups[g]);
-            self.scales[g] = scale;
-            self.sums[g] = sum;
+        match isa {
+            Int8Isa::Scalar => {
+                for (g, xs) in x.chunks(GROUP).enumerate() {
+                    let (scale, sum) = quantize_group(xs, &mut self.groups[g]);
+                    self.scales[g] = scale;
+                    self.sums[g] = sum;
+                }
+            }
+            // SAFETY: `check` found the features; the arrays have one entry per group.
+            #[cfg(target_arch = "x86_64")]
+            Int8Isa::Avx512Vnni => unsafe {
+                avx512_vnni::quantize(x, &mut self.groups, &mut self.scales, &mut self.sums)
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            Int8Isa::Avx512Vnni => unreachable!("checked"),
         }
     }
 
@@ -138,9 +165,9 @@ impl Q8Vector {
     }
 }
 
-/// Quantizes one group of at most 64 values into `out`; returns its scale
-/// and `Σ xq`.
-fn quantize_group(xs: &[f32], out: &mut Q8Group) -> (f32, i32) {
+/// Quantizes one group of at most 64 values into `out` (zeroed); returns
+/// its scale and `Σ xq`.
+pub(crate) fn quantize_group(xs: &[f32], out: &mut Q8Group) -> (f32, i32) {
     let amax = xs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     if xs.iter().any(|v| !v.is_finite()) {
         return (f32::NAN, 0);
