@@ -125,8 +125,11 @@ unsafe fn centroids<const B: usize>(codebooks: *const f16, j: usize) -> [__m512;
 /// into `t`, in three passes so that the conversion is a burst of
 /// independent work rather than a chain per segment: max|c| per block, then
 /// `s_c = max/127` and `127/max` (`int8_codebook_scale`) for 16 blocks per
-/// division, then the rounding.
-#[inline]
+/// division, then the rounding. Cold and not inlined, as the tail below:
+/// a call in the row loop otherwise makes the compiler keep the row's
+/// accumulator in memory, a store-to-load chain of ~11 cycles per segment.
+#[cold]
+#[inline(never)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
 unsafe fn convert<const B: usize>(codebooks: &[f16], first: usize, count: usize, t: &mut Tables) {
     let regs = (1usize << B).div_ceil(16);
@@ -206,6 +209,24 @@ unsafe fn step<const B: usize>(
     _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sx, acc)
 }
 
+/// `step` on the `n` weights from `from` at the end of the index stream,
+/// through a zero-padded copy of their bytes.
+#[cold]
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn tail_step<const B: usize>(
+    stream: &[u8],
+    from: usize,
+    n: usize,
+    ctl: (__m512i, __m512i, __m512i),
+    xq: &Q8Vector,
+    g: usize,
+    acc: __m512,
+) -> __m512 {
+    let buf = tail_bytes::<64>(stream, from, n, B);
+    step::<B>(buf.as_ptr(), ctl, xq, g, acc)
+}
+
 /// The 16 partial sums reduced by halving (as `reduce_halving::<16>`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
@@ -266,15 +287,17 @@ unsafe fn gemv_rows_with<const B: usize>(
                 a1 = step::<B>(p(g + 1), ctl, xq, g + 1, a1);
                 g += 2;
             }
+            // The rest one at a time, a0 always the next group's
+            // accumulator (swapping them is harmless: only a0 + a1, which
+            // commutes, is used).
             for g in g..g1 {
-                let a = if (g - g0) % 2 == 0 { &mut a0 } else { &mut a1 };
-                *a = if in_place(g) {
-                    step::<B>(p(g), ctl, xq, g, *a)
+                a0 = if in_place(g) {
+                    step::<B>(p(g), ctl, xq, g, a0)
                 } else {
                     let n = (k - GROUP * g).min(GROUP);
-                    let buf = tail_bytes::<64>(stream, flat0 + GROUP * g, n, B);
-                    step::<B>(buf.as_ptr(), ctl, xq, g, *a)
+                    tail_step::<B>(stream, flat0 + GROUP * g, n, ctl, xq, g, a0)
                 };
+                (a0, a1) = (a1, a0);
             }
             row = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(scale), row);
             (c, j) = (end, j + 1);
