@@ -283,6 +283,10 @@ unsafe fn gemv_rows_with<const B: usize>(
             let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
             let mut g = g0;
             while g + 2 <= g1 && in_place(g + 1) {
+                // 2 KiB ahead in the index stream (a prefetch past its end
+                // is harmless): ~10% on the down GEMV out of cache at b = 4,
+                // 5 in paired runs on the Zen 5 this was written on.
+                _mm_prefetch::<_MM_HINT_T0>(p(g).wrapping_add(2048) as *const i8);
                 a0 = step::<B>(p(g), ctl, xq, g, a0);
                 a1 = step::<B>(p(g + 1), ctl, xq, g + 1, a1);
                 g += 2;
