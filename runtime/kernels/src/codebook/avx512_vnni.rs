@@ -94,7 +94,7 @@ const CHUNK: usize = 32;
 
 /// The int8 tables of blocks `first .. first + count`: block `first + t`'s
 /// `qc + 128` repeated to 64 bytes in `bytes[t]` (a `vpermb` table as it
-/// is, loaded with the lookup), its `s_c` in `scales[t]`.
+/// is, loaded once per segment), its `s_c` in `scales[t]`.
 #[repr(C, align(64))]
 struct Tables {
     bytes: [[u8; 64]; CHUNK],
