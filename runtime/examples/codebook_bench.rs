@@ -12,7 +12,7 @@
 //!
 //!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|neon|scalar] [--ms 300] [--shape down] [--working-set MB]
 //!     cargo run --release -p ditto-rt --example codebook_bench -- --prefill   (GEMM shapes instead)
-//!     cargo run --release -p ditto-rt --example codebook_bench -- --int8 [--rounds 7] [--ms 100]
+//!     cargo run --release -p ditto-rt --example codebook_bench -- --int8 [--rounds 7] [--ms 100] [--int8-isa avx512|avx2]
 //!
 //! `--int8` times the f32 fused GEMV against the int8-activation one
 //! (`cb_gemv_int8_with`, x quantized inside every call) at b = 3, 4, 5 with
@@ -24,8 +24,7 @@
 use std::time::Instant;
 
 use ditto_rt::codebook::{
-    cb_dequantize_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, int8_fits, CbMatrix,
-    Int8Isa, Isa,
+    cb_dequantize_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, CbMatrix, Int8Isa, Isa,
 };
 use ditto_rt::kernels::{sgemm, sgemv, Pool};
 use half::f16;
@@ -227,9 +226,10 @@ fn int8_vs_f32(
     rounds: usize,
     working_set: usize,
     only: Option<&str>,
+    int8: Option<Int8Isa>,
 ) {
-    let Some(int8) = Int8Isa::detected() else {
-        println!("this CPU runs no int8 codebook kernel (AVX-512 VBMI + VNNI)");
+    let Some(int8) = int8.or(Int8Isa::detected()) else {
+        println!("this CPU runs no int8 codebook kernel (AVX-512 VBMI + VNNI, AVX2 + AVX-VNNI)");
         return;
     };
     let mut rng = Lcg(3);
@@ -252,7 +252,9 @@ fn int8_vs_f32(
             let block = 32 << bits;
             let probe = Copy::with_block(&mut rng, n, k, bits, block);
             let bytes = probe.matrix(n, k, bits).bytes();
-            assert!(int8_fits(&probe.matrix(n, k, bits)));
+            if !int8.fits(&probe.matrix(n, k, bits)) {
+                continue; // the AVX2 kernel: b = 4 only
+            }
             let copies = (working_set / bytes).clamp(1, 256);
             let mut all = vec![probe];
             all.extend((1..copies).map(|_| Copy::with_block(&mut rng, n, k, bits, block)));
@@ -308,7 +310,7 @@ fn int8_vs_f32(
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut with_int8, mut rounds) = (false, 7);
+    let (mut with_int8, mut rounds, mut int8_isa) = (false, 7, None);
     let (mut isa, mut ms, mut only, mut with_prefill) = (Isa::detected(), 300.0, None, false);
     let mut working_set = WORKING_SET;
     while let Some(arg) = args.next() {
@@ -325,6 +327,13 @@ fn main() {
             "--ms" => ms = args.next().and_then(|v| v.parse().ok()).expect("--ms N"),
             "--prefill" => with_prefill = true,
             "--int8" => with_int8 = true,
+            "--int8-isa" => {
+                int8_isa = match args.next().as_deref() {
+                    Some("avx512") => Some(Int8Isa::Avx512Vnni),
+                    Some("avx2") => Some(Int8Isa::Avx2Vnni),
+                    other => panic!("--int8-isa avx512|avx2, not {other:?}"),
+                }
+            }
             "--rounds" => {
                 rounds = args
                     .next()
@@ -348,7 +357,15 @@ fn main() {
     }
     if with_int8 {
         let ms = if ms == 300.0 { 100.0 } else { ms };
-        return int8_vs_f32(isa, &pools, ms, rounds, working_set, only.as_deref());
+        return int8_vs_f32(
+            isa,
+            &pools,
+            ms,
+            rounds,
+            working_set,
+            only.as_deref(),
+            int8_isa,
+        );
     }
     let mut rng = Lcg(1);
     println!("codebook GEMV ({isa:?} kernels), B = {BLOCK}; GB/s of weight bytes; recipe = cb_dequantize + BLIS sgemv");

@@ -98,8 +98,9 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Activations {
     /// Quantize it to int8 in groups of 64 and multiply with integer dot
-    /// products, as llama.cpp does (x86-64 with AVX-512 VBMI + VNNI, 2- to
-    /// 6-bit weights; other CPUs and widths keep f32)
+    /// products, as llama.cpp does (x86-64 with AVX-512 VBMI + VNNI: 2- to
+    /// 6-bit weights; with AVX-VNNI: 4-bit weights; other CPUs and widths
+    /// keep f32)
     Int8,
     /// Keep it f32: the exact product of the quantized weights
     F32,

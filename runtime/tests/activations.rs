@@ -15,7 +15,7 @@ use common::tiny_tokenizer;
 use ditto_rt::app::Console;
 use ditto_rt::cli::{Activations, Args};
 use ditto_rt::codebook::{
-    abi, cb_gemv, cb_gemv_int8_with, cb_gemv_with, gemv_int8_isa, int8_activations, int8_fits,
+    abi, cb_gemv, cb_gemv_int8_with, cb_gemv_with, gemv_int8_isa, int8_activations,
     set_int8_activations, Int8Isa, Isa,
 };
 use ditto_rt::entry::main_with;
@@ -141,7 +141,7 @@ fn activations_flag_switches_the_codebook_gemv() {
         let x = rng.vec(k);
         let mut exact = vec![0.0; n];
         cb_gemv_with(Isa::detected(), &pool, &w, &x, &mut exact, 1.0, 0.0);
-        let int8 = Int8Isa::detected().filter(|_| int8_fits(&w)).map(|isa| {
+        let int8 = Int8Isa::detected().filter(|isa| isa.fits(&w)).map(|isa| {
             let mut y = vec![0.0; n];
             cb_gemv_int8_with(isa, &pool, &w, &x, &mut y, 1.0, 0.0);
             y

@@ -22,9 +22,10 @@
 //! The instruction set is picked once per process ([`Isa::detected`]).
 //!
 //! The GEMV (decode) computes with int8 activations by default where the
-//! CPU has the int8 kernels ([`Int8Isa::detected`]: AVX-512 VBMI + VNNI)
-//! and the matrix fits them ([`int8_fits`]: b = 2..6, segments on 64-column
-//! boundaries): x is quantized once per call, before the rows are split
+//! CPU has the int8 kernels ([`Int8Isa::detected`]: AVX-512 VBMI + VNNI,
+//! else AVX2 + AVX-VNNI) and the matrix fits them ([`Int8Isa::fits`]:
+//! b = 2..6 or, for AVX2, 4; segments on 64-column boundaries): x is
+//! quantized once per call, before the rows are split
 //! ([`cb_gemv_int8_with`]). Elsewhere, and for every product when the
 //! executable runs with `--activations f32` ([`set_int8_activations`]), it
 //! is the exact f32 kernel. The GEMM (prefill) and dequantize are f32.
@@ -64,7 +65,7 @@ pub fn int8_activations() -> bool {
 
 /// The int8 kernels [`cb_gemv`] uses for `w`, if any.
 pub fn gemv_int8_isa(w: &CbMatrix) -> Option<Int8Isa> {
-    Int8Isa::detected().filter(|_| int8_activations() && int8_fits(w))
+    Int8Isa::detected().filter(|isa| int8_activations() && isa.fits(w))
 }
 
 /// y := beta·y + alpha·Ŵ·x (x [K], y [N]); `beta = 0` overwrites y. With
@@ -78,7 +79,7 @@ pub fn cb_gemv(pool: &Pool, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, 
 
 /// y := beta·y + alpha·Ŵ·x̂, x̂ = x quantized to int8 ([`Q8Vector`]) once
 /// on the calling thread, the rows then split over the pool. Panics unless
-/// `isa` runs here and [`int8_fits`]`(w)`.
+/// `isa` runs here and [`Int8Isa::fits`]`(w)`.
 pub fn cb_gemv_int8_with(
     isa: Int8Isa,
     pool: &Pool,

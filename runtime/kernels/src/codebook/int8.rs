@@ -33,16 +33,19 @@
 //! other matrices (and b = 8) the caller uses the f32 kernels.
 //!
 //! Which CPUs: x86-64 with AVX-512 F, BW, VL, VBMI and VNNI
-//! ([`Int8Isa::Avx512Vnni`]). Everywhere else the scalar twin is available
-//! as a reference, but it is slower than the f32 SIMD kernels: callers use
-//! [`Int8Isa::detected`], which names only SIMD kernels.
+//! ([`Int8Isa::Avx512Vnni`], b = 2..6), else x86-64 with AVX2, FMA, F16C
+//! and AVX-VNNI ([`Int8Isa::Avx2Vnni`], b = 4 only: `avx2_vnni.rs`; x is
+//! quantized by the scalar code there). Everywhere
+//! else the scalar twin is available as a reference, but it is slower than
+//! the f32 SIMD kernels: callers use [`Int8Isa::detected`], which names
+//! only SIMD kernels, and [`Int8Isa::fits`].
 
 use std::sync::OnceLock;
 
-#[cfg(target_arch = "x86_64")]
-use super::avx512_vnni;
 use super::layout::CbMatrix;
 use super::scalar;
+#[cfg(target_arch = "x86_64")]
+use super::{avx2_vnni, avx512_vnni};
 
 /// Activations per group (one scale each).
 pub const GROUP: usize = 64;
@@ -134,6 +137,7 @@ impl Q8Vector {
             },
             #[cfg(not(target_arch = "x86_64"))]
             Int8Isa::Avx512Vnni => unreachable!("checked"),
+            Int8Isa::Avx2Vnni => self.set_with(Int8Isa::Scalar, x),
         }
     }
 
@@ -218,8 +222,10 @@ pub enum Int8Isa {
     /// The scalar twin: a reference, slower than the f32 SIMD kernels.
     Scalar,
     /// x86-64 AVX-512 F + BW + VL + VBMI + VNNI (`vpermb`,
-    /// `vpmultishiftqb`, `vpdpbusd`).
+    /// `vpmultishiftqb`, `vpdpbusd`): b = 2..6.
     Avx512Vnni,
+    /// x86-64 AVX2 + FMA + F16C + AVX-VNNI (`vpshufb`, VEX `vpdpbusd`): b = 4.
+    Avx2Vnni,
 }
 
 impl Int8Isa {
@@ -227,15 +233,15 @@ impl Int8Isa {
     pub fn detected() -> Option<Int8Isa> {
         static BEST: OnceLock<Option<Int8Isa>> = OnceLock::new();
         *BEST.get_or_init(|| {
-            Int8Isa::Avx512Vnni
-                .runs_here()
-                .then_some(Int8Isa::Avx512Vnni)
+            [Int8Isa::Avx512Vnni, Int8Isa::Avx2Vnni]
+                .into_iter()
+                .find(|isa| isa.runs_here())
         })
     }
 
     /// Every kind of int8 kernel this CPU runs, the scalar twin first.
     pub fn available() -> Vec<Int8Isa> {
-        [Int8Isa::Scalar, Int8Isa::Avx512Vnni]
+        [Int8Isa::Scalar, Int8Isa::Avx2Vnni, Int8Isa::Avx512Vnni]
             .into_iter()
             .filter(|isa| isa.runs_here())
             .collect()
@@ -253,9 +259,22 @@ impl Int8Isa {
                     && is_x86_feature_detected!("avx512vbmi")
                     && is_x86_feature_detected!("avx512vnni")
             }
+            #[cfg(target_arch = "x86_64")]
+            Int8Isa::Avx2Vnni => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+                    && is_x86_feature_detected!("avxvnni")
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Int8Isa::Avx512Vnni => false,
+            Int8Isa::Avx512Vnni | Int8Isa::Avx2Vnni => false,
         }
+    }
+
+    /// Whether these kernels compute `w`: [`int8_fits`], and b = 4 for
+    /// [`Int8Isa::Avx2Vnni`].
+    pub fn fits(self, w: &CbMatrix) -> bool {
+        int8_fits(w) && (self != Int8Isa::Avx2Vnni || w.bits() == 4)
     }
 
     /// Panics unless these kernels run here.
@@ -282,7 +301,7 @@ pub fn int8_fits(w: &CbMatrix) -> bool {
 /// quantized x, with `isa`.
 ///
 /// Panics unless `isa` runs here, `xq` has K entries, the rows are in Ŵ
-/// and [`int8_fits`] holds.
+/// and [`Int8Isa::fits`] holds.
 pub fn gemv_rows_int8(
     isa: Int8Isa,
     w: &CbMatrix,
@@ -302,16 +321,19 @@ pub fn gemv_rows_int8(
         w.k()
     );
     assert!(
-        int8_fits(w),
-        "gemv_rows_int8: {w:?} has no int8 kernel (see int8_fits)"
+        isa.fits(w),
+        "gemv_rows_int8: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"
     );
     match isa {
         Int8Isa::Scalar => scalar::gemv_rows_int8(w, xq, y, r0, alpha, beta),
         // SAFETY: `check` found the features; xq has K entries; `int8_fits`.
         #[cfg(target_arch = "x86_64")]
         Int8Isa::Avx512Vnni => unsafe { avx512_vnni::gemv_rows(w, xq, y, r0, alpha, beta) },
+        // SAFETY: as above, and b = 4 (`fits`).
+        #[cfg(target_arch = "x86_64")]
+        Int8Isa::Avx2Vnni => unsafe { avx2_vnni::gemv_rows(w, xq, y, r0, alpha, beta) },
         #[cfg(not(target_arch = "x86_64"))]
-        Int8Isa::Avx512Vnni => unreachable!("checked"),
+        Int8Isa::Avx512Vnni | Int8Isa::Avx2Vnni => unreachable!("checked"),
     }
 }
 

@@ -21,7 +21,8 @@
 //! | `avx2.rs` | x86-64 AVX2 + FMA + F16C (8 lanes) |
 //! | `avx512.rs` | x86-64 AVX-512 F + BW (16 lanes) |
 //! | `int8.rs` | the GEMV with int8 activations: [`Q8Vector`], the dispatch ([`Int8Isa`]) |
-//! | `avx512_vnni.rs` | its x86-64 kernel: AVX-512 VBMI + VNNI |
+//! | `avx512_vnni.rs` | its x86-64 kernel: AVX-512 VBMI + VNNI (b = 2..6) |
+//! | `avx2_vnni.rs` | its x86-64 kernel for AVX2 + AVX-VNNI CPUs (b = 4) |
 //! | `neon.rs` | aarch64 NEON (4 lanes, 32 registers) |
 //! | `gemm.rs` | the panel-by-panel GEMM driver shared by all of them |
 //!
@@ -38,6 +39,8 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_vnni;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
