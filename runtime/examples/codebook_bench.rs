@@ -13,6 +13,7 @@
 //!     cargo run --release -p ditto-rt --example codebook_bench [-- --isa avx2|avx512|neon|scalar] [--ms 300] [--shape down] [--working-set MB]
 //!     cargo run --release -p ditto-rt --example codebook_bench -- --prefill   (GEMM shapes instead)
 //!     cargo run --release -p ditto-rt --example codebook_bench -- --int8 [--rounds 7] [--ms 100] [--int8-isa avx512|avx2]
+//!     cargo run --release -p ditto-rt --example codebook_bench -- --int8-gemm [--rounds 5] [--ms 200] [--shape q/o] [--m 128]
 //!
 //! `--int8` times the f32 fused GEMV against the int8-activation one
 //! (`cb_gemv_int8_with`, x quantized inside every call) at b = 3, 4, 5 with
@@ -20,11 +21,18 @@
 //! (the order alternating per round), each timing both for `--ms`; the
 //! medians, their GB/s and f32 time / int8 time, for the medians and for
 //! each kernel's fastest round (the machine may be shared).
+//!
+//! `--int8-gemm` does the same for the prefill GEMM: `cb_gemm_with` (f32
+//! activations, panels of Ŵ decoded to f32) against `cb_gemm_int8_with`
+//! (the rows of X quantized inside every call), b = 4, B = 512, M = 128 and
+//! 512 (or `--m`), one copy of the weights (the GEMM reuses them across the
+//! M rows: it is compute-bound); GFLOP/s count 2·M·N·K.
 
 use std::time::Instant;
 
 use ditto_rt::codebook::{
-    cb_dequantize_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, CbMatrix, Int8Isa, Isa,
+    cb_dequantize_with, cb_gemm_int8_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, CbMatrix,
+    Int8Isa, Isa,
 };
 use ditto_rt::kernels::{sgemm, sgemv, Pool};
 use half::f16;
@@ -308,9 +316,118 @@ fn int8_vs_f32(
     }
 }
 
+/// Mean seconds per call of `call()`, for about `ms` milliseconds and at
+/// least one call after a warm-up call, run inside `pool` (for products
+/// that take up to seconds).
+fn time_long(pool: &Pool, ms: f64, call: &(dyn Fn() + Sync)) -> f64 {
+    pool.run(|| {
+        call();
+        let start = Instant::now();
+        let mut reps = 0;
+        while reps < 1 || start.elapsed().as_secs_f64() * 1e3 < ms {
+            call();
+            reps += 1;
+        }
+        start.elapsed().as_secs_f64() / reps as f64
+    })
+}
+
+/// `--int8-gemm`: the f32 codebook GEMM against the int8-activation one,
+/// in interleaved rounds.
+fn int8_gemm_vs_f32(
+    isa: Isa,
+    pools: &[Pool],
+    ms: f64,
+    rounds: usize,
+    only: Option<&str>,
+    ms_rows: &[usize],
+) {
+    if Int8Isa::detected() != Some(Int8Isa::Avx512Vnni) {
+        println!("this CPU runs no int8 codebook GEMM kernel (AVX-512 VBMI + VNNI)");
+        return;
+    }
+    let (bits, block) = (4, 512);
+    let mut rng = Lcg(4);
+    println!(
+        "codebook GEMM, f32 ({isa:?}) vs int8 activations (Avx512Vnni), b = {bits}, B = {block}; GFLOP/s of 2·M·N·K; medians of {rounds} interleaved rounds of {ms} ms"
+    );
+    println!(
+        "{:<8} {:>13} {:>4} {:>3} | {:>10} {:>7} | {:>10} {:>7} | {:>9} {:>9}",
+        "shape", "N x K", "M", "thr", "f32", "GFLOP/s", "int8", "GFLOP/s", "f32/int8", "(fastest)"
+    );
+    for (name, n, k) in SHAPES {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let q = Copy::with_block(&mut rng, n, k, bits, block);
+        let w = q.matrix(n, k, bits);
+        for &m in ms_rows {
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| (((i * 7) % 13) as f32 / 13.0 - 0.5) * if i % 31 == 0 { 8.0 } else { 1.0 })
+                .collect();
+            let mut c = vec![0.0f32; m * n];
+            for pool in pools {
+                let c_at = c.as_mut_ptr() as usize;
+                // SAFETY (both): one call at a time writes C.
+                let c_mut = || unsafe { std::slice::from_raw_parts_mut(c_at as *mut f32, m * n) };
+                let f32_run = || {
+                    time_long(pool, ms, &|| {
+                        cb_gemm_with(isa, pool, m, &w, &x, k, c_mut(), n, 1.0, 0.0)
+                    })
+                };
+                let int8_run = || {
+                    time_long(pool, ms, &|| {
+                        cb_gemm_int8_with(
+                            Int8Isa::Avx512Vnni,
+                            pool,
+                            m,
+                            &w,
+                            &x,
+                            k,
+                            c_mut(),
+                            n,
+                            1.0,
+                            0.0,
+                        )
+                    })
+                };
+                let (mut f, mut q) = (Vec::new(), Vec::new());
+                for round in 0..rounds {
+                    if round % 2 == 0 {
+                        f.push(f32_run());
+                        q.push(int8_run());
+                    } else {
+                        q.push(int8_run());
+                        f.push(f32_run());
+                    }
+                }
+                let lowest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+                let best = lowest(&f) / lowest(&q);
+                let (f, q) = (median(f), median(q));
+                let gf = |s: f64| 2.0 * (m * n * k) as f64 / s / 1e9;
+                println!(
+                    "{:<8} {:>6} x {:<5} {:>4} {:>3} | {:>8.2}ms {:>7.1} | {:>8.2}ms {:>7.1} | {:>8.2}x {:>8.2}x",
+                    name,
+                    n,
+                    k,
+                    m,
+                    pool.threads(),
+                    f * 1e3,
+                    gf(f),
+                    q * 1e3,
+                    gf(q),
+                    f / q,
+                    best
+                );
+            }
+        }
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut with_int8, mut rounds, mut int8_isa) = (false, 7, None);
+    let (mut with_int8_gemm, mut gemm_rows) = (false, vec![128, 512]);
     let (mut isa, mut ms, mut only, mut with_prefill) = (Isa::detected(), 300.0, None, false);
     let mut working_set = WORKING_SET;
     while let Some(arg) = args.next() {
@@ -327,6 +444,8 @@ fn main() {
             "--ms" => ms = args.next().and_then(|v| v.parse().ok()).expect("--ms N"),
             "--prefill" => with_prefill = true,
             "--int8" => with_int8 = true,
+            "--int8-gemm" => with_int8_gemm = true,
+            "--m" => gemm_rows = vec![args.next().and_then(|v| v.parse().ok()).expect("--m M")],
             "--int8-isa" => {
                 int8_isa = match args.next().as_deref() {
                     Some("avx512") => Some(Int8Isa::Avx512Vnni),
@@ -354,6 +473,10 @@ fn main() {
     let pools = [Pool::new(1).unwrap(), Pool::new(2).unwrap()];
     if with_prefill {
         return prefill(isa, &pools, ms);
+    }
+    if with_int8_gemm {
+        let ms = if ms == 300.0 { 200.0 } else { ms };
+        return int8_gemm_vs_f32(isa, &pools, ms, rounds, only.as_deref(), &gemm_rows);
     }
     if with_int8 {
         let ms = if ms == 300.0 { 100.0 } else { ms };

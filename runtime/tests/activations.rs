@@ -1,6 +1,6 @@
-//! `--activations int8|f32`: the process-wide switch of the codebook GEMV,
-//! from the command line to `cb_gemv` and the C adapter the generated code
-//! calls. One test, so that nothing else in this process flips the switch
+//! `--activations int8|f32`: the process-wide switch of the codebook GEMV
+//! and GEMM, from the command line to `cb_gemv`, `cb_gemm` and the C
+//! adapters the generated code calls. One test, so that nothing else in this process flips the switch
 //! meanwhile.
 
 mod common;
@@ -15,8 +15,8 @@ use common::tiny_tokenizer;
 use ditto_rt::app::Console;
 use ditto_rt::cli::{Activations, Args};
 use ditto_rt::codebook::{
-    abi, cb_gemv, cb_gemv_int8_with, cb_gemv_with, gemv_int8_isa, int8_activations,
-    set_int8_activations, Int8Isa, Isa,
+    abi, cb_gemm, cb_gemm_int8_with, cb_gemm_with, cb_gemv, cb_gemv_int8_with, cb_gemv_with,
+    gemm_int8_isa, gemv_int8_isa, int8_activations, set_int8_activations, Int8Isa, Isa,
 };
 use ditto_rt::entry::main_with;
 use ditto_rt::kernels::Pool;
@@ -87,6 +87,57 @@ fn abi_gemv(q: &Quantized, x: &[f32]) -> Vec<f32> {
         )
     };
     y
+}
+
+/// C [m, N] := X [m, K]·Ŵᵀ through the C adapter.
+fn abi_gemm(q: &Quantized, m: usize, x: &[f32]) -> Vec<f32> {
+    let (n, k, levels) = (q.n, q.k, 1usize << q.bits);
+    let mut stream = q.stream.clone();
+    let mut cbs: Vec<u16> = q.codebooks.iter().map(|c| c.to_bits()).collect();
+    let mut xs = x.to_vec();
+    let mut c = vec![f32::NAN; m * n];
+    let d_idx = MemRefDescriptor {
+        allocated: stream.as_mut_ptr(),
+        aligned: stream.as_mut_ptr(),
+        offset: 0,
+        sizes: [q.stream.len() as i64],
+        strides: [1],
+    };
+    let d_cb = MemRefDescriptor {
+        allocated: cbs.as_mut_ptr(),
+        aligned: cbs.as_mut_ptr(),
+        offset: 0,
+        sizes: [(q.codebooks.len() / levels) as i64, levels as i64],
+        strides: [levels as i64, 1],
+    };
+    let d_x = MemRefDescriptor {
+        allocated: xs.as_mut_ptr(),
+        aligned: xs.as_mut_ptr(),
+        offset: 0,
+        sizes: [m as i64, k as i64],
+        strides: [k as i64, 1],
+    };
+    let d_c = MemRefDescriptor {
+        allocated: c.as_mut_ptr(),
+        aligned: c.as_mut_ptr(),
+        offset: 0,
+        sizes: [m as i64, n as i64],
+        strides: [n as i64, 1],
+    };
+    // SAFETY: the descriptors describe the live arrays above.
+    unsafe {
+        abi::_mlir_ciface_ditto_rt_cb_gemm(
+            &d_idx,
+            &d_cb,
+            &d_x,
+            &d_c,
+            q.bits as i64,
+            q.block as i64,
+            1.0,
+            0.0,
+        )
+    };
+    c
 }
 
 #[test]
@@ -164,6 +215,55 @@ fn activations_flag_switches_the_codebook_gemv() {
                 y != &exact,
                 "{what}: int8 and f32 agree exactly: was int8 used?"
             );
+        }
+
+        // cb_gemm and its C adapter: the int8 GEMM where it applies (row r
+        // of C then the int8 GEMV of row r of X), today's f32 GEMM otherwise.
+        let m = 5;
+        let xs = rng.vec(m * k);
+        let mut exact = vec![0.0; m * n];
+        cb_gemm_with(
+            Isa::detected(),
+            &pool,
+            m,
+            &w,
+            &xs,
+            k,
+            &mut exact,
+            n,
+            1.0,
+            0.0,
+        );
+        let int8 = Int8Isa::detected()
+            .filter(|&isa| isa == Int8Isa::Avx512Vnni && isa.fits(&w))
+            .map(|isa| {
+                let mut c = vec![0.0; m * n];
+                cb_gemm_int8_with(isa, &pool, m, &w, &xs, k, &mut c, n, 1.0, 0.0);
+                for r in 0..m {
+                    let mut y = vec![0.0; n];
+                    cb_gemv_int8_with(isa, &pool, &w, &xs[r * k..(r + 1) * k], &mut y, 1.0, 0.0);
+                    assert_same(&c[r * n..(r + 1) * n], &y, &format!("{what} row {r}"));
+                }
+                c
+            });
+        for on in [true, false] {
+            set_int8_activations(on);
+            let want = match (&int8, on) {
+                (Some(c), true) => c,
+                _ => &exact,
+            };
+            assert_eq!(gemm_int8_isa(&w).is_some(), on && int8.is_some(), "{what}");
+            let mut c = vec![f32::NAN; m * n];
+            cb_gemm(&pool, m, &w, &xs, k, &mut c, n, 1.0, 0.0);
+            assert_same(&c, want, &format!("cb_gemm {what} int8={on}"));
+            assert_same(
+                &abi_gemm(&q, m, &xs),
+                want,
+                &format!("abi gemm {what} int8={on}"),
+            );
+        }
+        if let Some(c) = &int8 {
+            assert!(c != &exact, "{what}: int8 and f32 GEMMs agree exactly");
         }
     }
     set_int8_activations(true);

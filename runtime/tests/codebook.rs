@@ -7,8 +7,9 @@
 //!   on the calling thread, bit for bit (each output is computed by one
 //!   thread in the same order, however the work is split).
 //! * The GEMM split by rows or by columns of C alike.
-//! * The int8-activation GEMV on 1 and 3 threads against its kernel on the
-//!   calling thread (the `--activations` switch: tests/activations.rs).
+//! * The int8-activation GEMV and GEMM on 1 and 3 threads against their
+//!   kernels on the calling thread, the GEMM also against the split GEMV
+//!   row by row (the `--activations` switch: tests/activations.rs).
 //! * The C-interface adapters with hand-built descriptors (strided x and y,
 //!   padded and column-strided matrices), and their abort on bad sizes.
 
@@ -16,10 +17,10 @@
 mod common;
 
 use common::*;
-use ditto_kernels::codebook::{dequantize, gemm, gemv, gemv_int8};
+use ditto_kernels::codebook::{dequantize, gemm, gemm_int8, gemv, gemv_int8};
 use ditto_rt::codebook::{
-    abi, cb_dequantize_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, Int8Isa, Isa,
-    SUPPORTED_BITS,
+    abi, cb_dequantize_with, cb_gemm, cb_gemm_int8_with, cb_gemm_with, cb_gemv_int8_with,
+    cb_gemv_with, gemm_int8_isa, Int8Isa, Isa, SUPPORTED_BITS,
 };
 use ditto_rt::kernels::Pool;
 use ditto_rt::model::MemRefDescriptor;
@@ -86,6 +87,42 @@ fn int8_pool_split_matches_the_one_thread_kernel() {
                 gemv_int8(isa, &w, &x, &mut want, 0.5, -1.0);
                 let what = format!("{isa:?} b={bits} threads={}", pool.threads());
                 assert_same(&got, &want, &format!("cb_gemv_int8 {what}"));
+            }
+        }
+    }
+}
+
+/// The int8-activation GEMM split over 1 and 3 threads (rows quantized
+/// in parallel; m ≥ n splits rows of C, m < n its columns) matches the
+/// kernel on the calling thread, and each row of C the split int8 GEMV of
+/// that row of X: prefill and decode agree.
+#[test]
+fn int8_gemm_pool_split_matches_the_kernel_and_the_gemv() {
+    let mut rng = Lcg(13);
+    for isa in Int8Isa::available() {
+        for pool in &pools() {
+            for bits in 2..=6 {
+                let ((n, k), block) = ((131, 576), 32 << bits);
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let w = q.matrix();
+                if !isa.fits(&w) {
+                    continue;
+                }
+                for (m, ldx, ldc) in [(3, 576, 131), (9, 600, 140), (200, 576, 131)] {
+                    let what = format!("{isa:?} b={bits} m={m} threads={}", pool.threads());
+                    let x = rng.vec((m - 1) * ldx + k);
+                    let c0 = rng.vec((m - 1) * ldc + n);
+                    let (mut got, mut want) = (c0.clone(), c0.clone());
+                    cb_gemm_int8_with(isa, pool, m, &w, &x, ldx, &mut got, ldc, 0.5, -1.0);
+                    gemm_int8(isa, m, &w, &x, ldx, &mut want, ldc, 0.5, -1.0);
+                    assert_same(&got, &want, &format!("cb_gemm_int8 {what}"));
+                    for r in 0..m {
+                        let mut y = c0[r * ldc..r * ldc + n].to_vec();
+                        let xr = &x[r * ldx..r * ldx + k];
+                        cb_gemv_int8_with(isa, pool, &w, xr, &mut y, 0.5, -1.0);
+                        assert_same(&got[r * ldc..r * ldc + n], &y, &format!("{what} row {r}"));
+                    }
+                }
             }
         }
     }
@@ -213,11 +250,20 @@ fn c_interface_gemv_with_strided_vectors() {
     }
 }
 
+/// With B = 40 the GEMM is f32 everywhere; with B = 192 (two rows per
+/// block) it has int8 activations where the CPU runs the AVX-512 int8
+/// kernels (`cb_gemm`, the switch at its default in this process).
 #[test]
 fn c_interface_gemm_and_dequantize() {
+    for block in [40, 192] {
+        c_interface_gemm_and_dequantize_with(block)
+    }
+}
+
+fn c_interface_gemm_and_dequantize_with(block: usize) {
     let mut rng = Lcg(10);
     let pool = Pool::new(1).unwrap();
-    let (m, n, k, bits, block) = (5, 29, 96, 3, 40);
+    let (m, n, k, bits) = (5, 29, 96, 3);
     let q = Quantized::random(&mut rng, (n, k), bits, block);
     let levels = 1usize << bits;
     let mut stream = q.stream.clone();
@@ -236,19 +282,10 @@ fn c_interface_gemm_and_dequantize() {
     let x = &xs[3..].to_vec();
     let c0 = rng.vec(m * n);
     let (alpha, beta) = (1.25, 0.5);
+    let int8 = Int8Isa::detected() == Some(Int8Isa::Avx512Vnni) && block == 192;
+    assert_eq!(gemm_int8_isa(&q.matrix()).is_some(), int8, "B={block}");
     let mut want = c0.clone();
-    cb_gemm_with(
-        Isa::detected(),
-        &pool,
-        m,
-        &q.matrix(),
-        x,
-        ldx,
-        &mut want,
-        n,
-        alpha,
-        beta,
-    );
+    cb_gemm(&pool, m, &q.matrix(), x, ldx, &mut want, n, alpha, beta);
     let d_x = descriptor(&mut xs, 3, [m, k], [ldx as i64, 1]);
 
     let ldc = n + 4;

@@ -11,13 +11,19 @@
 //! * exactly, on data that int8 represents exactly (integer centroids and
 //!   activations with a ±127 in every codebook and every group), so that a
 //!   wrong lookup or a lost correction cannot hide in that bound;
-//! * which matrices have int8 kernels ([`int8_fits`]).
+//! * which matrices have int8 kernels ([`int8_fits`]);
+//! * the int8 GEMM (prefill) against the int8 GEMV (decode) row by row,
+//!   **bit for bit**, for every int8 kernel (the scalar twin included),
+//!   b = 2..6, M = 1..13 and more, strided X and C, all (alpha, beta); its
+//!   column blocks (how ditto-rt splits it) against the whole product;
+//!   [`Q8Row`] against [`Q8Vector`].
 
 mod common;
 
 use common::*;
 use ditto_kernels::codebook::{
-    gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Isa, Q8Vector, INT8_GROUP,
+    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Isa, Q8Row,
+    Q8Vector, INT8_GEMM_ROWS, INT8_GROUP,
 };
 use half::f16;
 
@@ -424,4 +430,185 @@ fn int8_gemv_refuses_matrices_it_does_not_fit() {
     let q = Quantized::random(&mut Lcg(26), (4, 104), 4, 64);
     let mut y = vec![0.0; 4];
     gemv_int8(Int8Isa::Scalar, &q.matrix(), &[0.5; 104], &mut y, 1.0, 0.0);
+}
+
+/// A GEMM row stores its Q8Vector's values and scales, the padding at xq = 0.
+#[test]
+fn q8_rows_hold_the_q8_vector_values() {
+    let mut rng = Lcg(41);
+    for len in [0, 1, 63, 64, 65, 200, 896] {
+        let x: Vec<f32> = (0..len)
+            .map(|i| rng.f32() * if i % 13 == 0 { 30.0 } else { 1.0 })
+            .collect();
+        let (v, row) = (Q8Vector::new(&x), Q8Row::new(&x));
+        assert_eq!(row.k(), len);
+        assert_eq!(row.groups().len(), v.groups().len());
+        assert_eq!(row.scales(), v.scales(), "K={len}");
+        for i in 0..len {
+            assert_eq!(row.value(i), v.value(i), "K={len} x[{i}]");
+        }
+        for (g, u) in row.groups().iter().enumerate() {
+            for t in 0..INT8_GROUP {
+                assert_eq!(u.0[t] ^ 0x80, v.groups()[g].q[t] as u8, "K={len} group {g}");
+            }
+        }
+    }
+}
+
+/// The prefill product is the decode product, row by row, to the bit: for
+/// every int8 kernel (the GEMM of the scalar twin and of the SIMD kernels
+/// against that kernel's own GEMV), b = 2..6, M from 1 to past two tiles,
+/// X and C with row strides beyond K and N (C's padding untouched), all
+/// (alpha, beta), with beta = 0 overwriting NaN.
+#[test]
+fn int8_gemm_matches_the_int8_gemv_row_by_row_bit_for_bit() {
+    let mut rng = Lcg(42);
+    let mut tiles = 0;
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 6) {
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let w = q.matrix();
+                if !isa.fits(&w) {
+                    continue;
+                }
+                let ms: Vec<usize> = if isa == Int8Isa::Scalar {
+                    vec![1, 3, 9]
+                } else {
+                    (1..=13).chain([2 * INT8_GEMM_ROWS + 3]).collect()
+                };
+                for m in ms {
+                    let (ldx, ldc) = (k + rng.pick(&[0, 1, 64]), n + rng.pick(&[0, 2, 17]));
+                    // Activations with outliers: the groups' scales differ.
+                    let x: Vec<f32> = (0..(m - 1) * ldx + k)
+                        .map(|i| rng.f32() * if i % 37 == 0 { 10.0 } else { 1.0 })
+                        .collect();
+                    for (alpha, beta) in SCALES {
+                        let what = format!(
+                            "{isa:?} b={bits} [{n}, {k}] B={block} m={m} ldx={ldx} ldc={ldc} alpha={alpha} beta={beta}"
+                        );
+                        let mut c: Vec<f32> = if beta == 0.0 {
+                            vec![f32::NAN; (m - 1) * ldc + n]
+                        } else {
+                            rng.vec((m - 1) * ldc + n)
+                        };
+                        let c0 = c.clone();
+                        gemm_int8(isa, m, &w, &x, ldx, &mut c, ldc, alpha, beta);
+                        for r in 0..m {
+                            let mut y = c0[r * ldc..r * ldc + n].to_vec();
+                            gemv_int8(isa, &w, &x[r * ldx..r * ldx + k], &mut y, alpha, beta);
+                            assert_same(&c[r * ldc..r * ldc + n], &y, &format!("{what} row {r}"));
+                            if r + 1 < m {
+                                assert_same(
+                                    &c[r * ldc + n..(r + 1) * ldc],
+                                    &c0[r * ldc + n..(r + 1) * ldc],
+                                    &format!("{what}: wrote into C's padding after row {r}"),
+                                );
+                            }
+                        }
+                        tiles += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(tiles > 100, "too few GEMM cases: {tiles}");
+}
+
+/// The SIMD GEMMs give exactly the scalar twin's C (which the test above
+/// holds to the scalar GEMV), including on data that makes a lost lane
+/// start or a swapped row visible: integer centroids with a ±127 in every
+/// codebook and every row of X different.
+#[test]
+fn simd_int8_gemm_matches_its_scalar_twin_bit_for_bit() {
+    let mut rng = Lcg(43);
+    for isa in simd_int8_isas() {
+        for bits in WIDTHS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 8) {
+                let levels = 1usize << bits;
+                let mut q = Quantized::random(&mut rng, (n, k), bits, block);
+                if rng.below(2) == 0 {
+                    q = Quantized::new(&mut rng, (n, k), bits, block, |r| {
+                        r.below(255) as f32 - 127.0
+                    });
+                    for (j, cb) in q.codebooks.chunks_mut(levels).enumerate() {
+                        cb[j % levels] = f16::from_f32(if j % 2 == 0 { 127.0 } else { -127.0 });
+                    }
+                }
+                let w = q.matrix();
+                if !isa.fits(&w) {
+                    continue;
+                }
+                let m = rng.pick(&[1, 5, 8, 11, 17]);
+                let x = rng.vec(m * k);
+                for (alpha, beta) in SCALES {
+                    let c0 = start_y(&mut rng, m * n, beta);
+                    let (mut got, mut want) = (c0.clone(), c0);
+                    gemm_int8(isa, m, &w, &x, k, &mut got, n, alpha, beta);
+                    gemm_int8(Int8Isa::Scalar, m, &w, &x, k, &mut want, n, alpha, beta);
+                    let what =
+                        format!("{isa:?} b={bits} [{n}, {k}] B={block} m={m} {alpha} {beta}");
+                    assert_same(&got, &want, &what);
+                    assert!(got.iter().all(|v| v.is_finite()), "{what}: not finite");
+                }
+            }
+        }
+    }
+}
+
+/// Column blocks of C (rows of Ŵ, how ditto-rt splits the GEMM over its
+/// threads) and row blocks compute what the whole product does.
+#[test]
+fn int8_gemm_blocks_match_the_whole_product() {
+    let mut rng = Lcg(44);
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            let ((n, k), block, m) = ((37, 192), 128, 11);
+            let q = Quantized::random(&mut rng, (n, k), bits, block);
+            let w = q.matrix();
+            if !isa.fits(&w) {
+                continue;
+            }
+            let x = rng.vec(m * k);
+            let c0 = rng.vec(m * n);
+            let mut whole = c0.clone();
+            gemm_int8(isa, m, &w, &x, k, &mut whole, n, 0.5, 1.5);
+            let rows: Vec<Q8Row> = x.chunks(k).map(Q8Row::new).collect();
+            let mut blocks = c0;
+            for (r0, r1, c0, c1) in [(0, 4, 0, 5), (0, 4, 5, 37), (4, 11, 0, 20), (4, 11, 20, 37)] {
+                // SAFETY: C [11, 37]: rows r0..r1 start at r0·n.
+                unsafe {
+                    gemm_block_int8(
+                        isa,
+                        &w,
+                        &rows[r0..r1],
+                        (c0, c1),
+                        blocks.as_mut_ptr().add(r0 * n),
+                        n,
+                        0.5,
+                        1.5,
+                    )
+                };
+            }
+            assert_same(&blocks, &whole, &format!("{isa:?} b={bits}"));
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "int8 kernel (see Int8Isa::fits)")]
+fn int8_gemm_refuses_matrices_it_does_not_fit() {
+    let q = Quantized::random(&mut Lcg(45), (4, 104), 4, 64);
+    let mut c = vec![0.0; 8];
+    gemm_int8(
+        Int8Isa::Scalar,
+        2,
+        &q.matrix(),
+        &[0.5; 208],
+        104,
+        &mut c,
+        4,
+        1.0,
+        0.0,
+    );
 }

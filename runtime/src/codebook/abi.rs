@@ -16,9 +16,10 @@
 //!     // [N, K] = out.sizes
 //! ```
 //!
-//! `ditto_rt_cb_gemv` computes with int8 activations where the CPU and the
-//! matrix allow it, unless the executable runs with `--activations f32`
-//! ([`super::cb_gemv`]); the GEMM and dequantize are f32.
+//! `ditto_rt_cb_gemv` and `ditto_rt_cb_gemm` compute with int8 activations
+//! where the CPU and the matrix allow it, unless the executable runs with
+//! `--activations f32` ([`super::cb_gemv`], [`super::cb_gemm`]); dequantize
+//! is f32.
 //!
 //! `indices` must be contiguous and `codebooks` a contiguous
 //! `[ceil(N·K/B), 2^b]` array (both are constants the compiler lays out).

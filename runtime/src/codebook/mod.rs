@@ -28,7 +28,17 @@
 //! quantized once per call, before the rows are split
 //! ([`cb_gemv_int8_with`]). Elsewhere, and for every product when the
 //! executable runs with `--activations f32` ([`set_int8_activations`]), it
-//! is the exact f32 kernel. The GEMM (prefill) and dequantize are f32.
+//! is the exact f32 kernel.
+//!
+//! The GEMM (prefill) does the same where the CPU has the AVX-512 int8
+//! kernels and the matrix fits them ([`gemm_int8_isa`]): each row of X is
+//! quantized once per call (the rows split over the pool), then every
+//! output is computed exactly as the int8 GEMV computes it from that row
+//! ([`cb_gemm_int8_with`]), so that prompt and generated positions see the
+//! same numerics. CPUs with only AVX2 + AVX-VNNI have an int8 GEMV but no
+//! int8 GEMM kernel: their prefill stays f32 (and so differs from their
+//! decode in the last bits). `--activations f32` keeps both on the f32
+//! kernels. Dequantize is f32.
 
 pub mod abi;
 
@@ -36,11 +46,12 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use ditto_kernels::codebook::{
-    int8_fits, CbMatrix, FormatError, Int8Isa, Isa, Q8Vector, SUPPORTED_BITS,
+    int8_fits, CbMatrix, FormatError, Int8Isa, Isa, Q8Row, Q8Vector, SUPPORTED_BITS,
 };
 
 use ditto_kernels::codebook::{
-    check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemv_rows, gemv_rows_int8,
+    check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemm_block_int8, gemv_rows,
+    gemv_rows_int8,
 };
 
 use crate::kernels::Pool;
@@ -49,16 +60,17 @@ use crate::kernels::Pool;
 /// (as in `kernels.rs`).
 const MIN_PARALLEL_WORK: usize = 1 << 16;
 
-/// Whether [`cb_gemv`] may use the int8 kernels (`--activations`).
+/// Whether [`cb_gemv`] and [`cb_gemm`] may use the int8 kernels (`--activations`).
 static INT8_ACTIVATIONS: AtomicBool = AtomicBool::new(true);
 
-/// Lets [`cb_gemv`] use the int8 kernels (`true`, the default) or keeps
-/// it on the exact f32 ones (`false`), for the whole process.
+/// Lets [`cb_gemv`] and [`cb_gemm`] use the int8 kernels (`true`, the
+/// default) or keeps them on the exact f32 ones (`false`), for the whole
+/// process.
 pub fn set_int8_activations(on: bool) {
     INT8_ACTIVATIONS.store(on, Ordering::Relaxed)
 }
 
-/// Whether [`cb_gemv`] may use the int8 kernels.
+/// Whether [`cb_gemv`] and [`cb_gemm`] may use the int8 kernels.
 pub fn int8_activations() -> bool {
     INT8_ACTIVATIONS.load(Ordering::Relaxed)
 }
@@ -66,6 +78,13 @@ pub fn int8_activations() -> bool {
 /// The int8 kernels [`cb_gemv`] uses for `w`, if any.
 pub fn gemv_int8_isa(w: &CbMatrix) -> Option<Int8Isa> {
     Int8Isa::detected().filter(|isa| int8_activations() && isa.fits(w))
+}
+
+/// The int8 kernels [`cb_gemm`] uses for `w`, if any: those of
+/// [`gemv_int8_isa`] when they are the AVX-512 ones (AVX2 + AVX-VNNI has
+/// no int8 GEMM kernel; the scalar twin is never picked).
+pub fn gemm_int8_isa(w: &CbMatrix) -> Option<Int8Isa> {
+    gemv_int8_isa(w).filter(|&isa| isa == Int8Isa::Avx512Vnni)
 }
 
 /// y := beta·y + alpha·Ŵ·x (x [K], y [N]); `beta = 0` overwrites y. With
@@ -144,7 +163,8 @@ pub fn cb_gemv_with(
 }
 
 /// C := beta·C + alpha·X·Ŵᵀ for X [m, K] (row r at `x[r·ldx ..]`) and
-/// C [m, N] (row r at `c[r·ldc ..]`); `beta = 0` overwrites C.
+/// C [m, N] (row r at `c[r·ldc ..]`); `beta = 0` overwrites C. With int8
+/// activations where they apply ([`gemm_int8_isa`]), else exact f32.
 #[allow(clippy::too_many_arguments)]
 pub fn cb_gemm(
     pool: &Pool,
@@ -157,7 +177,82 @@ pub fn cb_gemm(
     alpha: f32,
     beta: f32,
 ) {
-    cb_gemm_with(Isa::detected(), pool, m, w, x, ldx, c, ldc, alpha, beta)
+    match gemm_int8_isa(w) {
+        Some(isa) => cb_gemm_int8_with(isa, pool, m, w, x, ldx, c, ldc, alpha, beta),
+        None => cb_gemm_with(Isa::detected(), pool, m, w, x, ldx, c, ldc, alpha, beta),
+    }
+}
+
+/// C := beta·C + alpha·X̂·Ŵᵀ, X̂ = X quantized to int8 row by row (each
+/// row as [`Q8Vector`] quantizes it, the rows split over the pool), then
+/// the product split over the pool by rows of Ŵ (columns of C), or by rows
+/// of C when there are more of them. Row r of C is bit for bit what
+/// [`cb_gemv_int8_with`] gives for row r of X. Panics unless `isa` runs
+/// here and [`Int8Isa::fits`]`(w)`.
+#[allow(clippy::too_many_arguments)]
+pub fn cb_gemm_int8_with(
+    isa: Int8Isa,
+    pool: &Pool,
+    m: usize,
+    w: &CbMatrix,
+    x: &[f32],
+    ldx: usize,
+    c: &mut [f32],
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    thread_local! {
+        /// The calling thread's quantized rows of X, their storage kept between calls.
+        static XQ: RefCell<Vec<Q8Row>> = RefCell::default();
+    }
+    check_gemm(Isa::SCALAR, m, w, x, ldx, c, ldc);
+    isa.check();
+    let (n, k) = (w.n(), w.k());
+    if m == 0 {
+        return;
+    }
+    let parallel = m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_WORK;
+    let c_at = c.as_mut_ptr() as usize;
+    let product = |rows: &mut Vec<Q8Row>| {
+        rows.resize_with(m, Q8Row::default);
+        let rows_at = rows.as_mut_ptr() as usize;
+        let quantize = |r0: usize, r1: usize| {
+            let mut v = Q8Vector::default();
+            for r in r0..r1 {
+                v.set_with(isa, &x[r * ldx..r * ldx + k]);
+                // SAFETY: each row is quantized by one call; the Vec is not
+                // touched otherwise until all are done.
+                unsafe { (*(rows_at as *mut Q8Row).add(r)).set(&v) }
+            }
+        };
+        if parallel {
+            pool.for_each_slice(m, quantize)
+        } else {
+            quantize(0, m)
+        }
+        let rows: &[Q8Row] = rows;
+        let block = |(r0, r1): (usize, usize), cols: (usize, usize)| {
+            // SAFETY: C holds the rows checked above; each call writes its
+            // own block of C; `gemm_block_int8` checks the rest.
+            unsafe {
+                let c = (c_at as *mut f32).add(r0 * ldc);
+                gemm_block_int8(isa, w, &rows[r0..r1], cols, c, ldc, alpha, beta)
+            }
+        };
+        if !parallel {
+            block((0, m), (0, n))
+        } else if m >= n {
+            pool.for_each_slice(m, |r0, r1| block((r0, r1), (0, n)))
+        } else {
+            pool.for_each_slice(n, |c0, c1| block((0, m), (c0, c1)))
+        }
+    };
+    XQ.with(|xq| match xq.try_borrow_mut() {
+        Ok(mut rows) => product(&mut rows),
+        // Taken only by a product nested in another on this thread.
+        Err(_) => product(&mut Vec::new()),
+    })
 }
 
 /// [`cb_gemm`] with the given kernels.

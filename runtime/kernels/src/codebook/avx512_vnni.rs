@@ -39,7 +39,7 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::int8::{quantize_group, Q8Group, Q8Vector, GROUP};
+use super::int8::{quantize_group, Q8Group, Q8Row, Q8Vector, U8Group, GEMM_ROWS, GROUP};
 use super::layout::{epilogue, tail_bytes, CbMatrix};
 
 /// `vpermb` control: qword j gets bytes j·b .. j·b+7.
@@ -307,6 +307,224 @@ unsafe fn gemv_rows_with<const B: usize>(
             (c, j) = (end, j + 1);
         }
         *out = epilogue(reduce(row), *out, alpha, beta);
+    }
+}
+
+/// Rows of Ŵ whose tables the GEMM converts at a time, then used by every
+/// tile of X.
+const GEMM_W_ROWS: usize = 16;
+
+/// One block's int8 table (`qc + 128`, 64 bytes).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Table([u8; 64]);
+
+/// The GEMM's weights for the 64 indices at `p`: `qc` (i8, the table being
+/// signed here) and the lanes' start `−128·Σ qc` over each lane's 4
+/// weights, so that `vpdpbusd` of `xq + 128` (u8) against them, from that
+/// start, is exactly `Σ qc·xq` per lane.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn weights<const B: usize>(
+    p: *const u8,
+    (spread, fields, table): (__m512i, __m512i, __m512i),
+) -> (__m512i, __m512i) {
+    let idx = _mm512_multishift_epi64_epi8(fields, _mm512_permutexvar_epi8(spread, load::<B>(p)));
+    let w = _mm512_permutexvar_epi8(idx, table);
+    let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), w); // 128·Σ qc
+    (w, _mm512_sub_epi32(_mm512_setzero_si512(), sum))
+}
+
+/// `weights` of the `n` weights from `from` at the end of the index
+/// stream, through a zero-padded copy of their bytes.
+#[cold]
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn tail_weights<const B: usize>(
+    stream: &[u8],
+    from: usize,
+    n: usize,
+    ctl: (__m512i, __m512i, __m512i),
+) -> (__m512i, __m512i) {
+    let buf = tail_bytes::<64>(stream, from, n, B);
+    weights::<B>(buf.as_ptr(), ctl)
+}
+
+/// acc += s_x · (the 16 lanes of Σ qc·xq) for one row's group `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn dot(
+    (w, start): (__m512i, __m512i),
+    x: *const U8Group,
+    sx: *const f32,
+    acc: __m512,
+) -> __m512 {
+    let s = _mm512_dpbusd_epi32(start, _mm512_load_si512(x as *const _), w);
+    _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(*sx), acc)
+}
+
+/// The GEMM: rows of Ŵ 16 at a time (their tables converted once), each
+/// against tiles of `GEMM_ROWS` rows of X (the last tile repeating its last
+/// row, whose extra sums are dropped). Per row of Ŵ and tile, the walk of
+/// `gemv_rows_with`: segments, groups alternating between two accumulators
+/// per row of X, the same f32 operations on the same integers, so every
+/// output is bit for bit the GEMV's.
+#[allow(clippy::needless_range_loop)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn gemm_with<const B: usize>(
+    m: &CbMatrix,
+    xq: &[Q8Row],
+    (c0, c1): (usize, usize),
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    const MR: usize = GEMM_ROWS;
+    let spread = _mm512_loadu_si512(Controls::<B>::SPREAD.as_ptr() as *const _);
+    let fields = _mm512_loadu_si512(Controls::<B>::FIELDS.as_ptr() as *const _);
+    let read = Controls::<B>::READ;
+    let (k, block, v) = (m.k(), m.block(), 8 * B); // v: index bytes per group
+    let (stream, codebooks) = (m.indices(), m.codebooks());
+    let blocks = codebooks.len() >> B;
+    let mut t = Tables {
+        bytes: [[0; 64]; CHUNK],
+        amax: [0.0; CHUNK],
+        inv: [0.0; CHUNK],
+        scales: [0.0; CHUNK],
+        first: 0,
+        count: 0,
+    };
+    let (mut tables, mut scales) = (Vec::<Table>::new(), Vec::<f32>::new());
+    let rows = xq.len();
+    // X packed tile by tile, group by group, row by row ([tile][g][r], the
+    // last tile repeating its last row): a tile's groups g for its MR rows
+    // are then at one pointer and fixed offsets (with one pointer per row,
+    // the 2·MR pointers did not fit in the general registers).
+    let groups = k.div_ceil(GROUP);
+    let tiles = rows.div_ceil(MR);
+    let (mut px, mut ps) = (
+        Vec::with_capacity(tiles * groups * MR),
+        Vec::with_capacity(tiles * groups * MR),
+    );
+    for t in 0..tiles {
+        for g in 0..groups {
+            for r in 0..MR {
+                let x = &xq[(t * MR + r).min(rows - 1)];
+                px.push(*x.groups().get_unchecked(g));
+                ps.push(*x.scales().get_unchecked(g));
+            }
+        }
+    }
+    for w0 in (c0..c1).step_by(GEMM_W_ROWS) {
+        let w1 = c1.min(w0 + GEMM_W_ROWS);
+        let jb0 = w0 * k / block;
+        let jb1 = if k == 0 {
+            jb0
+        } else {
+            (w1 * k).div_ceil(block).min(blocks)
+        };
+        tables.clear();
+        scales.clear();
+        let mut j = jb0;
+        while j < jb1 {
+            let count = CHUNK.min(jb1 - j);
+            convert::<B>(codebooks, j, count, &mut t);
+            tables.extend(t.bytes[..count].iter().map(|b| Table(*b)));
+            scales.extend_from_slice(&t.scales[..count]);
+            j += count;
+        }
+        for r0 in (0..rows).step_by(MR) {
+            let live = MR.min(rows - r0);
+            let xg: *const U8Group = px.as_ptr().add(r0 * groups);
+            let xs: *const f32 = ps.as_ptr().add(r0 * groups);
+            for i in w0..w1 {
+                let flat0 = i * k; // the row's first weight
+                let byte0 = flat0 * B / 8; // and its first index byte
+                let mut row = [_mm512_setzero_ps(); MR];
+                let (mut col, mut j) = (0, flat0 / block); // segment start column, block
+                while col < k {
+                    let at = j - jb0;
+                    let table = _mm512_xor_si512(
+                        _mm512_load_si512(tables.get_unchecked(at).0.as_ptr() as *const _),
+                        _mm512_set1_epi8(-128),
+                    );
+                    let scale = _mm512_set1_ps(*scales.get_unchecked(at));
+                    let ctl = (spread, fields, table);
+                    let end = k.min((j + 1) * block - flat0);
+                    let (g0, g1) = (col / GROUP, end.div_ceil(GROUP));
+                    let p = |g: usize| stream.as_ptr().add(byte0 + v * g);
+                    let in_place = |g: usize| byte0 + v * g + read <= stream.len();
+                    let (mut a0, mut a1) = ([_mm512_setzero_ps(); MR], [_mm512_setzero_ps(); MR]);
+                    let mut g = g0;
+                    while g + 2 <= g1 && in_place(g + 1) {
+                        let w = weights::<B>(p(g), ctl);
+                        for r in 0..MR {
+                            a0[r] = dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a0[r]);
+                        }
+                        let w = weights::<B>(p(g + 1), ctl);
+                        for r in 0..MR {
+                            a1[r] =
+                                dot(w, xg.add((g + 1) * MR + r), xs.add((g + 1) * MR + r), a1[r]);
+                        }
+                        g += 2;
+                    }
+                    // The rest one at a time (group j of the segment into
+                    // accumulator j mod 2, as in the GEMV).
+                    while g < g1 {
+                        let w = if in_place(g) {
+                            weights::<B>(p(g), ctl)
+                        } else {
+                            let n = (k - GROUP * g).min(GROUP);
+                            tail_weights::<B>(stream, flat0 + GROUP * g, n, ctl)
+                        };
+                        if (g - g0) % 2 == 0 {
+                            for r in 0..MR {
+                                a0[r] = dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a0[r]);
+                            }
+                        } else {
+                            for r in 0..MR {
+                                a1[r] = dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a1[r]);
+                            }
+                        }
+                        g += 1;
+                    }
+                    for r in 0..MR {
+                        row[r] = _mm512_fmadd_ps(_mm512_add_ps(a0[r], a1[r]), scale, row[r]);
+                    }
+                    (col, j) = (end, j + 1);
+                }
+                for r in 0..live {
+                    let out = c.add((r0 + r) * ldc + i);
+                    *out = epilogue(reduce(row[r]), *out, alpha, beta);
+                }
+            }
+        }
+    }
+}
+
+/// C[r, i] := beta·C[r, i] + alpha·Ŵ[i, :]·x̂_r for the rows r of `xq` and
+/// i in `cols` (`int8::gemm_block_int8`).
+///
+/// # Safety
+/// The CPU has AVX-512 F, BW, VL, VBMI and VNNI; every row has K entries;
+/// `int8_fits(m)`; C holds the block.
+pub(crate) unsafe fn gemm_block(
+    m: &CbMatrix,
+    xq: &[Q8Row],
+    cols: (usize, usize),
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    match m.bits() {
+        2 => gemm_with::<2>(m, xq, cols, c, ldc, alpha, beta),
+        3 => gemm_with::<3>(m, xq, cols, c, ldc, alpha, beta),
+        4 => gemm_with::<4>(m, xq, cols, c, ldc, alpha, beta),
+        5 => gemm_with::<5>(m, xq, cols, c, ldc, alpha, beta),
+        6 => gemm_with::<6>(m, xq, cols, c, ldc, alpha, beta),
+        b => unreachable!("no int8 kernel for b = {b} (int8_fits)"),
     }
 }
 

@@ -207,6 +207,65 @@ pub(crate) fn quantize_group(xs: &[f32], out: &mut Q8Group) -> (f32, i32) {
     (amax / 127.0, sum)
 }
 
+/// One group of quantized activations as the GEMM reads them: `xq + 128`
+/// (u8), so that `vpdpbusd` multiplies them by the signed int8 weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct U8Group(pub [u8; GROUP]);
+
+/// One row of X quantized for the GEMM ([`gemm_block_int8`]): the values of
+/// its [`Q8Vector`] (the same scheme, the same integers and scales), stored
+/// as `xq + 128` in u8. The GEMM's `vpdpbusd` takes the activations as the
+/// unsigned operand and the looked-up weights `qc` as the signed one, and
+/// starts each lane from `−128 · Σ qc` of its 4 weights (computed once per
+/// group of weights, shared by every row of the tile): the lane is again
+/// exactly `Σ qc·xq`, the integer the GEMV sums.
+#[derive(Clone, Debug, Default)]
+pub struct Q8Row {
+    k: usize,
+    groups: Vec<U8Group>,
+    scales: Vec<f32>,
+}
+
+impl Q8Row {
+    /// `x` quantized ([`Q8Vector::new`]) and stored for the GEMM.
+    pub fn new(x: &[f32]) -> Q8Row {
+        let mut row = Q8Row::default();
+        row.set(&Q8Vector::new(x));
+        row
+    }
+
+    /// Takes the values and scales of `v`, reusing this row's storage.
+    pub fn set(&mut self, v: &Q8Vector) {
+        self.k = v.k();
+        self.groups.clear();
+        self.groups.extend(
+            v.groups()
+                .iter()
+                .map(|g| U8Group(std::array::from_fn(|i| (g.q[i] as u8) ^ 0x80))),
+        );
+        self.scales.clear();
+        self.scales.extend_from_slice(v.scales());
+    }
+
+    /// K, the length of x.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// `xq + 128` per group (`ceil(K / 64)`; the padding past K is 128, xq = 0).
+    pub fn groups(&self) -> &[U8Group] {
+        &self.groups
+    }
+    /// `s_x[g]` per group.
+    pub fn scales(&self) -> &[f32] {
+        &self.scales
+    }
+    /// `xq[i]`, i < K.
+    pub fn value(&self, i: usize) -> i8 {
+        (self.groups[i / GROUP].0[i % GROUP] ^ 0x80) as i8
+    }
+}
+
 /// A segment's codebook in int8: `qc[j] = round_ties_even(c[j] · (127 /
 /// max|c|))` and the scale `s_c = max|c| / 127` (0 and all zeros for an
 /// all-zero codebook). Every kernel converts with these f32 operations.
@@ -349,4 +408,93 @@ pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f3
         w.k()
     );
     gemv_rows_int8(isa, w, &Q8Vector::new(x), y, 0, alpha, beta)
+}
+
+/// C[r, i] := beta·C[r, i] + alpha·Ŵ[i, :]·x̂_r for every row r of `xq`
+/// (C row r at `c + r·ldc`) and the rows `i` of Ŵ in `cols.0 .. cols.1`
+/// (columns of C): the int8-activation GEMM (prefill), with `isa`.
+///
+/// Every output is computed exactly as [`gemv_rows_int8`] computes it from
+/// the same row's [`Q8Vector`] (same integers, same f32 operations in the
+/// same order), so prefill and decode agree bit for bit. The AVX-512 kernel
+/// unpacks and looks up each group of 64 weights once for a tile of
+/// [`GEMM_ROWS`] rows of X; the scalar twin (also used for
+/// [`Int8Isa::Avx2Vnni`], which has no GEMM kernel of its own) computes row
+/// by row.
+///
+/// # Safety
+/// C holds those rows and columns; no other thread writes them. Panics
+/// unless `isa` runs here, every row has K entries, the columns are rows of
+/// Ŵ and [`Int8Isa::fits`] holds.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm_block_int8(
+    isa: Int8Isa,
+    w: &CbMatrix,
+    xq: &[Q8Row],
+    cols: (usize, usize),
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    isa.check();
+    assert!(
+        xq.iter().all(|r| r.k() == w.k()) && cols.0 <= cols.1 && cols.1 <= w.n(),
+        "gemm_block_int8: rows of X and columns {}..{} against Ŵ [{}, {}]",
+        cols.0,
+        cols.1,
+        w.n(),
+        w.k()
+    );
+    assert!(
+        isa.fits(w),
+        "gemm_block_int8: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"
+    );
+    if xq.is_empty() || cols.0 == cols.1 {
+        return;
+    }
+    match isa {
+        // SAFETY: `check` found the features; the rows have K entries; `int8_fits`.
+        #[cfg(target_arch = "x86_64")]
+        Int8Isa::Avx512Vnni => avx512_vnni::gemm_block(w, xq, cols, c, ldc, alpha, beta),
+        _ => scalar::gemm_block_int8(w, xq, cols, c, ldc, alpha, beta),
+    }
+}
+
+/// Rows of X per register tile of the AVX-512 int8 GEMM.
+pub const GEMM_ROWS: usize = 8;
+
+/// C := beta·C + alpha·X̂·Ŵᵀ (X̂ = X [m, K] quantized row by row, row r at
+/// `x[r·ldx ..]`; C [m, N], row r at `c[r·ldc ..]`) on the calling thread.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_int8(
+    isa: Int8Isa,
+    m: usize,
+    w: &CbMatrix,
+    x: &[f32],
+    ldx: usize,
+    c: &mut [f32],
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let (n, k) = (w.n(), w.k());
+    if m == 0 {
+        return;
+    }
+    assert!(
+        x.len() >= (m - 1) * ldx + k && ldc >= n && c.len() >= (m - 1) * ldc + n,
+        "gemm_int8: X [{m}, {k}] (stride {ldx}) in {} values, C [{m}, {n}] (stride {ldc}) in {}",
+        x.len(),
+        c.len()
+    );
+    let rows: Vec<Q8Row> = (0..m)
+        .map(|r| {
+            let mut row = Q8Row::default();
+            row.set(&Q8Vector::new_with(isa, &x[r * ldx..r * ldx + k]));
+            row
+        })
+        .collect();
+    // SAFETY: C [m, N] checked above and borrowed mutably.
+    unsafe { gemm_block_int8(isa, w, &rows, (0, n), c.as_mut_ptr(), ldc, alpha, beta) }
 }

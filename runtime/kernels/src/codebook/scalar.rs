@@ -13,7 +13,7 @@
 use half::f16;
 
 use super::gemm::Gemm;
-use super::int8::{int8_codebook_scale, Q8Vector, GROUP, LANES};
+use super::int8::{int8_codebook_scale, Q8Row, Q8Vector, GROUP, LANES};
 use super::layout::{epilogue, reduce_halving, CbMatrix, Segment};
 
 /// Eight `b`-bit indices from the front of `bytes` (fewer bytes at the end
@@ -100,30 +100,61 @@ pub(crate) fn gemv_rows_int8(
     alpha: f32,
     beta: f32,
 ) {
-    let bits = m.bits();
+    let groups = xq.groups();
+    let value = |g: usize, t: usize| groups[g].q[t] as i32;
     for (i, out) in y.iter_mut().enumerate() {
-        let mut row = [0.0f32; LANES];
-        for seg in m.segments(r0 + i, 0, m.k()) {
-            let (table, scale) = int8_codebook(seg.codebook);
-            let mut acc = [[0.0f32; LANES]; 2];
-            for j in 0..seg.len.div_ceil(GROUP) {
-                let g = seg.k0 / GROUP + j;
-                let (xs, sx) = (&xq.groups()[g].q, xq.scales()[g]);
-                let mut lanes = [0i32; LANES];
-                for t in 0..(seg.len - GROUP * j).min(GROUP) {
-                    let w = GROUP * j + t; // the weight's place in the segment
-                    let q = unpack8(&seg.indices[w / 8 * bits..], bits)[w % 8];
-                    lanes[t / 4] += table[q as usize] as i32 * xs[t] as i32;
-                }
-                for (a, &s) in acc[j % 2].iter_mut().zip(&lanes) {
-                    *a = (s as f32).mul_add(sx, *a);
-                }
+        let s = row_int8(m, r0 + i, value, xq.scales());
+        *out = epilogue(s, *out, alpha, beta);
+    }
+}
+
+/// Ŵ[row, :]·x̂ as the int8 kernels sum it (before the epilogue), x̂ given
+/// by its values `value(g, t)` = xq[64g + t] and scales.
+fn row_int8(m: &CbMatrix, row: usize, value: impl Fn(usize, usize) -> i32, scales: &[f32]) -> f32 {
+    let bits = m.bits();
+    let mut acc_row = [0.0f32; LANES];
+    for seg in m.segments(row, 0, m.k()) {
+        let (table, scale) = int8_codebook(seg.codebook);
+        let mut acc = [[0.0f32; LANES]; 2];
+        for j in 0..seg.len.div_ceil(GROUP) {
+            let g = seg.k0 / GROUP + j;
+            let sx = scales[g];
+            let mut lanes = [0i32; LANES];
+            for t in 0..(seg.len - GROUP * j).min(GROUP) {
+                let w = GROUP * j + t; // the weight's place in the segment
+                let q = unpack8(&seg.indices[w / 8 * bits..], bits)[w % 8];
+                lanes[t / 4] += table[q as usize] as i32 * value(g, t);
             }
-            for (l, r) in row.iter_mut().enumerate() {
-                *r = (acc[0][l] + acc[1][l]).mul_add(scale, *r);
+            for (a, &s) in acc[j % 2].iter_mut().zip(&lanes) {
+                *a = (s as f32).mul_add(sx, *a);
             }
         }
-        *out = epilogue(reduce_halving(row), *out, alpha, beta);
+        for (l, r) in acc_row.iter_mut().enumerate() {
+            *r = (acc[0][l] + acc[1][l]).mul_add(scale, *r);
+        }
+    }
+    reduce_halving(acc_row)
+}
+
+/// The twin of the int8-activation GEMM: C[r, i] for every row r of `xq`
+/// and i in `cols`, each output as [`gemv_rows_int8`] computes it from the
+/// same values. The caller checked `int8_fits` and that C holds the block.
+pub(crate) unsafe fn gemm_block_int8(
+    m: &CbMatrix,
+    xq: &[Q8Row],
+    (c0, c1): (usize, usize),
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    for (r, x) in xq.iter().enumerate() {
+        let groups = x.groups();
+        let value = |g: usize, t: usize| (groups[g].0[t] ^ 0x80) as i8 as i32;
+        for i in c0..c1 {
+            let out = c.add(r * ldc + i);
+            *out = epilogue(row_int8(m, i, value, x.scales()), *out, alpha, beta);
+        }
     }
 }
 
