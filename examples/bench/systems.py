@@ -77,6 +77,11 @@ class Toolchain:
             raise BenchError(f"{what} failed (exit code {proc.returncode}; its messages are above): {' '.join(cmd)}")
 
 
+# The default code set's statistics, shared by the variants beside each other.
+SHARED_CALIBRATION = "calibration.safetensors"
+SHARED_CALIBRATION_STAMP_DIR = "calibration-step"
+
+
 def _stamp_ok(directory: Path, want: dict, output: Path) -> bool:
     """Whether `directory`'s stamp records `want` and `output` is the file
     that step wrote (same size and mtime)."""
@@ -151,10 +156,22 @@ def ensure_variant(tools: Toolchain, imported: dict, import_dir: Path, variant: 
                   "quantize": variant.quantize}
         if not _quantized_ok(out_dir, want_q):
             (out_dir / STAMP).unlink(missing_ok=True)
-            tools.run(["quantize", str(source), *variant.quantize, "-o", str(quantized)],
+            # Variants calibrated on the default code set share one run of it.
+            shared = out_dir.parent / SHARED_CALIBRATION
+            want_c = {"step": "calibration", "import": imported, "dittoc": identity["dittoc"]}
+            default_set = not any(a in variant.quantize for a in ("--calib", "--calib-set", "--calib-stats"))
+            reuse = default_set and _stamp_ok(shared.parent / SHARED_CALIBRATION_STAMP_DIR, want_c, shared)
+            extra = ["--calib-stats", str(shared)] if reuse else []
+            tools.run(["quantize", str(source), *variant.quantize, *extra, "-o", str(quantized)],
                       f"dittoc {variant.name}: quantize")
-            # quantize's activation statistics (a quarter GB) are only an intermediate
-            (out_dir / "q.calibration.safetensors").unlink(missing_ok=True)
+            # quantize's activation statistics (about 3 GB with XᵀX) are an
+            # intermediate: kept once for the other default-calibrated variants
+            stats = out_dir / "q.calibration.safetensors"
+            if default_set and not reuse and stats.exists():
+                stats.replace(shared)
+                (shared.parent / SHARED_CALIBRATION_STAMP_DIR).mkdir(exist_ok=True)
+                _write_stamp(shared.parent / SHARED_CALIBRATION_STAMP_DIR, want_c, shared)
+            stats.unlink(missing_ok=True)
         (out_dir / QUANTIZE_STAMP_DIR).mkdir(exist_ok=True)
         _write_stamp(out_dir / QUANTIZE_STAMP_DIR, want_q, out_dir / "q.weights")
         source = quantized

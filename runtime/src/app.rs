@@ -153,7 +153,10 @@ fn perplexity(
         let (mut nll, mut scored) = (0.0f64, 0usize);
         for chunk in prompt.chunks(window).filter(|c| c.len() > 1) {
             let mut session = Session::new(&model, window, PREFILL_BATCH)?;
-            let logits = session.prefill_all_logits(chunk)?;
+            let logits = match args.logits_via {
+                LogitsVia::Prefill => session.prefill_all_logits(chunk)?,
+                LogitsVia::Decode => session.decode_all_logits(chunk)?,
+            };
             for (row, &next) in chunk[1..].iter().enumerate() {
                 let row = &logits[row * vocab..(row + 1) * vocab];
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);

@@ -10,7 +10,10 @@
 //!   the quantizer takes each input channel's importance);
 //! - `NAME.rows` [1]: the number of rows seen;
 //! - `NAME.samples` [S, K]: S rows kept by seeded reservoir sampling, on
-//!   which the quantizer measures each layer's output error.
+//!   which the quantizer measures each layer's output error;
+//! - `NAME.xtx` [K, K]: XᵀX over every row (a BLIS GEMM per call), the
+//!   Hessian of the layer's squared output error from which the quantizer's
+//!   error-compensating rounding works.
 //!
 //! Weights are recognized by their offset in the weight section, which the
 //! manifest's `weights_index` maps to names.
@@ -35,6 +38,8 @@ struct Observed {
     rows: u64,
     /// [≤ capacity, k] sampled rows
     samples: Vec<f32>,
+    /// [k, k] Σ over rows of x·xᵀ
+    xtx: Vec<f32>,
 }
 
 /// The statistics being gathered; `None` outside `--calibrate`.
@@ -123,6 +128,7 @@ pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stri
             sumsq: vec![0.0; k],
             rows: 0,
             samples: Vec::new(),
+            xtx: Vec::new(),
         });
         for (acc, &v) in stats.sumsq.iter_mut().zip(row) {
             *acc += f64::from(v) * f64::from(v);
@@ -132,6 +138,34 @@ pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stri
             Some(s) if s * k == stats.samples.len() => stats.samples.extend_from_slice(row),
             Some(s) => stats.samples[s * k..(s + 1) * k].copy_from_slice(row),
             None => {}
+        }
+    }
+    if m > 0 {
+        let stats = cal
+            .observed
+            .get_mut(&offset)
+            .expect("the rows above created the entry");
+        if stats.xtx.is_empty() {
+            stats.xtx = vec![0.0; k * k];
+        }
+        let stride = row_stride as isize;
+        // SAFETY: Xᵀ [k, m] and X [m, k] are views of the caller's rows;
+        // the [k, k] accumulator is ours and overlaps neither.
+        unsafe {
+            crate::kernels::sgemm(
+                crate::kernels::pool(),
+                k,
+                k,
+                m,
+                1.0,
+                x,
+                (1, stride),
+                x,
+                (stride, 1),
+                1.0,
+                stats.xtx.as_mut_ptr(),
+                (k as isize, 1),
+            );
         }
     }
 }
@@ -164,6 +198,11 @@ pub fn finish(path: &Path) -> Result<usize, Error> {
             format!("{}.samples", stats.name),
             vec![rows, stats.k],
             bytes(&mut stats.samples.iter().copied()),
+        ));
+        tensors.push((
+            format!("{}.xtx", stats.name),
+            vec![stats.k, stats.k],
+            bytes(&mut stats.xtx.iter().copied()),
         ));
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors

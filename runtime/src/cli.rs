@@ -66,7 +66,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE.npy")]
     pub dump_logits: Option<PathBuf>,
 
-    /// How --dump-logits computes them
+    /// How --dump-logits and --perplexity compute the logits: through the
+    /// prompt path (one ditto_prefill call per chunk) or the generation path
+    /// (one ditto_decode call per position, the numerics of generated tokens)
     #[arg(long, value_enum, default_value_t = LogitsVia::Prefill)]
     pub logits_via: LogitsVia,
 

@@ -42,6 +42,9 @@ pub struct QuantizeOptions {
     /// Bound the average bits per weight; choose widths per tensor.
     pub bits_avg: Option<f64>,
     pub calibration: Calibration,
+    /// Round with error compensation through the calibration's XᵀX (when
+    /// the statistics hold it), else to the nearest centroid.
+    pub compensate: bool,
     pub seed: u64,
 }
 
@@ -254,8 +257,19 @@ fn random_ids(options: &QuantizeOptions, count: usize) -> Result<Vec<u32>, Strin
         .collect())
 }
 
-/// Per tensor: importance (E[x²] per input channel) and sampled input rows.
-type Statistics = HashMap<String, (Vec<f32>, Vec<f32>)>;
+/// One weight's calibration statistics.
+struct Observed {
+    /// E[x²] per input channel.
+    importance: Vec<f32>,
+    /// Sampled input rows [S, K].
+    samples: Vec<f32>,
+    /// XᵀX [K, K] over every input row (empty in statistics files written
+    /// before it was recorded).
+    xtx: Vec<f32>,
+}
+
+/// Per tensor name.
+type Statistics = HashMap<String, Observed>;
 
 fn read_statistics(path: &Path) -> Result<Statistics, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -287,7 +301,24 @@ fn read_statistics(path: &Path) -> Result<Statistics, String> {
         };
         let rows = rows.first().copied().unwrap_or(0.0).max(1.0);
         let importance = sumsq.iter().map(|s| s / rows).collect();
-        stats.insert(tensor.to_string(), (importance, samples));
+        let xtx = floats(&format!("{tensor}.xtx")).unwrap_or_default();
+        if !xtx.is_empty() && xtx.len() != sumsq.len() * sumsq.len() {
+            return Err(format!(
+                "{}: {tensor}.xtx holds {} values, not {}² for its {} input channels",
+                path.display(),
+                xtx.len(),
+                sumsq.len(),
+                sumsq.len()
+            ));
+        }
+        stats.insert(
+            tensor.to_string(),
+            Observed {
+                importance,
+                samples,
+                xtx,
+            },
+        );
     }
     Ok(stats)
 }
@@ -384,10 +415,13 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
                 n: t.n,
                 k: t.k,
                 weights: w,
-                importance: stats.map(|(importance, _)| importance.as_slice()),
+                importance: stats.map(|s| s.importance.as_slice()),
                 activations: stats
-                    .map(|(_, samples)| samples.as_slice())
+                    .map(|s| s.samples.as_slice())
                     .filter(|s| !s.is_empty()),
+                hessian: stats
+                    .map(|s| s.xtx.as_slice())
+                    .filter(|h| options.compensate && !h.is_empty()),
             }
         })
         .collect();

@@ -72,6 +72,7 @@ fn main() {
             weights: w,
             importance: Some(imp),
             activations: Some(x),
+            hessian: None,
         })
         .collect();
     for constraints in [

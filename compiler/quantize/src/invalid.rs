@@ -74,6 +74,10 @@ pub enum QuantizeError {
         value: f32,
     },
 
+    /// A calibration Hessian (XᵀX) the error-compensating rounding cannot use.
+    #[error("calibration XᵀX: {reason}")]
+    BadHessian { reason: String },
+
     /// An index that does not fit in `bits` bits.
     #[error("index {value} at position {position} does not fit in {bits} bits (maximum {})", (1u32 << *.bits) - 1)]
     IndexOutOfRange {

@@ -23,6 +23,7 @@
 pub mod allocate;
 pub mod error;
 mod format;
+pub mod gptq;
 mod invalid;
 pub mod kmeans;
 mod model;
@@ -40,6 +41,7 @@ pub use model::{measure_curve, quantize_model, ModelOptions, QuantizedModel, Ten
 pub use report::{Report, TensorReport, Totals};
 
 pub use format::{check_bits, Format, SUPPORTED_BITS};
+pub use gptq::{round_compensated, Hessian};
 pub use invalid::{QuantizeError, Result};
 pub use kmeans::{weighted_kmeans_1d, Fit, KmeansOptions};
 pub use quantize::{quantize, quantize_with, MAX_BLOCK};

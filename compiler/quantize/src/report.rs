@@ -34,6 +34,10 @@ pub struct TensorReport {
     pub bits_per_weight: f64,
     /// Whether `error ≤ ε`, when an error bound was given.
     pub within_max_error: Option<bool>,
+    /// Whether the weights were rounded with error compensation (GPTQ-style)
+    /// rather than to their nearest centroids.
+    #[serde(default)]
+    pub compensated: bool,
 }
 
 /// Sums over all tensors.
@@ -95,6 +99,7 @@ impl Report {
                 bytes: p.bytes,
                 bits_per_weight: 8.0 * p.bytes as f64 / elements as f64,
                 within_max_error: constraints.max_error.map(|eps| p.error <= eps),
+                compensated: false,
             });
         }
         let elements: u64 = curves.iter().map(Curve::elements).sum();
@@ -161,9 +166,9 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "| tensor | shape | bits | block | error | kind | bytes | bits/weight | ≤ ε |"
+            "| tensor | shape | bits | block | rounding | error | kind | bytes | bits/weight | ≤ ε |"
         );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---|---:|---:|---|");
+        let _ = writeln!(s, "|---|---|---:|---:|---|---:|---|---:|---:|---|");
         for r in &self.tensors {
             let kind = match r.error_kind {
                 ErrorKind::Output => "output",
@@ -176,12 +181,17 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "| {} | {}×{} | {} | {} | {:.3e} | {} | {} | {:.4} | {} |",
+                "| {} | {}×{} | {} | {} | {} | {:.3e} | {} | {} | {:.4} | {} |",
                 r.name.replace('|', "\\|"),
                 r.shape[0],
                 r.shape[1],
                 r.bits,
                 r.block,
+                if r.compensated {
+                    "compensated"
+                } else {
+                    "nearest"
+                },
                 r.error,
                 kind,
                 r.bytes,

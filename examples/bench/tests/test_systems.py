@@ -70,16 +70,26 @@ def test_builds_are_stamped_and_redone_only_when_their_inputs_change(tools, tmp_
     exe, ident = ensure_variant(tools, imported, imp, k4, out)
     assert calls(tools) == ["import", "quantize", str(out / "q.mlir")]
     assert exe == out / "model" and exe.read_text().startswith("exe of quantized quantize")
-    assert not (out / "q.calibration.safetensors").exists()  # an intermediate, deleted
+    assert not (out / "q.calibration.safetensors").exists()  # an intermediate, moved
+    assert (tmp_path / "calibration.safetensors").read_bytes() == b"stats"  # shared
 
     # the same inputs: nothing to do, the same identity
     assert ensure_import(tools, gguf, "g1", imp) == imported
     assert ensure_variant(tools, imported, imp, k4, out) == (exe, ident)
     assert calls(tools) == []
 
-    # other quantize arguments: a new build, a new identity
+    # other quantize arguments: a new build, a new identity, on the shared statistics
+    log = tools.dittoc.with_name("calls.log")
     _, ident2 = ensure_variant(tools, imported, imp, Variant("k4", ["--bits", "4", "--block", "256"]), out)
+    argv = json.loads(log.read_text().splitlines()[0])
+    assert argv[argv.index("--calib-stats") + 1] == str(tmp_path / "calibration.safetensors")
     assert calls(tools)[0] == "quantize" and ident2 != ident
+
+    # a variant with its own calibration set does not use them
+    ensure_variant(tools, imported, imp, Variant("k3-text", ["--bits", "3", "--calib-set", "text"]), tmp_path / "t")
+    argv = json.loads(log.read_text().splitlines()[0])
+    assert "--calib-stats" not in argv and argv[0] == "quantize"
+    calls(tools)
 
     # a new runtime library: compiled again, not imported or quantized again
     _, ident_back = ensure_variant(tools, imported, imp, k4, out)

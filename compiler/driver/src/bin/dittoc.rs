@@ -106,9 +106,21 @@ struct QuantizeArgs {
     /// executable's --calibrate output) instead of running the model.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "calib_set"])]
     calib_stats: Option<PathBuf>,
+    /// How weights are rounded onto their codebooks: compensated (GPTQ-style:
+    /// each rounding error is moved onto the weights not rounded yet through
+    /// the calibration inputs' XᵀX; needs calibration) or nearest (each
+    /// weight to its nearest centroid).
+    #[arg(long, value_enum, default_value_t = Rounding::Compensated)]
+    rounding: Rounding,
     /// Seed of the k-means initialisation (and of the random set).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Rounding {
+    Compensated,
+    Nearest,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,6 +185,7 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
         max_error: args.max_error,
         bits_avg: args.bits_avg,
         calibration,
+        compensate: args.rounding == Rounding::Compensated,
         seed: args.seed,
     })?;
     eprintln!("{summary}");
