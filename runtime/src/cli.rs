@@ -92,7 +92,8 @@ pub struct Args {
     #[arg(long, value_name = "ROWS", default_value_t = 256)]
     pub calib_samples: usize,
 
-    /// How the quantized matrix-vector products of decode treat their input
+    /// How the products with quantized weights (decode's matrix-vector and
+    /// prefill's matrix products) treat their input
     #[arg(long, value_enum, default_value_t = Activations::Int8)]
     pub activations: Activations,
 }
@@ -100,9 +101,10 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Activations {
     /// Quantize it to int8 in groups of 64 and multiply with integer dot
-    /// products, as llama.cpp does (x86-64 with AVX-512 VBMI + VNNI: 2- to
-    /// 6-bit weights; with AVX-VNNI: 4-bit weights; other CPUs and widths
-    /// keep f32)
+    /// products, as llama.cpp does (x86-64 with AVX-512 VBMI + VNNI: decode
+    /// and prefill, 2- to 6-bit weights, each prompt row's product equal to
+    /// decode's; with AVX-VNNI only: decode, 4-bit weights; other CPUs and
+    /// widths keep f32)
     Int8,
     /// Keep it f32: the exact product of the quantized weights
     F32,

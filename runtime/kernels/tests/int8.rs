@@ -595,6 +595,38 @@ fn int8_gemm_blocks_match_the_whole_product() {
     }
 }
 
+/// Long rows and many rows of X: the AVX-512 GEMM takes X in chunks of
+/// ~128 KiB of rows (24 rows at K = 4480) and Ŵ a few rows at a time
+/// (1-2 rows of indices at b = 5, 6): several of each here, M not a
+/// multiple of the tile.
+#[test]
+fn int8_gemm_matches_the_gemv_over_chunks_of_x_and_blocks_of_w() {
+    let mut rng = Lcg(46);
+    for isa in simd_int8_isas() {
+        for bits in WIDTHS {
+            let ((n, k), block, m) = ((11, 4480), 32 << bits, 53);
+            let q = Quantized::random(&mut rng, (n, k), bits, block);
+            let w = q.matrix();
+            if !isa.fits(&w) {
+                continue;
+            }
+            let x = rng.vec(m * k);
+            let c0 = rng.vec(m * n);
+            let mut c = c0.clone();
+            gemm_int8(isa, m, &w, &x, k, &mut c, n, 0.75, -0.5);
+            for r in 0..m {
+                let mut y = c0[r * n..(r + 1) * n].to_vec();
+                gemv_int8(isa, &w, &x[r * k..(r + 1) * k], &mut y, 0.75, -0.5);
+                assert_same(
+                    &c[r * n..(r + 1) * n],
+                    &y,
+                    &format!("{isa:?} b={bits} row {r}"),
+                );
+            }
+        }
+    }
+}
+
 #[test]
 #[should_panic(expected = "int8 kernel (see Int8Isa::fits)")]
 fn int8_gemm_refuses_matrices_it_does_not_fit() {

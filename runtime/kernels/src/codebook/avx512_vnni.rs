@@ -29,6 +29,17 @@
 //! halving at the end of the row: as `scalar::gemv_rows_int8`, bit for bit.
 //! 8 instructions per 64 weights where the f32 kernel spends ~24.
 //!
+//! The GEMM (`gemm_with`, prefill) walks each row of Ŵ the same way for a
+//! tile of `GEMM_ROWS` = 8 rows of X: the unpacking and lookup of a group
+//! of 64 weights is done once for the tile, and `vpdpbusd` then runs once
+//! per row with the roles swapped (the row's `xq + 128` as the unsigned
+//! operand, the looked-up `qc` as the signed one, from the lane start
+//! `−128·Σ qc` computed once per group): the same integer per lane, then
+//! the GEMV's f32 operations per row, so each output is the GEMV's bit for
+//! bit. X is packed tile by tile once per call; rows of Ŵ are taken ~8 KiB
+//! of indices at a time (their tables converted once) against chunks of
+//! ~128 KiB of X, so that both stay in the caches.
+//!
 //! Index bytes are read in place while the stream holds the bytes a load
 //! touches (16 for b = 2, 32 for b = 3, 4, 64 for b = 5, 6); the last
 //! groups of the stream go through a zero-padded copy. A row's last group
@@ -311,8 +322,12 @@ unsafe fn gemv_rows_with<const B: usize>(
 }
 
 /// Rows of Ŵ whose tables the GEMM converts at a time, then used by every
-/// tile of X.
-const GEMM_W_ROWS: usize = 16;
+/// tile of X: at most 16, and at most ~8 KiB of their indices, so that
+/// they stay in L1 beside a tile of X (8 rows of K bytes: 38 KiB for
+/// K = 4864).
+fn gemm_w_rows(k: usize, bits: usize) -> usize {
+    (8192 / (k * bits / 8).max(1)).clamp(1, 16)
+}
 
 /// One block's int8 table (`qc + 128`, 64 bytes).
 #[derive(Clone, Copy)]
@@ -416,87 +431,102 @@ unsafe fn gemm_with<const B: usize>(
             }
         }
     }
-    for w0 in (c0..c1).step_by(GEMM_W_ROWS) {
-        let w1 = c1.min(w0 + GEMM_W_ROWS);
-        let jb0 = w0 * k / block;
-        let jb1 = if k == 0 {
-            jb0
-        } else {
-            (w1 * k).div_ceil(block).min(blocks)
-        };
-        tables.clear();
-        scales.clear();
-        let mut j = jb0;
-        while j < jb1 {
-            let count = CHUNK.min(jb1 - j);
-            convert::<B>(codebooks, j, count, &mut t);
-            tables.extend(t.bytes[..count].iter().map(|b| Table(*b)));
-            scales.extend_from_slice(&t.scales[..count]);
-            j += count;
-        }
-        for r0 in (0..rows).step_by(MR) {
-            let live = MR.min(rows - r0);
-            let xg: *const U8Group = px.as_ptr().add(r0 * groups);
-            let xs: *const f32 = ps.as_ptr().add(r0 * groups);
-            for i in w0..w1 {
-                let flat0 = i * k; // the row's first weight
-                let byte0 = flat0 * B / 8; // and its first index byte
-                let mut row = [_mm512_setzero_ps(); MR];
-                let (mut col, mut j) = (0, flat0 / block); // segment start column, block
-                while col < k {
-                    let at = j - jb0;
-                    let table = _mm512_xor_si512(
-                        _mm512_load_si512(tables.get_unchecked(at).0.as_ptr() as *const _),
-                        _mm512_set1_epi8(-128),
-                    );
-                    let scale = _mm512_set1_ps(*scales.get_unchecked(at));
-                    let ctl = (spread, fields, table);
-                    let end = k.min((j + 1) * block - flat0);
-                    let (g0, g1) = (col / GROUP, end.div_ceil(GROUP));
-                    let p = |g: usize| stream.as_ptr().add(byte0 + v * g);
-                    let in_place = |g: usize| byte0 + v * g + read <= stream.len();
-                    let (mut a0, mut a1) = ([_mm512_setzero_ps(); MR], [_mm512_setzero_ps(); MR]);
-                    let mut g = g0;
-                    while g + 2 <= g1 && in_place(g + 1) {
-                        let w = weights::<B>(p(g), ctl);
-                        for r in 0..MR {
-                            a0[r] = dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a0[r]);
-                        }
-                        let w = weights::<B>(p(g + 1), ctl);
-                        for r in 0..MR {
-                            a1[r] =
-                                dot(w, xg.add((g + 1) * MR + r), xs.add((g + 1) * MR + r), a1[r]);
-                        }
-                        g += 2;
-                    }
-                    // The rest one at a time (group j of the segment into
-                    // accumulator j mod 2, as in the GEMV).
-                    while g < g1 {
-                        let w = if in_place(g) {
-                            weights::<B>(p(g), ctl)
-                        } else {
-                            let n = (k - GROUP * g).min(GROUP);
-                            tail_weights::<B>(stream, flat0 + GROUP * g, n, ctl)
-                        };
-                        if (g - g0) % 2 == 0 {
+    // Rows of X in chunks of ~128 KiB, each against all the rows of Ŵ:
+    // with all of X (e.g. 512 × 4864 bytes) against every block of Ŵ rows,
+    // X streamed from beyond L2 for every block.
+    let w_rows = gemm_w_rows(k, B);
+    let x_rows = ((128 << 10) / k.max(1)).max(MR) / MR * MR;
+    for x0 in (0..rows).step_by(x_rows) {
+        let x1 = rows.min(x0 + x_rows);
+        for w0 in (c0..c1).step_by(w_rows) {
+            let w1 = c1.min(w0 + w_rows);
+            let jb0 = w0 * k / block;
+            let jb1 = if k == 0 {
+                jb0
+            } else {
+                (w1 * k).div_ceil(block).min(blocks)
+            };
+            tables.clear();
+            scales.clear();
+            let mut j = jb0;
+            while j < jb1 {
+                let count = CHUNK.min(jb1 - j);
+                convert::<B>(codebooks, j, count, &mut t);
+                tables.extend(t.bytes[..count].iter().map(|b| Table(*b)));
+                scales.extend_from_slice(&t.scales[..count]);
+                j += count;
+            }
+            for r0 in (x0..x1).step_by(MR) {
+                let live = MR.min(rows - r0);
+                let xg: *const U8Group = px.as_ptr().add(r0 * groups);
+                let xs: *const f32 = ps.as_ptr().add(r0 * groups);
+                for i in w0..w1 {
+                    let flat0 = i * k; // the row's first weight
+                    let byte0 = flat0 * B / 8; // and its first index byte
+                    let mut row = [_mm512_setzero_ps(); MR];
+                    let (mut col, mut j) = (0, flat0 / block); // segment start column, block
+                    while col < k {
+                        let at = j - jb0;
+                        let table = _mm512_xor_si512(
+                            _mm512_load_si512(tables.get_unchecked(at).0.as_ptr() as *const _),
+                            _mm512_set1_epi8(-128),
+                        );
+                        let scale = _mm512_set1_ps(*scales.get_unchecked(at));
+                        let ctl = (spread, fields, table);
+                        let end = k.min((j + 1) * block - flat0);
+                        let (g0, g1) = (col / GROUP, end.div_ceil(GROUP));
+                        let p = |g: usize| stream.as_ptr().add(byte0 + v * g);
+                        let in_place = |g: usize| byte0 + v * g + read <= stream.len();
+                        let (mut a0, mut a1) =
+                            ([_mm512_setzero_ps(); MR], [_mm512_setzero_ps(); MR]);
+                        let mut g = g0;
+                        while g + 2 <= g1 && in_place(g + 1) {
+                            let w = weights::<B>(p(g), ctl);
                             for r in 0..MR {
                                 a0[r] = dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a0[r]);
                             }
-                        } else {
+                            let w = weights::<B>(p(g + 1), ctl);
                             for r in 0..MR {
-                                a1[r] = dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a1[r]);
+                                a1[r] = dot(
+                                    w,
+                                    xg.add((g + 1) * MR + r),
+                                    xs.add((g + 1) * MR + r),
+                                    a1[r],
+                                );
                             }
+                            g += 2;
                         }
-                        g += 1;
+                        // The rest one at a time (group j of the segment into
+                        // accumulator j mod 2, as in the GEMV).
+                        while g < g1 {
+                            let w = if in_place(g) {
+                                weights::<B>(p(g), ctl)
+                            } else {
+                                let n = (k - GROUP * g).min(GROUP);
+                                tail_weights::<B>(stream, flat0 + GROUP * g, n, ctl)
+                            };
+                            if (g - g0) % 2 == 0 {
+                                for r in 0..MR {
+                                    a0[r] =
+                                        dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a0[r]);
+                                }
+                            } else {
+                                for r in 0..MR {
+                                    a1[r] =
+                                        dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a1[r]);
+                                }
+                            }
+                            g += 1;
+                        }
+                        for r in 0..MR {
+                            row[r] = _mm512_fmadd_ps(_mm512_add_ps(a0[r], a1[r]), scale, row[r]);
+                        }
+                        (col, j) = (end, j + 1);
                     }
-                    for r in 0..MR {
-                        row[r] = _mm512_fmadd_ps(_mm512_add_ps(a0[r], a1[r]), scale, row[r]);
+                    for r in 0..live {
+                        let out = c.add((r0 + r) * ldc + i);
+                        *out = epilogue(reduce(row[r]), *out, alpha, beta);
                     }
-                    (col, j) = (end, j + 1);
-                }
-                for r in 0..live {
-                    let out = c.add((r0 + r) * ldc + i);
-                    *out = epilogue(reduce(row[r]), *out, alpha, beta);
                 }
             }
         }

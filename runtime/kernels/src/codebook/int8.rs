@@ -25,6 +25,11 @@
 //! (`scalar::gemv_rows_int8`) does exactly these f32 operations in this
 //! order on the same integers, so the two agree bit for bit.
 //!
+//! The GEMM (prefill, [`gemm_block_int8`]) computes every output from the
+//! same integers with the same f32 operations in the same order, from each
+//! row of X quantized as a [`Q8Vector`] ([`Q8Row`]): row r of C is bit for
+//! bit the GEMV of row r of X.
+//!
 //! Which matrices: b = 2..6, and only when every segment starts on a group
 //! boundary within its row (segment boundaries at columns that are
 //! multiples of 64: B and K multiples of 64, or B a multiple of K, or one

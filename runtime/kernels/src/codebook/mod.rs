@@ -20,17 +20,20 @@
 //! | `scalar.rs` | the scalar kernels: the fallback, and the twins of the SIMD kernels |
 //! | `avx2.rs` | x86-64 AVX2 + FMA + F16C (8 lanes) |
 //! | `avx512.rs` | x86-64 AVX-512 F + BW (16 lanes) |
-//! | `int8.rs` | the GEMV with int8 activations: [`Q8Vector`], the dispatch ([`Int8Isa`]) |
-//! | `avx512_vnni.rs` | its x86-64 kernel: AVX-512 VBMI + VNNI (b = 2..6) |
-//! | `avx2_vnni.rs` | its x86-64 kernel for AVX2 + AVX-VNNI CPUs (b = 4) |
+//! | `int8.rs` | the GEMV and GEMM with int8 activations: [`Q8Vector`], [`Q8Row`], the dispatch ([`Int8Isa`]) |
+//! | `avx512_vnni.rs` | their x86-64 kernels (GEMV and GEMM): AVX-512 VBMI + VNNI (b = 2..6) |
+//! | `avx2_vnni.rs` | the GEMV's x86-64 kernel for AVX2 + AVX-VNNI CPUs (b = 4) |
 //! | `neon.rs` | aarch64 NEON (4 lanes, 32 registers) |
 //! | `gemm.rs` | the panel-by-panel GEMM driver shared by all of them |
 //!
 //! The GEMV also comes with int8 activations ([`gemv_rows_int8`]): x
 //! quantized to int8 in groups of 64, codebooks to int8 per segment,
 //! integer dot products (`vpdpbusd`), as llama.cpp's Q8 products; faster,
-//! and no longer the exact f32 product (`int8.rs` has the details).
-//!
+//! and no longer the exact f32 product (`int8.rs` has the details). So
+//! does the GEMM ([`gemm_block_int8`]), each output bit for bit the int8
+//! GEMV's for that row of X (AVX-512 VBMI + VNNI kernel in
+//! `avx512_vnni.rs`; the scalar twin elsewhere).
+
 //! The instruction set is picked once per process ([`Isa::detected`]). The
 //! row-level entry points ([`gemv_rows`], [`decode_row`], [`gemm_block`])
 //! compute one slice of a product, so that `ditto-rt` can split a product
