@@ -627,6 +627,27 @@ fn int8_gemm_matches_the_gemv_over_chunks_of_x_and_blocks_of_w() {
     }
 }
 
+/// K = 0: every output is beta·C (0 where beta = 0), as the GEMV gives.
+#[test]
+fn int8_gemm_with_k_zero_scales_c() {
+    let (idx, cb) = (Vec::<u8>::new(), Vec::<f16>::new());
+    for bits in WIDTHS {
+        let w = CbMatrix::new(3, 0, bits, 64, &idx, &cb).unwrap();
+        for isa in Int8Isa::available() {
+            if !isa.fits(&w) {
+                continue;
+            }
+            let mut c = vec![1.0, 2.0, -4.0, 8.0, f32::NAN, 0.5];
+            gemm_int8(isa, 2, &w, &[], 0, &mut c, 3, 2.0, 0.5);
+            assert_same(&c[..3], &[0.5, 1.0, -2.0], &format!("{isa:?} b={bits}"));
+            assert_eq!((c[3], c[5]), (4.0, 0.25), "{isa:?} b={bits}");
+            let mut y = vec![8.0, f32::NAN, 0.5];
+            gemv_int8(isa, &w, &[], &mut y, 2.0, 0.5);
+            assert_same(&c[3..], &y, &format!("{isa:?} b={bits}: GEMM vs GEMV"));
+        }
+    }
+}
+
 #[test]
 #[should_panic(expected = "int8 kernel (see Int8Isa::fits)")]
 fn int8_gemm_refuses_matrices_it_does_not_fit() {
