@@ -113,19 +113,10 @@ pub fn cb_gemv_int8_with(
         static XQ: RefCell<Q8Vector> = RefCell::default();
     }
     check_gemv(Isa::SCALAR, w, x, y);
-    let (n, k) = (w.n(), w.k());
-    let y_at = y.as_mut_ptr() as usize;
-    let product = |xq: &Q8Vector| {
-        let rows = |r0: usize, r1: usize| {
-            // SAFETY: slices of y are disjoint across calls.
-            let y = unsafe { std::slice::from_raw_parts_mut((y_at as *mut f32).add(r0), r1 - r0) };
+    let mut product = |xq: &Q8Vector| {
+        split_rows(pool, w, y, |y, r0| {
             gemv_rows_int8(isa, w, xq, y, r0, alpha, beta)
-        };
-        if n.saturating_mul(k) < MIN_PARALLEL_WORK {
-            rows(0, n)
-        } else {
-            pool.for_each_slice(n, rows)
-        }
+        })
     };
     XQ.with(|xq| match xq.try_borrow_mut() {
         Ok(mut xq) => {
@@ -135,6 +126,41 @@ pub fn cb_gemv_int8_with(
         // Taken only by a product nested in another on this thread.
         Err(_) => product(&Q8Vector::new(x)),
     })
+}
+
+/// Runs `rows(slice, r0)` over slices of y [N] (rows r0.. of Ŵ): all at
+/// once for a small product, else one slice per thread of the pool.
+fn split_rows(pool: &Pool, w: &CbMatrix, y: &mut [f32], rows: impl Fn(&mut [f32], usize) + Sync) {
+    let n = y.len();
+    let y_at = y.as_mut_ptr() as usize;
+    let slice = |r0: usize, r1: usize| {
+        // SAFETY: slices of y are disjoint across calls.
+        let y = unsafe { std::slice::from_raw_parts_mut((y_at as *mut f32).add(r0), r1 - r0) };
+        rows(y, r0)
+    };
+    if n.saturating_mul(w.k()) < MIN_PARALLEL_WORK {
+        slice(0, n)
+    } else {
+        pool.for_each_slice(n, slice)
+    }
+}
+
+/// Runs `block(rows, cols)` over blocks of an [m, n] product: whole unless
+/// `parallel`, else split over the pool by rows when m ≥ n, by columns
+/// otherwise (a prefill's few rows against many columns).
+fn split_blocks(
+    pool: &Pool,
+    parallel: bool,
+    (m, n): (usize, usize),
+    block: impl Fn((usize, usize), (usize, usize)) + Sync,
+) {
+    if !parallel {
+        block((0, m), (0, n))
+    } else if m >= n {
+        pool.for_each_slice(m, |r0, r1| block((r0, r1), (0, n)))
+    } else {
+        pool.for_each_slice(n, |c0, c1| block((0, m), (c0, c1)))
+    }
 }
 
 /// y := beta·y + alpha·Ŵ·x with the given f32 kernels.
@@ -148,18 +174,7 @@ pub fn cb_gemv_with(
     beta: f32,
 ) {
     check_gemv(isa, w, x, y);
-    let (n, k) = (w.n(), w.k());
-    let y_at = y.as_mut_ptr() as usize;
-    let rows = |r0: usize, r1: usize| {
-        // SAFETY: slices of y are disjoint across calls.
-        let y = unsafe { std::slice::from_raw_parts_mut((y_at as *mut f32).add(r0), r1 - r0) };
-        gemv_rows(isa, w, x, y, r0, alpha, beta)
-    };
-    if n.saturating_mul(k) < MIN_PARALLEL_WORK {
-        rows(0, n)
-    } else {
-        pool.for_each_slice(n, rows)
-    }
+    split_rows(pool, w, y, |y, r0| gemv_rows(isa, w, x, y, r0, alpha, beta))
 }
 
 /// C := beta·C + alpha·X·Ŵᵀ for X [m, K] (row r at `x[r·ldx ..]`) and
@@ -240,13 +255,7 @@ pub fn cb_gemm_int8_with(
                 gemm_block_int8(isa, w, &rows[r0..r1], cols, c, ldc, alpha, beta)
             }
         };
-        if !parallel {
-            block((0, m), (0, n))
-        } else if m >= n {
-            pool.for_each_slice(m, |r0, r1| block((r0, r1), (0, n)))
-        } else {
-            pool.for_each_slice(n, |c0, c1| block((0, m), (c0, c1)))
-        }
+        split_blocks(pool, parallel, (m, n), block)
     };
     XQ.with(|xq| match xq.try_borrow_mut() {
         Ok(mut rows) => product(&mut rows),
@@ -281,13 +290,8 @@ pub fn cb_gemm_with(
         // own block of C; the ISA's features were checked.
         unsafe { gemm_block(isa, w, rows, cols, x, ldx, c, ldc, alpha, beta) }
     };
-    if m.saturating_mul(n).saturating_mul(k) < MIN_PARALLEL_WORK {
-        block((0, m), (0, n))
-    } else if m >= n {
-        pool.for_each_slice(m, |r0, r1| block((r0, r1), (0, n)))
-    } else {
-        pool.for_each_slice(n, |c0, c1| block((0, m), (c0, c1)))
-    }
+    let parallel = m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_WORK;
+    split_blocks(pool, parallel, (m, n), block)
 }
 
 /// out := Ŵ ([N, K] row-major).

@@ -376,14 +376,7 @@ pub fn gemv_rows_int8(
     beta: f32,
 ) {
     isa.check();
-    assert!(
-        xq.k() == w.k() && r0 + y.len() <= w.n(),
-        "gemv_rows_int8: x [{}] and rows {r0}..{} against Ŵ [{}, {}]",
-        xq.k(),
-        r0 + y.len(),
-        w.n(),
-        w.k()
-    );
+    super::check_rows("gemv_rows_int8", w, xq.k(), r0, y.len());
     assert!(
         isa.fits(w),
         "gemv_rows_int8: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"

@@ -210,6 +210,18 @@ pub fn check_dequantize(isa: Isa, w: &CbMatrix, out: &[f32]) {
     );
 }
 
+/// Panics, naming `kernel`, unless x has K entries and rows r0..r0+rows
+/// are in Ŵ.
+pub(crate) fn check_rows(kernel: &str, w: &CbMatrix, x_len: usize, r0: usize, rows: usize) {
+    assert!(
+        x_len == w.k() && r0 + rows <= w.n(),
+        "{kernel}: x [{x_len}] and rows {r0}..{} against Ŵ [{}, {}]",
+        r0 + rows,
+        w.n(),
+        w.k()
+    );
+}
+
 /// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x for the rows of `y`
 /// (`beta = 0` overwrites y), with `isa`.
 pub fn gemv_rows(
@@ -222,14 +234,7 @@ pub fn gemv_rows(
     beta: f32,
 ) {
     isa.check();
-    assert!(
-        x.len() == w.k() && r0 + y.len() <= w.n(),
-        "gemv_rows: x [{}] and rows {r0}..{} against Ŵ [{}, {}]",
-        x.len(),
-        r0 + y.len(),
-        w.n(),
-        w.k()
-    );
+    check_rows("gemv_rows", w, x.len(), r0, y.len());
     match isa {
         Isa::Scalar { lanes: 8 } => scalar::gemv_rows::<8>(w, x, y, r0, alpha, beta),
         Isa::Scalar { lanes: 16 } => scalar::gemv_rows::<16>(w, x, y, r0, alpha, beta),
