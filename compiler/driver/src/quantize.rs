@@ -272,7 +272,12 @@ struct Observed {
 type Statistics = HashMap<String, Observed>;
 
 fn read_statistics(path: &Path) -> Result<Statistics, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Mapped, not read: with XᵀX the file is gigabytes, and each tensor is
+    // converted to f32 from the mapping once.
+    let handle = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // SAFETY: read-only mapping of a file nobody modifies while we read it.
+    let bytes = unsafe { Mmap::map(&handle) }
+        .map_err(|e| format!("{}: cannot map: {e}", path.display()))?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| format!("{}: not a statistics file: {e}", path.display()))?;
     let floats = |name: &str| -> Option<Vec<f32>> {
