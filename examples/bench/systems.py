@@ -5,8 +5,8 @@ built.
   `dittoc import GGUF -o IMPORT/model.mlir`, then (quantized variants)
   `dittoc quantize IMPORT/model.mlir ARGS -o DIR/q.mlir` and
   `dittoc DIR/q.mlir -O3 -o DIR/model` (f32: the imported module compiled as
-  is; quantize's calibration statistics are deleted once the executable is
-  built). Each step leaves a stamp file (`bench-stamp.json`) naming what it was
+  is; the default-calibrated variants share one calibration run's statistics,
+  `calibration.safetensors`). Each step leaves a stamp file (`bench-stamp.json`) naming what it was
   made from — the digests of the dittoc binary and of the runtime library
   beside it, of the source GGUF, the quantize arguments — and is redone only
   when that changes or the output was replaced by someone else (its size or
@@ -161,17 +161,19 @@ def ensure_variant(tools: Toolchain, imported: dict, import_dir: Path, variant: 
             want_c = {"step": "calibration", "import": imported, "dittoc": identity["dittoc"]}
             default_set = not any(a in variant.quantize for a in ("--calib", "--calib-set", "--calib-stats"))
             reuse = default_set and _stamp_ok(shared.parent / SHARED_CALIBRATION_STAMP_DIR, want_c, shared)
-            extra = ["--calib-stats", str(shared)] if reuse else []
+            # quantize's activation statistics (about 3 GB with XᵀX) are kept
+            # once, for the other default-calibrated variants
+            if reuse:
+                extra = ["--calib-stats", str(shared)]
+            elif default_set:
+                extra = ["--save-calib-stats", str(shared)]
+            else:
+                extra = []
             tools.run(["quantize", str(source), *variant.quantize, *extra, "-o", str(quantized)],
                       f"dittoc {variant.name}: quantize")
-            # quantize's activation statistics (about 3 GB with XᵀX) are an
-            # intermediate: kept once for the other default-calibrated variants
-            stats = out_dir / "q.calibration.safetensors"
-            if default_set and not reuse and stats.exists():
-                stats.replace(shared)
+            if default_set and not reuse and shared.exists():
                 (shared.parent / SHARED_CALIBRATION_STAMP_DIR).mkdir(exist_ok=True)
                 _write_stamp(shared.parent / SHARED_CALIBRATION_STAMP_DIR, want_c, shared)
-            stats.unlink(missing_ok=True)
         (out_dir / QUANTIZE_STAMP_DIR).mkdir(exist_ok=True)
         _write_stamp(out_dir / QUANTIZE_STAMP_DIR, want_q, out_dir / "q.weights")
         source = quantized

@@ -41,7 +41,13 @@ pub struct QuantizeOptions {
     pub max_error: Option<f64>,
     /// Bound the average bits per weight; choose widths per tensor.
     pub bits_avg: Option<f64>,
+    /// Fixed (bits, block) for the tensors matching a name pattern; their
+    /// bytes count against `bits_avg`.
+    pub overrides: Vec<ditto_quantize::Override>,
     pub calibration: Calibration,
+    /// Keep the calibration run's statistics in this file (for
+    /// [`Calibration::Stats`] later); otherwise they are deleted once read.
+    pub save_stats: Option<PathBuf>,
     /// Round with error compensation through the calibration's XᵀX (when
     /// the statistics hold it), else to the nearest centroid.
     pub compensate: bool,
@@ -181,6 +187,15 @@ fn corpus(paths: &[PathBuf], kind: Kind, budget: usize) -> Result<String, String
 
 /// Bytes of calibration text (about 4,500 tokens of code at 3.6 bytes a token).
 pub const CALIBRATION_BYTES: usize = 16 * 1024;
+
+/// Deletes a file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// Compiles the f32 module, runs it over the calibration input with
 /// `--calibrate`, and returns the statistics file it wrote.
@@ -337,6 +352,14 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
             "--block must be a positive multiple of 8, got {block}"
         ));
     }
+    if let (Some(path), Calibration::None | Calibration::Stats(_)) =
+        (&options.save_stats, &options.calibration)
+    {
+        return Err(format!(
+            "--save-calib-stats {}: no calibration run to save (--calib-set none or --calib-stats)",
+            path.display()
+        ));
+    }
     let stem = options.output.with_extension("");
     let with_suffix = |suffix: &str| {
         let mut name = stem.clone().into_os_string();
@@ -380,7 +403,15 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         Calibration::None => Statistics::new(),
         Calibration::Stats(path) => read_statistics(path)?,
         Calibration::Texts(_) | Calibration::Prose(_) | Calibration::Random { .. } => {
-            let path = with_suffix(".calibration.safetensors");
+            // About 3 GB for a 0.5B model with XᵀX: an intermediate unless
+            // asked for, removed (also on error) once read.
+            let (path, _remove) = match &options.save_stats {
+                Some(path) => (path.clone(), None),
+                None => {
+                    let path = with_suffix(".calibration.safetensors");
+                    (path.clone(), Some(RemoveOnDrop(path)))
+                }
+            };
             run_calibration(options, &path)?;
             read_statistics(&path)?
         }
@@ -444,6 +475,7 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
             max_error: options.max_error,
             bits_avg: options.bits_avg,
         },
+        overrides: options.overrides.clone(),
         seed: options.seed,
         progress: true,
         ..Default::default()

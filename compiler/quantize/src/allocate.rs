@@ -69,6 +69,49 @@ impl Candidate {
     }
 }
 
+/// A fixed choice for the tensors whose names match a pattern
+/// (`dittoc quantize --tensor-bits PATTERN=BITS[:BLOCK]`): they are measured
+/// at `candidate` only, so the allocation cannot move them, and their bytes
+/// still count against a budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    /// A tensor name in which `*` stands for any run of characters
+    /// (`blk.*.attn_v.weight`); everything else matches itself.
+    pub pattern: String,
+    /// The candidate the matching tensors take.
+    pub candidate: Candidate,
+}
+
+impl Override {
+    /// Whether `name` matches the whole pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        glob_match(self.pattern.as_bytes(), name.as_bytes())
+    }
+}
+
+/// `*`-only glob matching: the classic backtracking over the last star,
+/// linear in practice for tensor names.
+fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, n));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == name[n] {
+            p += 1;
+            n += 1;
+        } else if let Some((sp, sn)) = star {
+            p = sp + 1;
+            n = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
 /// Which error a curve measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

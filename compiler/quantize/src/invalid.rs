@@ -94,6 +94,11 @@ pub enum QuantizeError {
     #[error("tensor `{tensor}` has no candidate quantization to choose from")]
     NoCandidates { tensor: String },
 
+    /// A per-tensor override whose pattern names no tensor (a typo would
+    /// otherwise be ignored silently).
+    #[error("--tensor-bits pattern `{pattern}` matches no quantized tensor")]
+    UnmatchedOverride { pattern: String },
+
     /// A bound that is not a positive finite number.
     #[error("invalid bound {name} = {value}: it must be a positive finite number")]
     BadBound { name: &'static str, value: f64 },

@@ -34,7 +34,7 @@ mod report;
 mod rng;
 
 pub use allocate::{
-    allocate, ActiveBound, Allocation, Candidate, Constraints, Curve, ErrorKind, Measured,
+    allocate, ActiveBound, Allocation, Candidate, Constraints, Curve, ErrorKind, Measured, Override,
 };
 pub use error::{relative_output_error, weighted_weight_error, Activations};
 pub use model::{measure_curve, quantize_model, ModelOptions, QuantizedModel, Tensor};

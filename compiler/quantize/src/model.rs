@@ -3,7 +3,9 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::allocate::{allocate, Allocation, Candidate, Constraints, Curve, ErrorKind, Measured};
+use crate::allocate::{
+    allocate, Allocation, Candidate, Constraints, Curve, ErrorKind, Measured, Override,
+};
 use crate::error::{ratio, weighted_weight_error_quantized, Activations};
 use crate::format::Format;
 use crate::gptq::{round_compensated, Hessian};
@@ -98,8 +100,12 @@ impl Tensor<'_> {
 /// Options of a whole-model run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelOptions {
-    /// The candidates every tensor is measured at.
+    /// The candidates every tensor is measured at, unless an override
+    /// matches it.
     pub candidates: Vec<Candidate>,
+    /// Fixed choices by tensor name; the first match wins, and a pattern
+    /// that matches no tensor is an error.
+    pub overrides: Vec<Override>,
     /// The bounds of the allocation.
     pub constraints: Constraints,
     /// Base seed (mixed with each tensor's name).
@@ -115,6 +121,7 @@ impl Default for ModelOptions {
     fn default() -> Self {
         Self {
             candidates: Candidate::all_bits(256),
+            overrides: Vec::new(),
             constraints: Constraints::default(),
             seed: 0,
             kmeans: KmeansOptions::default(),
@@ -204,25 +211,46 @@ fn measure(
 /// measurement, so the reported error is the error of the result). With a
 /// single candidate the measured tensors are returned as they are.
 pub fn quantize_model(tensors: &[Tensor<'_>], options: &ModelOptions) -> Result<QuantizedModel> {
-    let elements: u64 = tensors.iter().map(|t| (t.n * t.k) as u64).sum();
+    if let Some(unmatched) = options
+        .overrides
+        .iter()
+        .find(|o| !tensors.iter().any(|t| o.matches(t.name)))
+    {
+        return Err(QuantizeError::UnmatchedOverride {
+            pattern: unmatched.pattern.clone(),
+        });
+    }
+    let candidates: Vec<Vec<Candidate>> = tensors
+        .iter()
+        .map(
+            |t| match options.overrides.iter().find(|o| o.matches(t.name)) {
+                Some(o) => vec![o.candidate],
+                None => options.candidates.clone(),
+            },
+        )
+        .collect();
     let measuring = bar(
         options.progress,
-        elements * options.candidates.len() as u64,
+        tensors
+            .iter()
+            .zip(&candidates)
+            .map(|(t, c)| (t.n * t.k * c.len()) as u64)
+            .sum(),
         "measuring",
     );
-    // With one candidate there is nothing to choose: keep what was measured.
-    let single = options.candidates.len() == 1;
+    // A tensor with one candidate has nothing to choose: keep what was measured.
+    let single = candidates.iter().all(|c| c.len() == 1);
     let mut curves = Vec::with_capacity(tensors.len());
     let mut kept = Vec::with_capacity(tensors.len());
-    for t in tensors {
+    for (t, candidates) in tensors.iter().zip(&candidates) {
         measuring.set_message(t.name.to_string());
         let (curve, q) = measure(
             t,
-            &options.candidates,
+            candidates,
             options.seed,
             &options.kmeans,
             Some(&measuring),
-            single,
+            candidates.len() == 1,
         )?;
         curves.push(curve);
         kept.push(q);
@@ -235,6 +263,7 @@ pub fn quantize_model(tensors: &[Tensor<'_>], options: &ModelOptions) -> Result<
     // compensation where that lowers its error: the choice was made on the
     // nearest-rounding errors, and the report gives the error of the result
     // (never above the one the allocation saw).
+    let elements: u64 = tensors.iter().map(|t| (t.n * t.k) as u64).sum();
     let compensating = tensors.iter().any(|t| t.hessian.is_some());
     let packing = bar(
         options.progress && (compensating || !single),

@@ -4,7 +4,7 @@ mod common;
 
 use common::{decode, rel_frobenius, Rng};
 use ditto_quantize::{
-    quantize_model, ActiveBound, Candidate, Constraints, ErrorKind, ModelOptions, Tensor,
+    quantize_model, ActiveBound, Candidate, Constraints, ErrorKind, ModelOptions, Override, Tensor,
 };
 
 #[test]
@@ -254,4 +254,113 @@ fn a_hessian_lowers_the_reported_error_and_the_report_is_that_of_the_result() {
         assert!((err - b.error).abs() <= 1e-9 * err, "{err} vs {}", b.error);
         assert_eq!(compensated.report.totals.max_error, b.error);
     }
+}
+
+#[test]
+fn overrides_fix_the_matching_tensors_and_the_budget_covers_them() {
+    let mut rng = Rng::new(47);
+    let k = 64;
+    let names = [
+        "blk.0.attn_v.weight",
+        "blk.1.attn_v.weight",
+        "output.weight",
+    ];
+    let ws: Vec<Vec<f32>> = names.iter().map(|_| rng.normals(32 * k, 0.02)).collect();
+    let tensors: Vec<Tensor> = names
+        .iter()
+        .zip(&ws)
+        .map(|(name, w)| Tensor {
+            name,
+            n: 32,
+            k,
+            weights: w,
+            importance: None,
+            activations: None,
+            hessian: None,
+        })
+        .collect();
+    let fixed = Candidate {
+        bits: 4,
+        block: 512,
+    };
+    let options = ModelOptions {
+        candidates: Candidate::all_bits(256),
+        overrides: vec![Override {
+            pattern: "blk.*.attn_v.weight".into(),
+            candidate: fixed,
+        }],
+        constraints: Constraints {
+            max_error: None,
+            bits_avg: Some(4.0),
+        },
+        ..ModelOptions::default()
+    };
+    let model = quantize_model(&tensors, &options).unwrap();
+    for (entry, name) in model.report.tensors.iter().zip(names) {
+        let expected = name.starts_with("blk.");
+        assert_eq!(
+            (entry.bits, entry.block) == (fixed.bits, fixed.block),
+            expected,
+            "{name}: {} bits, block {}",
+            entry.bits,
+            entry.block
+        );
+    }
+    // Two tensors at 4.5 bits per weight leave the third 3: only b = 2 at
+    // B = 256 (2.25) fits; b = 3 costs 3.5.
+    let out = &model.report.tensors[2];
+    assert_eq!((out.bits, out.block), (2, 256));
+    assert!(model.report.totals.bits_per_weight <= 4.0);
+}
+
+#[test]
+fn an_override_that_matches_no_tensor_is_an_error() {
+    let w = vec![0.01f32; 8 * 64];
+    let tensors = [Tensor {
+        name: "blk.0.attn_v.weight",
+        n: 8,
+        k: 64,
+        weights: &w,
+        importance: None,
+        activations: None,
+        hessian: None,
+    }];
+    let options = ModelOptions {
+        candidates: Candidate::all_bits(256),
+        overrides: vec![Override {
+            pattern: "blk.*.atn_v.weight".into(),
+            candidate: Candidate {
+                bits: 6,
+                block: 2048,
+            },
+        }],
+        ..ModelOptions::default()
+    };
+    let err = quantize_model(&tensors, &options).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--tensor-bits pattern `blk.*.atn_v.weight` matches no quantized tensor"
+    );
+}
+
+#[test]
+fn override_patterns_match_whole_names_with_stars() {
+    let o = |pattern: &str| Override {
+        pattern: pattern.into(),
+        candidate: Candidate {
+            bits: 4,
+            block: 512,
+        },
+    };
+    assert!(o("output.weight").matches("output.weight"));
+    assert!(!o("output").matches("output.weight"));
+    assert!(!o("weight").matches("output.weight"));
+    assert!(o("blk.*.attn_v.weight").matches("blk.12.attn_v.weight"));
+    assert!(!o("blk.*.attn_v.weight").matches("blk.12.attn_q.weight"));
+    assert!(o("*attn*").matches("blk.3.attn_output.weight"));
+    assert!(o("blk.1*.ffn_*.weight").matches("blk.17.ffn_down.weight"));
+    assert!(!o("blk.1*.ffn_*.weight").matches("blk.2.ffn_down.weight"));
+    assert!(o("*").matches(""));
+    assert!(o("a*b*c").matches("abbbc"));
+    assert!(!o("a*b*c").matches("abcb"));
 }

@@ -92,6 +92,14 @@ struct QuantizeArgs {
     /// chosen per tensor to minimize the total error.
     #[arg(long, value_name = "BITS")]
     bits_avg: Option<f64>,
+    /// Fix one tensor's quantization: PATTERN=BITS or PATTERN=BITS:BLOCK,
+    /// where PATTERN is a tensor name with `*` for any characters
+    /// (`output.weight=6`, `blk.*.attn_v.weight=8:8192`). Repeatable; the
+    /// first match wins. BLOCK defaults to --block, else 32·2^BITS. With
+    /// --bits-avg the fixed tensors count against the budget and the others
+    /// share what is left.
+    #[arg(long = "tensor-bits", value_name = "PATTERN=BITS[:BLOCK]", value_parser = parse_tensor_bits)]
+    tensor_bits: Vec<(String, u8, Option<usize>)>,
     /// Calibration texts: files, or directories of code (every other code
     /// file is used; the rest stays for evaluation). Default: the Python
     /// standard library's sources on this machine.
@@ -102,7 +110,12 @@ struct QuantizeArgs {
     /// or none (k-means unweighted, weight error instead of output error).
     #[arg(long, value_enum, default_value_t = CalibSet::Code)]
     calib_set: CalibSet,
-    /// Statistics from an earlier run (`NAME.calibration.safetensors`, or an
+    /// Keep the calibration statistics (input samples and XᵀX per weight:
+    /// about 3 GB for Qwen2.5-Coder-0.5B) in FILE for --calib-stats;
+    /// otherwise they are deleted once read.
+    #[arg(long, value_name = "FILE", conflicts_with = "calib_stats")]
+    save_calib_stats: Option<PathBuf>,
+    /// Statistics from an earlier run (--save-calib-stats, or an
     /// executable's --calibrate output) instead of running the model.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "calib_set"])]
     calib_stats: Option<PathBuf>,
@@ -184,12 +197,50 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
         block: args.block,
         max_error: args.max_error,
         bits_avg: args.bits_avg,
+        overrides: args
+            .tensor_bits
+            .into_iter()
+            .map(|(pattern, bits, block)| ditto_quantize::Override {
+                pattern,
+                candidate: ditto_quantize::Candidate {
+                    bits,
+                    block: block.or(args.block).unwrap_or(32 << bits),
+                },
+            })
+            .collect(),
         calibration,
+        save_stats: args.save_calib_stats,
         compensate: args.rounding == Rounding::Compensated,
         seed: args.seed,
     })?;
     eprintln!("{summary}");
     Ok(())
+}
+
+/// `PATTERN=BITS[:BLOCK]` of `--tensor-bits`.
+fn parse_tensor_bits(value: &str) -> Result<(String, u8, Option<usize>), String> {
+    let (pattern, choice) = value
+        .rsplit_once('=')
+        .filter(|(p, _)| !p.is_empty())
+        .ok_or_else(|| format!("`{value}`: expected PATTERN=BITS or PATTERN=BITS:BLOCK"))?;
+    let (bits, block) = match choice.split_once(':') {
+        Some((bits, block)) => (bits, Some(block)),
+        None => (choice, None),
+    };
+    let bits: u8 = bits
+        .parse()
+        .ok()
+        .filter(|b| ditto_quantize::check_bits(*b).is_ok())
+        .ok_or_else(|| format!("`{value}`: BITS must be one of 2, 3, 4, 5, 6, 8"))?;
+    let block = block
+        .map(|b| {
+            b.parse::<usize>()
+                .ok()
+                .filter(|b| *b > 0 && b % 8 == 0)
+                .ok_or_else(|| format!("`{value}`: BLOCK must be a positive multiple of 8"))
+        })
+        .transpose()?;
+    Ok((pattern.to_string(), bits, block))
 }
 
 fn run_import(args: ImportArgs) -> Result<(), String> {
