@@ -73,6 +73,12 @@ DITTOC_VARIANTS: dict[str, list[str] | None] = {
     "k2": ["--bits", "2"],                   # 2.5
     # Widths chosen per tensor under a size budget.
     "b4.5": ["--bits-avg", "4.5"],
+    # Widths fixed by hand from the session-4 sensitivity study (docs/quantization.md):
+    # the two first and two last layers at 5 bits, the embedding table (only gathered,
+    # insensitive to its codebooks' size) at 4 bits with one codebook per 8192 weights.
+    "m4.5": ["--bits", "4", "--tensor-bits", "token_embd.weight=4:8192",
+             "--tensor-bits", "blk.0.*=5", "--tensor-bits", "blk.1.*=5",
+             "--tensor-bits", "blk.22.*=5", "--tensor-bits", "blk.23.*=5"],  # 4.49
     "b3.5": ["--bits-avg", "3.5"],
     # The calibration study (docs/quantization.md): 3 bits calibrated on code (k3),
     # on natural text, on random token ids, and not at all.
