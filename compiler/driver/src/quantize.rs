@@ -188,15 +188,6 @@ fn corpus(paths: &[PathBuf], kind: Kind, budget: usize) -> Result<String, String
 /// Bytes of calibration text (about 4,500 tokens of code at 3.6 bytes a token).
 pub const CALIBRATION_BYTES: usize = 16 * 1024;
 
-/// Deletes a file when dropped.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Compiles the f32 module, runs it over the calibration input with
 /// `--calibrate`, and returns the statistics file it wrote.
 fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result<(), String> {
@@ -409,7 +400,9 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
                 Some(path) => (path.clone(), None),
                 None => {
                     let path = with_suffix(".calibration.safetensors");
-                    (path.clone(), Some(RemoveOnDrop(path)))
+                    let remove = tempfile::TempPath::try_from_path(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    (path, Some(remove))
                 }
             };
             run_calibration(options, &path)?;
