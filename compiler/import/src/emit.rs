@@ -858,20 +858,28 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
         buf
     };
     let zero = f.f32(0.0);
-    f.fill(&scores, &zero);
     let key_index: [&str; 3] = ["s", &kv_head, "d"];
     if prefill {
-        f.generic(
-            &["h", "t", "s", "d"],
-            &["d"],
-            &[(q_rot, &["t", "h", "d"]), (&keys, &key_index)],
-            &[(&scores, &["h", "t", "s"])],
-            |f, a| {
-                let p = f.bin_reassoc("mulf", &a[0], &a[1]);
-                f.bin_reassoc("addf", &a[2], &p)
-            },
-        );
+        // scores[h] = Q_h · K_gᵀ  ([T, hd] · [hd, s]), one 2-D product per
+        // query head, which kernel selection hands to the threaded GEMM.
+        per_head(f, cfg, |f, h, g| {
+            let q_h = head_rows(f, q_rot, h, heads, hd);
+            let k_g = head_rows(f, &keys, g, kvh, hd);
+            let s_h = head_scores(f, &scores, h, &kv_len);
+            f.fill(&s_h, &zero);
+            f.generic(
+                &["t", "s", "d"],
+                &["d"],
+                &[(&q_h, &["t", "d"]), (&k_g, &["s", "d"])],
+                &[(&s_h, &["t", "s"])],
+                |f, a| {
+                    let p = f.bin("mulf", &a[0], &a[1]);
+                    f.bin("addf", &a[2], &p)
+                },
+            );
+        });
     } else {
+        f.fill(&scores, &zero);
         f.generic(
             &["h", "s", "d"],
             &["d"],
@@ -885,22 +893,29 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
     }
     softmax(f, &scores, heads, 1.0 / (hd as f64).sqrt());
 
-    // out[(t,) h, d] = Σ_s p[h, (t,) s] · v[s, h/group, d], with d innermost so
-    // that the loop over a value row is contiguous.
-    f.fill(out, &zero);
+    // out[(t,) h, d] = Σ_s p[h, (t,) s] · v[s, h/group, d].
     let value_index: [&str; 3] = ["s", &kv_head, "d"];
     if prefill {
-        f.generic(
-            &["t", "h", "s", "d"],
-            &["s"],
-            &[(&scores, &["h", "t", "s"]), (&values, &value_index)],
-            &[(out, &["t", "h", "d"])],
-            |f, a| {
-                let p = f.bin("mulf", &a[0], &a[1]);
-                f.bin("addf", &a[2], &p)
-            },
-        );
+        // out_h = P_h · V_g  ([T, s] · [s, hd]), per query head as above.
+        per_head(f, cfg, |f, h, g| {
+            let p_h = head_scores(f, &scores, h, &kv_len);
+            let v_g = head_rows(f, &values, g, kvh, hd);
+            let out_h = head_rows(f, out, h, heads, hd);
+            f.fill(&out_h, &zero);
+            f.generic(
+                &["t", "d", "s"],
+                &["s"],
+                &[(&p_h, &["t", "s"]), (&v_g, &["s", "d"])],
+                &[(&out_h, &["t", "d"])],
+                |f, a| {
+                    let p = f.bin("mulf", &a[0], &a[1]);
+                    f.bin("addf", &a[2], &p)
+                },
+            );
+        });
     } else {
+        // d innermost, so that the loop over a value row is contiguous.
+        f.fill(out, &zero);
         f.generic(
             &["h", "s", "d"],
             &["s"],
@@ -912,6 +927,52 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
             },
         );
     }
+}
+
+/// `body(f, h, g)` inside `scf.for h in 0..heads`, with `g = h / group` the
+/// head's K/V head (prefill).
+fn per_head(f: &mut Func, cfg: &ModelConfig, body: impl FnOnce(&mut Func, &str, &str)) {
+    let (c0, c1) = (f.index(0), f.index(1));
+    let heads = f.index(cfg.n_heads);
+    let group = f.index(cfg.group());
+    let h = f.fresh("h");
+    f.line(&format!("scf.for {h} = {c0} to {heads} step {c1} {{"));
+    let g = f.fresh("g");
+    f.line(&format!("  {g} = arith.divui {h}, {group} : index"));
+    body(f, &h, &g);
+    f.line("}");
+}
+
+/// Rows `[R, hd]` of head `head` in `buf` (`[R, heads, hd]`, unit inner stride).
+fn head_rows(f: &mut Func, buf: &Buf, head: &str, heads: usize, hd: usize) -> Buf {
+    let name = f.fresh("head");
+    let rows = f.fresh("n");
+    let c0 = f.index(0);
+    f.line(&format!(
+        "{rows} = memref.dim {}, {c0} : {}",
+        buf.name, buf.ty
+    ));
+    let ty = format!(
+        "memref<?x{hd}xf32, strided<[{}, 1], offset: ?>>",
+        heads * hd
+    );
+    f.line(&format!(
+        "{name} = memref.subview {}[0, {head}, 0] [{rows}, 1, {hd}] [1, 1, 1] : {} to {ty}",
+        buf.name, buf.ty
+    ));
+    Buf { name, ty }
+}
+
+/// Head `head`'s `[T, s]` slice of the prefill `scores` (`[H, T, s]`).
+fn head_scores(f: &mut Func, scores: &Buf, head: &str, kv_len: &str) -> Buf {
+    let name = f.fresh("head_scores");
+    let rows = f.rows.clone().expect("prefill rows");
+    let ty = "memref<?x?xf32, strided<[?, 1], offset: ?>>".to_string();
+    f.line(&format!(
+        "{name} = memref.subview {}[{head}, 0, 0] [1, {rows}, {kv_len}] [1, 1, 1] : {} to {ty}",
+        scores.name, scores.ty
+    ));
+    Buf { name, ty }
 }
 
 /// In place over the last dim of `scores` ([H, s] or [H, T, s]):
@@ -957,7 +1018,8 @@ fn softmax(f: &mut Func, scores: &Buf, heads: usize, scale: f64) {
         Some(ok)
     };
 
-    // row_max = max_s scale·scores
+    // row_max = max_s scale·scores. `maxnumf`, not `maximumf`: LLVM vectorizes
+    // its reduction (a NaN score still reaches the output through the exp).
     let row_max = row_buf(f, "row_max");
     f.fill(&row_max, &neg_inf);
     f.generic(
@@ -977,7 +1039,7 @@ fn softmax(f: &mut Func, scores: &Buf, heads: usize, scale: f64) {
                 }
                 None => scaled,
             };
-            f.bin("maximumf", &a[1], &candidate)
+            f.bin("maxnumf", &a[1], &candidate)
         },
     );
     // scores = exp(scale·scores − row_max)  (0 where masked)
