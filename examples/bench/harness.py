@@ -80,6 +80,10 @@ DITTOC_VARIANTS: dict[str, list[str] | None] = {
              "--tensor-bits", "blk.0.*=5", "--tensor-bits", "blk.1.*=5",
              "--tensor-bits", "blk.22.*=5", "--tensor-bits", "blk.23.*=5"],  # 4.49
     "b3.5": ["--bits-avg", "3.5"],
+    # Session 5 (docs/quantization.md): at 3.5 bits the embedding table (2 bits) and the
+    # LM head (3 bits) pay for 4-bit layers in blocks of 1024.
+    "m3.5": ["--bits", "4", "--block", "1024", "--tensor-bits", "token_embd.weight=2:8192",
+             "--tensor-bits", "output.weight=3:8192"],  # 3.50
     # The calibration study (docs/quantization.md): 3 bits calibrated on code (k3),
     # on natural text, on random token ids, and not at all.
     "k3-text": ["--bits", "3", "--calib-set", "text"],
