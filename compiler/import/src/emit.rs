@@ -493,11 +493,12 @@ fn layer(cfg: &ModelConfig, mode: Mode) -> String {
     let q_heads = expand(&mut f, &qv, heads, hd);
     let k_heads = expand(&mut f, &kvec, kv_heads, hd);
     let v_heads = expand(&mut f, &vvec, kv_heads, hd);
+    let (cos, sin) = rope_tables(&mut f, cfg);
     let q_rot = f.buffer("q_rot", &[heads, hd]);
-    rope(&mut f, cfg, &q_heads, &q_rot);
+    rope(&mut f, cfg, (&cos, &sin), &q_heads, &q_rot);
     // This position's K (rotated) and V go straight into the caches.
     let k_slot = cache_slot(&mut f, cfg, "%k_cache");
-    rope(&mut f, cfg, &k_heads, &k_slot);
+    rope(&mut f, cfg, (&cos, &sin), &k_heads, &k_slot);
     let v_slot = cache_slot(&mut f, cfg, "%v_cache");
     copy(&mut f, &v_heads, &v_slot);
 
@@ -716,95 +717,115 @@ fn cache_slot(f: &mut Func, cfg: &ModelConfig, cache: &str) -> Buf {
     Buf { name, ty }
 }
 
-/// Rotary position embedding in the "rotate half" form: for d < hd/2,
-/// out[d] = x[d]·cos − x[d+hd/2]·sin, and out[d+hd/2] = x[d+hd/2]·cos + x[d]·sin,
-/// with angle (pos + t)·θ^(−2d/hd), computed in f64.
-fn rope(f: &mut Func, cfg: &ModelConfig, src: &Buf, out: &Buf) {
-    let rows = f.row_dims();
-    let dims: Vec<&str> = rows.iter().copied().chain(["h", "d"]).collect();
-    let n_rows = rows.len();
+/// The rotary angles' cosines and sines, one per row and frequency
+/// (`[(T,) hd/2]`): for frequency j at position p = pos (+ t), the angle
+/// p·θ^(−2j/hd), computed in f64 and rounded to f32. Computed once per
+/// layer for both of its [`rope`]s, instead of once per head and element.
+fn rope_tables(f: &mut Func, cfg: &ModelConfig) -> (Buf, Buf) {
     let half = cfg.head_dim / 2;
+    let rows = f.row_dims();
+    let dims: Vec<&str> = rows.iter().copied().chain(["j"]).collect();
     let log_scale = -2.0 * cfg.rope_theta.ln() / cfg.head_dim as f64;
-    f.generic(&dims, &[], &[], &[(out, &dims)], |f, _| {
-        let t = (n_rows == 1).then(|| f.linalg_index(0));
-        let h = f.linalg_index(n_rows);
-        let d = f.linalg_index(n_rows + 1);
-        let half_c = f.fresh("c");
-        f.line(&format!("  {half_c} = arith.constant {half} : index"));
-        let is_lo = f.fresh("lo");
-        f.line(&format!(
-            "  {is_lo} = arith.cmpi ult, {d}, {half_c} : index"
-        ));
-        let d_plus = f.fresh("i");
-        f.line(&format!("  {d_plus} = arith.addi {d}, {half_c} : index"));
-        let d_minus = f.fresh("i");
-        f.line(&format!("  {d_minus} = arith.subi {d}, {half_c} : index"));
-        let partner = f.fresh("i");
-        f.line(&format!(
-            "  {partner} = arith.select {is_lo}, {d_plus}, {d_minus} : index"
-        ));
-        let j = f.fresh("i");
-        f.line(&format!(
-            "  {j} = arith.select {is_lo}, {d}, {d_minus} : index"
-        ));
-        let prefix = t.as_ref().map(|t| format!("{t}, ")).unwrap_or_default();
-        let xv = f.fresh("v");
-        f.line(&format!(
-            "  {xv} = memref.load {}[{prefix}{h}, {d}] : {}",
-            src.name, src.ty
-        ));
-        let xp = f.fresh("v");
-        f.line(&format!(
-            "  {xp} = memref.load {}[{prefix}{h}, {partner}] : {}",
-            src.name, src.ty
-        ));
-        let position = match &t {
-            Some(t) => {
+    let table = |f: &mut Func, op: &str| {
+        let buf = f.buffer(&format!("rope_{op}"), &[half]);
+        f.generic(&dims, &[], &[], &[(&buf, &dims)], |f, _| {
+            let position = if rows.is_empty() {
+                "%pos".to_string()
+            } else {
+                let t = f.linalg_index(0);
                 let p = f.fresh("i");
                 f.line(&format!("  {p} = arith.addi %pos, {t} : index"));
                 p
-            }
-            None => "%pos".to_string(),
-        };
-        let to_f64 = |f: &mut Func, index: &str| {
-            let i = f.fresh("n");
-            f.line(&format!("  {i} = arith.index_cast {index} : index to i64"));
-            let x = f.fresh("n");
-            f.line(&format!("  {x} = arith.sitofp {i} : i64 to f64"));
-            x
-        };
-        let jf = to_f64(f, &j);
-        let pf = to_f64(f, &position);
-        let scale = f.fresh("n");
-        f.line(&format!(
-            "  {scale} = arith.constant {} : f64",
-            float(log_scale)
-        ));
-        let exponent = f.fresh("n");
-        f.line(&format!("  {exponent} = arith.mulf {jf}, {scale} : f64"));
-        let inv_freq = f.fresh("n");
-        f.line(&format!("  {inv_freq} = math.exp {exponent} : f64"));
-        let angle = f.fresh("n");
-        f.line(&format!("  {angle} = arith.mulf {pf}, {inv_freq} : f64"));
-        let mut trig = |op: &str| {
+            };
+            let j = f.linalg_index(rows.len());
+            let to_f64 = |f: &mut Func, index: &str| {
+                let i = f.fresh("n");
+                f.line(&format!("  {i} = arith.index_cast {index} : index to i64"));
+                let x = f.fresh("n");
+                f.line(&format!("  {x} = arith.sitofp {i} : i64 to f64"));
+                x
+            };
+            let jf = to_f64(f, &j);
+            let pf = to_f64(f, &position);
+            let scale = f.fresh("n");
+            f.line(&format!(
+                "  {scale} = arith.constant {} : f64",
+                float(log_scale)
+            ));
+            let exponent = f.fresh("n");
+            f.line(&format!("  {exponent} = arith.mulf {jf}, {scale} : f64"));
+            let inv_freq = f.fresh("n");
+            f.line(&format!("  {inv_freq} = math.exp {exponent} : f64"));
+            let angle = f.fresh("n");
+            f.line(&format!("  {angle} = arith.mulf {pf}, {inv_freq} : f64"));
             let v = f.fresh("n");
             f.line(&format!("  {v} = math.{op} {angle} : f64"));
             let v32 = f.fresh("v");
             f.line(&format!("  {v32} = arith.truncf {v} : f64 to f32"));
             v32
-        };
-        let cos = trig("cos");
-        let sin = trig("sin");
-        let xc = f.bin("mulf", &xv, &cos);
-        let ps = f.bin("mulf", &xp, &sin);
-        let neg = f.fresh("v");
-        f.line(&format!("  {neg} = arith.negf {ps} : f32"));
-        let rot = f.fresh("v");
-        f.line(&format!(
-            "  {rot} = arith.select {is_lo}, {neg}, {ps} : f32"
-        ));
-        f.bin("addf", &xc, &rot)
-    });
+        });
+        buf
+    };
+    let cos = table(f, "cos");
+    let sin = table(f, "sin");
+    (cos, sin)
+}
+
+/// Rotary position embedding in the "rotate half" form: for d < hd/2,
+/// out[d] = x[d]·cos − x[d+hd/2]·sin, and out[d+hd/2] = x[d+hd/2]·cos + x[d]·sin,
+/// with the cosine and sine of frequency d mod hd/2 from [`rope_tables`].
+fn rope(f: &mut Func, cfg: &ModelConfig, (cos, sin): (&Buf, &Buf), src: &Buf, out: &Buf) {
+    let rows = f.row_dims();
+    let dims: Vec<&str> = rows.iter().copied().chain(["h", "d"]).collect();
+    let n_rows = rows.len();
+    let half = cfg.head_dim / 2;
+    let freq = format!("d mod {half}");
+    let table: Vec<&str> = rows.iter().copied().chain([freq.as_str()]).collect();
+    f.generic(
+        &dims,
+        &[],
+        &[(cos, &table), (sin, &table)],
+        &[(out, &dims)],
+        |f, a| {
+            let t = (n_rows == 1).then(|| f.linalg_index(0));
+            let h = f.linalg_index(n_rows);
+            let d = f.linalg_index(n_rows + 1);
+            let half_c = f.fresh("c");
+            f.line(&format!("  {half_c} = arith.constant {half} : index"));
+            let is_lo = f.fresh("lo");
+            f.line(&format!(
+                "  {is_lo} = arith.cmpi ult, {d}, {half_c} : index"
+            ));
+            let d_plus = f.fresh("i");
+            f.line(&format!("  {d_plus} = arith.addi {d}, {half_c} : index"));
+            let d_minus = f.fresh("i");
+            f.line(&format!("  {d_minus} = arith.subi {d}, {half_c} : index"));
+            let partner = f.fresh("i");
+            f.line(&format!(
+                "  {partner} = arith.select {is_lo}, {d_plus}, {d_minus} : index"
+            ));
+            let prefix = t.as_ref().map(|t| format!("{t}, ")).unwrap_or_default();
+            let xv = f.fresh("v");
+            f.line(&format!(
+                "  {xv} = memref.load {}[{prefix}{h}, {d}] : {}",
+                src.name, src.ty
+            ));
+            let xp = f.fresh("v");
+            f.line(&format!(
+                "  {xp} = memref.load {}[{prefix}{h}, {partner}] : {}",
+                src.name, src.ty
+            ));
+            let xc = f.bin("mulf", &xv, &a[0]);
+            let ps = f.bin("mulf", &xp, &a[1]);
+            let neg = f.fresh("v");
+            f.line(&format!("  {neg} = arith.negf {ps} : f32"));
+            let rot = f.fresh("v");
+            f.line(&format!(
+                "  {rot} = arith.select {is_lo}, {neg}, {ps} : f32"
+            ));
+            f.bin("addf", &xc, &rot)
+        },
+    );
 }
 
 /// Grouped-query attention of this step's rotated queries over the layer's
