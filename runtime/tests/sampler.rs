@@ -52,6 +52,57 @@ fn greedy_is_argmax() {
     assert_eq!(argmax(&[f32::NAN, 2.0, f32::NAN, 1.0]), 1);
 }
 
+/// The first index of the largest non-NaN logit, one at a time (0 when
+/// there is none above −∞).
+fn first_max(logits: &[f32]) -> u32 {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (i, &l) in logits.iter().enumerate() {
+        if l > best.1 {
+            best = (i, l);
+        }
+    }
+    best.0 as u32
+}
+
+#[test]
+fn argmax_over_a_vocabulary() {
+    // Lengths around the 16 lanes and the size of a real vocabulary; NaN and
+    // −∞ sprinkled in; the maximum repeated at ids in different lanes.
+    let mut rng = Rng::new(7);
+    for len in [1, 15, 16, 17, 33, 1000, 151_936, 151_943] {
+        for case in 0..4 {
+            let mut logits = random_logits(len as u64 + case, len);
+            for l in logits.iter_mut() {
+                match rng.next_f32() {
+                    r if r < 0.01 => *l = f32::NAN,
+                    r if r < 0.02 => *l = f32::NEG_INFINITY,
+                    _ => {}
+                }
+            }
+            if case >= 2 && len > 3 {
+                // The same maximum at several ids: the first must win.
+                let at = [len / 3, len / 2, len - 1];
+                for &i in &at {
+                    logits[i] = 6.0;
+                }
+            }
+            if case == 3 {
+                logits[len - 1] = f32::NAN;
+            }
+            assert_eq!(
+                argmax(&logits),
+                first_max(&logits),
+                "len {len}, case {case}"
+            );
+        }
+    }
+    // Nothing above −∞.
+    assert_eq!(argmax(&[f32::NEG_INFINITY; 40]), 0);
+    let mut mixed = vec![f32::NEG_INFINITY; 40];
+    mixed[3] = f32::NAN;
+    assert_eq!(argmax(&mixed), 0);
+}
+
 #[test]
 fn top_k_one_is_greedy() {
     for seed in 0..20 {
