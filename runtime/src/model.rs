@@ -106,8 +106,15 @@ pub struct Model<'w> {
     config: ModelConfig,
 }
 
+impl Drop for Model<'_> {
+    fn drop(&mut self) {
+        crate::codebook::forget_converted_codebooks();
+    }
+}
+
 impl<'w> Model<'w> {
     pub fn new(entry: EntryPoints, weights: &'w [u8], config: &ModelConfig) -> Model<'w> {
+        crate::codebook::convert_codebooks_in(weights);
         Model {
             entry,
             weights,

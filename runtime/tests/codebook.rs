@@ -20,7 +20,8 @@ use common::*;
 use ditto_kernels::codebook::{dequantize, gemm, gemm_int8, gemv, gemv_int8};
 use ditto_rt::codebook::{
     abi, cb_dequantize_with, cb_gemm, cb_gemm_int8_with, cb_gemm_with, cb_gemv_int8_with,
-    cb_gemv_with, gemm_int8_isa, Int8Isa, Isa, SUPPORTED_BITS,
+    cb_gemv_with, convert_codebooks_in, forget_converted_codebooks, gemm_int8_isa, Int8Isa, Isa,
+    SUPPORTED_BITS,
 };
 use ditto_rt::kernels::Pool;
 use ditto_rt::model::MemRefDescriptor;
@@ -88,6 +89,47 @@ fn int8_pool_split_matches_the_one_thread_kernel() {
                 let what = format!("{isa:?} b={bits} threads={}", pool.threads());
                 assert_same(&got, &want, &format!("cb_gemv_int8 {what}"));
             }
+        }
+    }
+}
+
+/// With the matrix's codebooks in the section whose codebooks are
+/// converted once (`convert_codebooks_in`, as a model's weights are), the
+/// split int8 GEMV still matches the kernel on the calling thread, on its
+/// first call (which converts) and later ones, and after
+/// `forget_converted_codebooks`.
+#[test]
+fn int8_gemv_with_converted_codebooks_matches_the_kernel() {
+    let mut rng = Lcg(13);
+    let pool = Pool::new(3).unwrap();
+    for isa in Int8Isa::available() {
+        for bits in 2..=6 {
+            let ((n, k), block) = ((97, 640), 32 << bits);
+            let q = Quantized::random(&mut rng, (n, k), bits, block);
+            let w = q.matrix();
+            if !isa.fits(&w) {
+                continue;
+            }
+            let (x, y0) = (rng.vec(k), rng.vec(n));
+            let mut want = y0.clone();
+            gemv_int8(isa, &w, &x, &mut want, 0.5, -1.0);
+            // SAFETY: the codebooks' f16 values viewed as their bytes.
+            let section = unsafe {
+                std::slice::from_raw_parts(
+                    q.codebooks.as_ptr() as *const u8,
+                    std::mem::size_of_val(q.codebooks.as_slice()),
+                )
+            };
+            convert_codebooks_in(section);
+            for call in 0..2 {
+                let mut got = y0.clone();
+                cb_gemv_int8_with(isa, &pool, &w, &x, &mut got, 0.5, -1.0);
+                assert_same(&got, &want, &format!("{isa:?} b={bits}, call {call}"));
+            }
+            forget_converted_codebooks();
+            let mut got = y0.clone();
+            cb_gemv_int8_with(isa, &pool, &w, &x, &mut got, 0.5, -1.0);
+            assert_same(&got, &want, &format!("{isa:?} b={bits}, forgotten"));
         }
     }
 }

@@ -22,8 +22,8 @@ mod common;
 
 use common::*;
 use ditto_kernels::codebook::{
-    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Isa, Q8Row,
-    Q8Vector, INT8_GEMM_ROWS, INT8_GROUP,
+    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Codebooks,
+    Int8Isa, Q8Row, Q8Vector, INT8_GEMM_ROWS, INT8_GROUP,
 };
 use half::f16;
 
@@ -296,11 +296,68 @@ fn int8_row_slices_match_the_whole_product() {
             gemv_int8(isa, &w, &x, &mut whole, 0.5, 1.5);
             let mut sliced = y0;
             let (top, bottom) = sliced.split_at_mut(9);
-            gemv_rows_int8(isa, &w, &xq, top, 0, 0.5, 1.5);
-            gemv_rows_int8(isa, &w, &xq, bottom, 9, 0.5, 1.5);
+            gemv_rows_int8(isa, &w, None, &xq, top, 0, 0.5, 1.5);
+            gemv_rows_int8(isa, &w, None, &xq, bottom, 9, 0.5, 1.5);
             assert_same(&sliced, &whole, &format!("{isa:?} b={bits}"));
         }
     }
+}
+
+/// With the codebooks converted once ([`Int8Codebooks`]), every kernel
+/// computes the same outputs bit for bit as when it converts them itself
+/// (row slices included: each slice reads the blocks of its own rows).
+#[test]
+fn int8_gemv_with_converted_codebooks_matches_bit_for_bit() {
+    let mut rng = Lcg(29);
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 12) {
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let w = q.matrix();
+                if !isa.fits(&w) {
+                    continue;
+                }
+                let converted = Int8Codebooks::new(&w);
+                assert!(converted.fits(&w));
+                let (x, y0) = (rng.vec(k), rng.vec(n));
+                let xq = Q8Vector::new(&x);
+                let (mut got, mut want) = (y0.clone(), y0);
+                let cut = n / 3;
+                let (top, bottom) = got.split_at_mut(cut);
+                gemv_rows_int8(isa, &w, Some(&converted), &xq, top, 0, 0.5, 1.5);
+                gemv_rows_int8(isa, &w, Some(&converted), &xq, bottom, cut, 0.5, 1.5);
+                gemv_rows_int8(isa, &w, None, &xq, &mut want, 0, 0.5, 1.5);
+                assert_same(
+                    &got,
+                    &want,
+                    &format!("{isa:?} b={bits} [{n}, {k}] B={block}"),
+                );
+            }
+        }
+    }
+}
+
+/// Converted codebooks of another matrix's shape are refused.
+#[test]
+#[should_panic(expected = "converted codebooks not of")]
+fn int8_gemv_refuses_converted_codebooks_of_another_shape() {
+    let mut rng = Lcg(31);
+    let a = Quantized::random(&mut rng, (4, 128), 4, 128);
+    let b = Quantized::random(&mut rng, (8, 128), 4, 128);
+    let (wa, wb) = (a.matrix(), b.matrix());
+    let converted = Int8Codebooks::new(&wb);
+    let xq = Q8Vector::new(&rng.vec(128));
+    let mut y = vec![0.0; 4];
+    gemv_rows_int8(
+        Int8Isa::Scalar,
+        &wa,
+        Some(&converted),
+        &xq,
+        &mut y,
+        0,
+        1.0,
+        0.0,
+    );
 }
 
 /// The error of y = alpha·Ŵ·x̂ + beta·y against the exact alpha·Ŵ·x + beta·y,

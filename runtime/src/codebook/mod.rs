@@ -43,10 +43,12 @@
 pub mod abi;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use ditto_kernels::codebook::{
-    int8_fits, CbMatrix, FormatError, Int8Isa, Isa, Q8Row, Q8Vector, SUPPORTED_BITS,
+    int8_fits, CbMatrix, FormatError, Int8Codebooks, Int8Isa, Isa, Q8Row, Q8Vector, SUPPORTED_BITS,
 };
 
 use ditto_kernels::codebook::{
@@ -96,6 +98,58 @@ pub fn cb_gemv(pool: &Pool, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, 
     }
 }
 
+/// The weights section whose codebooks the AVX-512 int8 GEMV reads
+/// converted ([`Int8Codebooks`], made on a matrix's first product and kept:
+/// 20 bytes per 4-bit block), and those made so far by address.
+struct Converted {
+    /// [start, end) of the section's bytes.
+    range: (usize, usize),
+    by_address: HashMap<usize, Arc<Int8Codebooks>>,
+}
+
+static CONVERTED: Mutex<Option<Converted>> = Mutex::new(None);
+
+/// Converts the codebooks of the matrices in `weights` once, on first use,
+/// from now until [`forget_converted_codebooks`] (a model's weights: they
+/// do not change while it lives). One section at a time.
+pub fn convert_codebooks_in(weights: &[u8]) {
+    let start = weights.as_ptr() as usize;
+    if let Ok(mut converted) = CONVERTED.lock() {
+        *converted = Some(Converted {
+            range: (start, start + weights.len()),
+            by_address: HashMap::new(),
+        });
+    }
+}
+
+/// Drops the converted codebooks and stops converting (the weights are
+/// going away).
+pub fn forget_converted_codebooks() {
+    if let Ok(mut converted) = CONVERTED.lock() {
+        *converted = None;
+    }
+}
+
+/// `w`'s converted codebooks, for the kernels that read them (AVX-512), if
+/// `w` lies in the section of [`convert_codebooks_in`].
+fn converted(isa: Int8Isa, w: &CbMatrix) -> Option<Arc<Int8Codebooks>> {
+    if isa != Int8Isa::Avx512Vnni {
+        return None;
+    }
+    let start = w.codebooks().as_ptr() as usize;
+    let end = start + std::mem::size_of_val(w.codebooks());
+    let mut guard = CONVERTED.lock().ok()?;
+    let section = guard.as_mut()?;
+    if start < section.range.0 || end > section.range.1 {
+        return None;
+    }
+    let made = section
+        .by_address
+        .entry(start)
+        .or_insert_with(|| Arc::new(Int8Codebooks::new(w)));
+    made.fits(w).then(|| made.clone())
+}
+
 /// y := beta·y + alpha·Ŵ·x̂, x̂ = x quantized to int8 ([`Q8Vector`]) once
 /// on the calling thread, the rows then split over the pool. Panics unless
 /// `isa` runs here and [`Int8Isa::fits`]`(w)`.
@@ -113,9 +167,10 @@ pub fn cb_gemv_int8_with(
         static XQ: RefCell<Q8Vector> = RefCell::default();
     }
     check_gemv(Isa::SCALAR, w, x, y);
+    let converted = converted(isa, w);
     let mut product = |xq: &Q8Vector| {
         split_rows(pool, w, y, |y, r0| {
-            gemv_rows_int8(isa, w, xq, y, r0, alpha, beta)
+            gemv_rows_int8(isa, w, converted.as_deref(), xq, y, r0, alpha, beta)
         })
     };
     XQ.with(|xq| match xq.try_borrow_mut() {

@@ -50,7 +50,9 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::int8::{quantize_group, Q8Group, Q8Row, Q8Vector, U8Group, GEMM_ROWS, GROUP};
+use super::int8::{
+    quantize_group, Int8Codebooks, Q8Group, Q8Row, Q8Vector, U8Group, GEMM_ROWS, GROUP,
+};
 use super::layout::{epilogue, tail_bytes, CbMatrix};
 
 /// `vpermb` control: qword j gets bytes j·b .. j·b+7.
@@ -198,6 +200,56 @@ unsafe fn convert<const B: usize>(codebooks: &[f16], first: usize, count: usize,
     (t.first, t.count) = (first, count);
 }
 
+/// Every block's table of `codebooks` (b bits): 2^b bytes `qc + 128` per
+/// block into `tables`, `s_c` into `scales` (`Int8Codebooks`), by
+/// `convert` itself, 32 blocks at a time.
+///
+/// # Safety
+/// The CPU has AVX-512 F, BW, VL, VBMI and VNNI; `tables` holds 2^b bytes
+/// and `scales` one value for each block of `codebooks`.
+pub(crate) unsafe fn convert_all(
+    codebooks: &[f16],
+    bits: usize,
+    tables: &mut [u8],
+    scales: &mut [f32],
+) {
+    match bits {
+        2 => convert_all_with::<2>(codebooks, tables, scales),
+        3 => convert_all_with::<3>(codebooks, tables, scales),
+        4 => convert_all_with::<4>(codebooks, tables, scales),
+        5 => convert_all_with::<5>(codebooks, tables, scales),
+        6 => convert_all_with::<6>(codebooks, tables, scales),
+        b => unreachable!("no int8 kernel for b = {b}"),
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn convert_all_with<const B: usize>(
+    codebooks: &[f16],
+    tables: &mut [u8],
+    scales: &mut [f32],
+) {
+    let levels = 1usize << B;
+    let blocks = codebooks.len() >> B;
+    let mut t = Tables {
+        bytes: [[0; 64]; CHUNK],
+        amax: [0.0; CHUNK],
+        inv: [0.0; CHUNK],
+        scales: [0.0; CHUNK],
+        first: 0,
+        count: 0,
+    };
+    for first in (0..blocks).step_by(CHUNK) {
+        let count = CHUNK.min(blocks - first);
+        convert::<B>(codebooks, first, count, &mut t);
+        for b in 0..count {
+            let j = first + b;
+            tables[j * levels..(j + 1) * levels].copy_from_slice(&t.bytes[b][..levels]);
+            scales[j] = t.scales[b];
+        }
+    }
+}
+
 /// acc += s_x[g] · (the 16 lanes of Σ qc·xq) for the 64 indices at `p`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
@@ -250,9 +302,25 @@ unsafe fn reduce(s: __m512) -> f32 {
     _mm_cvtss_f32(h)
 }
 
+/// Block j's table (`qc + 128` repeated to 64 bytes, as `convert` stores
+/// it) from its 2^b converted bytes at `p`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn broadcast<const B: usize>(p: *const u8) -> __m512i {
+    match B {
+        2 => _mm512_set1_epi32((p as *const i32).read_unaligned()),
+        3 => _mm512_set1_epi64((p as *const i64).read_unaligned()),
+        4 => _mm512_broadcast_i32x4(_mm_loadu_si128(p as *const __m128i)),
+        5 => _mm512_broadcast_i64x4(_mm256_loadu_si256(p as *const __m256i)),
+        _ => _mm512_loadu_si512(p as *const _),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
 unsafe fn gemv_rows_with<const B: usize>(
     m: &CbMatrix,
+    converted: Option<&Int8Codebooks>,
     xq: &Q8Vector,
     y: &mut [f32],
     r0: usize,
@@ -279,13 +347,23 @@ unsafe fn gemv_rows_with<const B: usize>(
         let mut row = _mm512_setzero_ps();
         let (mut c, mut j) = (0, flat0 / block); // segment start column, block
         while c < k {
-            // Blocks only grow from segment to segment, row to row.
-            if j >= t.first + t.count {
-                convert::<B>(codebooks, j, CHUNK.min(blocks - j), &mut t);
-            }
-            let at = j - t.first;
-            let table = _mm512_load_si512(t.bytes.get_unchecked(at).as_ptr() as *const _);
-            let scale = *t.scales.get_unchecked(at);
+            let (table, scale) = match converted {
+                Some(c) => {
+                    let (bytes, scale) = c.block(j);
+                    (broadcast::<B>(bytes.as_ptr()), scale)
+                }
+                None => {
+                    // Blocks only grow from segment to segment, row to row.
+                    if j >= t.first + t.count {
+                        convert::<B>(codebooks, j, CHUNK.min(blocks - j), &mut t);
+                    }
+                    let at = j - t.first;
+                    (
+                        _mm512_load_si512(t.bytes.get_unchecked(at).as_ptr() as *const _),
+                        *t.scales.get_unchecked(at),
+                    )
+                }
+            };
             let ctl = (spread, fields, table);
             let end = k.min((j + 1) * block - flat0);
             let (g0, g1) = (c / GROUP, end.div_ceil(GROUP));
@@ -624,6 +702,7 @@ pub(crate) unsafe fn quantize(
 /// `int8_fits(m)`.
 pub(crate) unsafe fn gemv_rows(
     m: &CbMatrix,
+    converted: Option<&Int8Codebooks>,
     xq: &Q8Vector,
     y: &mut [f32],
     r0: usize,
@@ -631,11 +710,11 @@ pub(crate) unsafe fn gemv_rows(
     beta: f32,
 ) {
     match m.bits() {
-        2 => gemv_rows_with::<2>(m, xq, y, r0, alpha, beta),
-        3 => gemv_rows_with::<3>(m, xq, y, r0, alpha, beta),
-        4 => gemv_rows_with::<4>(m, xq, y, r0, alpha, beta),
-        5 => gemv_rows_with::<5>(m, xq, y, r0, alpha, beta),
-        6 => gemv_rows_with::<6>(m, xq, y, r0, alpha, beta),
+        2 => gemv_rows_with::<2>(m, converted, xq, y, r0, alpha, beta),
+        3 => gemv_rows_with::<3>(m, converted, xq, y, r0, alpha, beta),
+        4 => gemv_rows_with::<4>(m, converted, xq, y, r0, alpha, beta),
+        5 => gemv_rows_with::<5>(m, converted, xq, y, r0, alpha, beta),
+        6 => gemv_rows_with::<6>(m, converted, xq, y, r0, alpha, beta),
         b => unreachable!("no int8 kernel for b = {b} (int8_fits)"),
     }
 }

@@ -280,6 +280,93 @@ pub(crate) fn int8_codebook_scale(amax: f32) -> (f32, f32) {
     (amax / 127.0, inv)
 }
 
+/// Every block's codebook of a matrix in int8, converted once: `qc + 128`
+/// (2^b bytes per block, as the AVX-512 kernel's `vpermb` table holds
+/// them) and `s_c`, the same numbers each product otherwise converts again
+/// for every call ([`int8_codebook_scale`]). A decoding model reads its
+/// codebooks once per token; converted once, they cost the AVX-512 GEMV a
+/// broadcast load per segment instead (20 bytes per 4-bit block instead of
+/// the 32 of its f16 centroids, and no conversion).
+#[derive(Clone, Debug)]
+pub struct Int8Codebooks {
+    bits: usize,
+    /// [blocks][2^b] `qc + 128`.
+    tables: Vec<u8>,
+    /// [blocks] `s_c`.
+    scales: Vec<f32>,
+}
+
+impl Int8Codebooks {
+    /// The converted codebooks of `w` (b = 2..6), by the AVX-512 kernel's
+    /// own conversion where it runs, else by the scalar twin's (the same
+    /// numbers).
+    pub fn new(w: &CbMatrix) -> Self {
+        assert!(
+            (2..=6).contains(&w.bits()),
+            "Int8Codebooks: no int8 codebooks of {}-bit indices",
+            w.bits()
+        );
+        let levels = 1usize << w.bits();
+        let codebooks = w.codebooks();
+        let blocks = codebooks.len() / levels;
+        let mut tables = vec![0u8; blocks * levels];
+        let mut scales = vec![0.0f32; blocks];
+        #[cfg(target_arch = "x86_64")]
+        if Int8Isa::Avx512Vnni.runs_here() {
+            // SAFETY: the features are there; one table and scale per block.
+            unsafe { avx512_vnni::convert_all(codebooks, w.bits(), &mut tables, &mut scales) };
+            return Int8Codebooks {
+                bits: w.bits(),
+                tables,
+                scales,
+            };
+        }
+        Self::new_scalar(w)
+    }
+
+    /// [`Int8Codebooks::new`] by the scalar twin's conversion.
+    fn new_scalar(w: &CbMatrix) -> Self {
+        let levels = 1usize << w.bits();
+        let codebooks = w.codebooks();
+        let blocks = codebooks.len() / levels;
+        let mut tables = vec![0u8; blocks * levels];
+        let mut scales = vec![0.0f32; blocks];
+        for ((codebook, table), scale) in codebooks
+            .chunks_exact(levels)
+            .zip(tables.chunks_exact_mut(levels))
+            .zip(&mut scales)
+        {
+            let (q, s) = scalar::int8_codebook(codebook);
+            for (t, &q) in table.iter_mut().zip(&q) {
+                *t = (q as u8) ^ 0x80;
+            }
+            *scale = s;
+        }
+        Int8Codebooks {
+            bits: w.bits(),
+            tables,
+            scales,
+        }
+    }
+
+    /// Whether these are `w`'s codebooks' shape (width and block count).
+    pub fn fits(&self, w: &CbMatrix) -> bool {
+        self.bits == w.bits() && self.scales.len() << self.bits == w.codebooks().len()
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.tables.len() + 4 * self.scales.len()
+    }
+
+    /// Block `j`'s `qc + 128` (2^b bytes) and `s_c`.
+    #[inline]
+    pub(crate) fn block(&self, j: usize) -> (&[u8], f32) {
+        let levels = 1usize << self.bits;
+        (&self.tables[j * levels..(j + 1) * levels], self.scales[j])
+    }
+}
+
 /// Which kernels compute the int8-activation GEMV.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Int8Isa {
@@ -362,13 +449,18 @@ pub fn int8_fits(w: &CbMatrix) -> bool {
 }
 
 /// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x̂ for the rows of `y`, x̂ the
-/// quantized x, with `isa`.
+/// quantized x, with `isa`. `converted`: Ŵ's codebooks converted once
+/// ([`Int8Codebooks`]), which the AVX-512 kernel then reads instead of
+/// converting them (the other kernels convert as before); the result is
+/// the same bit for bit.
 ///
-/// Panics unless `isa` runs here, `xq` has K entries, the rows are in Ŵ
-/// and [`Int8Isa::fits`] holds.
+/// Panics unless `isa` runs here, `xq` has K entries, the rows are in Ŵ,
+/// [`Int8Isa::fits`] holds and `converted` is of Ŵ's shape.
+#[allow(clippy::too_many_arguments)]
 pub fn gemv_rows_int8(
     isa: Int8Isa,
     w: &CbMatrix,
+    converted: Option<&Int8Codebooks>,
     xq: &Q8Vector,
     y: &mut [f32],
     r0: usize,
@@ -381,11 +473,20 @@ pub fn gemv_rows_int8(
         isa.fits(w),
         "gemv_rows_int8: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"
     );
+    if let Some(c) = converted {
+        assert!(
+            c.fits(w),
+            "gemv_rows_int8: converted codebooks not of {w:?}"
+        );
+    }
     match isa {
         Int8Isa::Scalar => scalar::gemv_rows_int8(w, xq, y, r0, alpha, beta),
-        // SAFETY: `check` found the features; xq has K entries; `int8_fits`.
+        // SAFETY: `check` found the features; xq has K entries; `int8_fits`;
+        // `converted` fits w.
         #[cfg(target_arch = "x86_64")]
-        Int8Isa::Avx512Vnni => unsafe { avx512_vnni::gemv_rows(w, xq, y, r0, alpha, beta) },
+        Int8Isa::Avx512Vnni => unsafe {
+            avx512_vnni::gemv_rows(w, converted, xq, y, r0, alpha, beta)
+        },
         // SAFETY: as above, and b = 4 (`fits`).
         #[cfg(target_arch = "x86_64")]
         Int8Isa::Avx2Vnni => unsafe { avx2_vnni::gemv_rows(w, xq, y, r0, alpha, beta) },
@@ -405,7 +506,7 @@ pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f3
         w.n(),
         w.k()
     );
-    gemv_rows_int8(isa, w, &Q8Vector::new(x), y, 0, alpha, beta)
+    gemv_rows_int8(isa, w, None, &Q8Vector::new(x), y, 0, alpha, beta)
 }
 
 /// C[r, i] := beta·C[r, i] + alpha·Ŵ[i, :]·x̂_r for every row r of `xq`
@@ -495,4 +596,45 @@ pub fn gemm_int8(
         .collect();
     // SAFETY: C [m, N] checked above and borrowed mutably.
     unsafe { gemm_block_int8(isa, w, &rows, (0, n), c.as_mut_ptr(), ldc, alpha, beta) }
+}
+
+#[cfg(test)]
+mod tests {
+    use half::f16;
+
+    use super::*;
+
+    /// The AVX-512 conversion of whole matrices gives the scalar twin's
+    /// bytes and scales (the all-zero codebook included).
+    #[test]
+    fn converted_codebooks_agree_between_kernels() {
+        if !Int8Isa::Avx512Vnni.runs_here() {
+            eprintln!(
+                "note: no AVX-512 VBMI + VNNI here; nothing to compare the scalar conversion with"
+            );
+            return;
+        }
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for bits in 2..=6usize {
+            let (n, k, block) = (6, 128, 64);
+            let levels = 1 << bits;
+            let blocks = n * k / block;
+            let mut codebooks: Vec<f16> = (0..blocks * levels)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    f16::from_f32(((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0)
+                })
+                .collect();
+            codebooks[..levels].fill(f16::ZERO);
+            let indices = vec![0u8; n * k * bits / 8];
+            let w = CbMatrix::new(n, k, bits, block, &indices, &codebooks).unwrap();
+            let (simd, scalar) = (Int8Codebooks::new(&w), Int8Codebooks::new_scalar(&w));
+            assert_eq!(simd.tables, scalar.tables, "b = {bits}");
+            let same =
+                |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same(&simd.scales, &scalar.scales), "b = {bits}");
+        }
+    }
 }

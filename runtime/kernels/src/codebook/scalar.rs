@@ -76,7 +76,7 @@ pub(crate) fn gemv_rows<const W: usize>(
 
 /// A segment's codebook in int8 and its scale (`int8.rs`): the first
 /// `2^b` entries of the table are used.
-fn int8_codebook(codebook: &[f16]) -> ([i8; 64], f32) {
+pub(crate) fn int8_codebook(codebook: &[f16]) -> ([i8; 64], f32) {
     let amax = codebook.iter().fold(0.0f32, |m, c| m.max(c.to_f32().abs()));
     let (scale, inv) = int8_codebook_scale(amax);
     let mut table = [0i8; 64];
