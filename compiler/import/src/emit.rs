@@ -699,7 +699,7 @@ fn exp_f32(f: &mut Func, x: &str) -> String {
         8.333_452e-3,
         4.166_579_6e-2,
         1.666_666_5e-1,
-        5.000_000_1e-1,
+        0.5, // Cephes: 5.0000001e-1, the same f32
     ];
     let mut p = c(f, coefficients[0]);
     for &coefficient in &coefficients[1..] {
