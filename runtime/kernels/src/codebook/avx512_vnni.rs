@@ -118,6 +118,20 @@ struct Tables {
     count: usize,
 }
 
+impl Tables {
+    /// No blocks converted yet.
+    fn empty() -> Self {
+        Tables {
+            bytes: [[0; 64]; CHUNK],
+            amax: [0.0; CHUNK],
+            inv: [0.0; CHUNK],
+            scales: [0.0; CHUNK],
+            first: 0,
+            count: 0,
+        }
+    }
+}
+
 /// Block `j`'s 2^b centroids widened to f32 in the first 2^b / 16
 /// registers (fewer entries zero-extended).
 #[inline]
@@ -231,14 +245,7 @@ unsafe fn convert_all_with<const B: usize>(
 ) {
     let levels = 1usize << B;
     let blocks = codebooks.len() >> B;
-    let mut t = Tables {
-        bytes: [[0; 64]; CHUNK],
-        amax: [0.0; CHUNK],
-        inv: [0.0; CHUNK],
-        scales: [0.0; CHUNK],
-        first: 0,
-        count: 0,
-    };
+    let mut t = Tables::empty();
     for first in (0..blocks).step_by(CHUNK) {
         let count = CHUNK.min(blocks - first);
         convert::<B>(codebooks, first, count, &mut t);
@@ -333,14 +340,7 @@ unsafe fn gemv_rows_with<const B: usize>(
     let (k, block, v) = (m.k(), m.block(), 8 * B); // v: index bytes per group
     let (stream, codebooks) = (m.indices(), m.codebooks());
     let blocks = m.codebooks().len() >> B;
-    let mut t = Tables {
-        bytes: [[0; 64]; CHUNK],
-        amax: [0.0; CHUNK],
-        inv: [0.0; CHUNK],
-        scales: [0.0; CHUNK],
-        first: 0,
-        count: 0,
-    };
+    let mut t = Tables::empty();
     for (i, out) in y.iter_mut().enumerate() {
         let flat0 = (r0 + i) * k; // the row's first weight
         let byte0 = flat0 * B / 8; // and its first index byte
@@ -480,14 +480,7 @@ unsafe fn gemm_with<const B: usize>(
     let (k, block, v) = (m.k(), m.block(), 8 * B); // v: index bytes per group
     let (stream, codebooks) = (m.indices(), m.codebooks());
     let blocks = codebooks.len() >> B;
-    let mut t = Tables {
-        bytes: [[0; 64]; CHUNK],
-        amax: [0.0; CHUNK],
-        inv: [0.0; CHUNK],
-        scales: [0.0; CHUNK],
-        first: 0,
-        count: 0,
-    };
+    let mut t = Tables::empty();
     let (mut tables, mut scales) = (Vec::<Table>::new(), Vec::<f32>::new());
     let rows = xq.len();
     // X packed tile by tile, group by group, row by row ([tile][g][r], the

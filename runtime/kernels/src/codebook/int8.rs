@@ -306,15 +306,13 @@ impl Int8Codebooks {
             "Int8Codebooks: no int8 codebooks of {}-bit indices",
             w.bits()
         );
-        let levels = 1usize << w.bits();
-        let codebooks = w.codebooks();
-        let blocks = codebooks.len() / levels;
-        let mut tables = vec![0u8; blocks * levels];
-        let mut scales = vec![0.0f32; blocks];
         #[cfg(target_arch = "x86_64")]
         if Int8Isa::Avx512Vnni.runs_here() {
+            let blocks = w.codebooks().len() >> w.bits();
+            let mut tables = vec![0u8; blocks << w.bits()];
+            let mut scales = vec![0.0f32; blocks];
             // SAFETY: the features are there; one table and scale per block.
-            unsafe { avx512_vnni::convert_all(codebooks, w.bits(), &mut tables, &mut scales) };
+            unsafe { avx512_vnni::convert_all(w.codebooks(), w.bits(), &mut tables, &mut scales) };
             return Int8Codebooks {
                 bits: w.bits(),
                 tables,
@@ -359,8 +357,10 @@ impl Int8Codebooks {
         self.tables.len() + 4 * self.scales.len()
     }
 
-    /// Block `j`'s `qc + 128` (2^b bytes) and `s_c`.
+    /// Block `j`'s `qc + 128` (2^b bytes) and `s_c` (read by the AVX-512
+    /// kernel only).
     #[inline]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn block(&self, j: usize) -> (&[u8], f32) {
         let levels = 1usize << self.bits;
         (&self.tables[j * levels..(j + 1) * levels], self.scales[j])
