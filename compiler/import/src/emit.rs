@@ -587,27 +587,20 @@ fn rmsnorm(f: &mut Func, cfg: &ModelConfig, x: &Buf, w: &Buf, out: &Buf) {
 /// out = x · wᵀ (+ bias): out[t, n] = Σ_k x[t, k] · w[n, k].
 fn linear(f: &mut Func, x: &Buf, w: &Buf, bias: Option<&Buf>, out: &Buf) {
     let zero = f.f32(0.0);
-    f.fill(out, &zero);
     match f.mode {
-        Mode::Decode => f.generic(
-            &["n", "k"],
-            &["k"],
-            &[(w, &["n", "k"]), (x, &["k"])],
-            &[(out, &["n"])],
-            |f, a| {
-                let p = f.bin("mulf", &a[0], &a[1]);
-                f.bin("addf", &a[2], &p)
-            },
+        Mode::Decode => multiply_accumulate(
+            f,
+            (&["n", "k"], &["k"]),
+            [(w, &["n", "k"]), (x, &["k"])],
+            (out, &["n"]),
+            &zero,
         ),
-        Mode::Prefill => f.generic(
-            &["t", "n", "k"],
-            &["k"],
-            &[(x, &["t", "k"]), (w, &["n", "k"])],
-            &[(out, &["t", "n"])],
-            |f, a| {
-                let p = f.bin("mulf", &a[0], &a[1]);
-                f.bin("addf", &a[2], &p)
-            },
+        Mode::Prefill => multiply_accumulate(
+            f,
+            (&["t", "n", "k"], &["k"]),
+            [(x, &["t", "k"]), (w, &["n", "k"])],
+            (out, &["t", "n"]),
+            &zero,
         ),
     }
     if let Some(bias) = bias {
@@ -617,6 +610,23 @@ fn linear(f: &mut Func, x: &Buf, w: &Buf, bias: Option<&Buf>, out: &Buf) {
             f.bin("addf", &a[1], &a[0])
         });
     }
+}
+
+/// out = Σ over the `reduce` dims of a·b (a product of two operands):
+/// `out` zero-filled, then a `linalg.generic` over `dims` whose body is the
+/// multiply-add that kernel selection recognizes.
+fn multiply_accumulate(
+    f: &mut Func,
+    (dims, reduce): (&[&str], &[&str]),
+    ins: [(&Buf, &[&str]); 2],
+    out: (&Buf, &[&str]),
+    zero: &str,
+) {
+    f.fill(out.0, zero);
+    f.generic(dims, reduce, &ins, &[out], |f, a| {
+        let p = f.bin("mulf", &a[0], &a[1]);
+        f.bin("addf", &a[2], &p)
+    });
 }
 
 /// x += y, elementwise.
@@ -670,22 +680,14 @@ fn silu_mul(f: &mut Func, gate: &Buf, up: &Buf, out: &Buf) {
 /// multiply-add), are within 1.24 ulp of e^x over [−87.3, 88.3] (2·10⁶
 /// points); the model tests compare the logits with the numpy reference.
 fn exp_f32(f: &mut Func, x: &str) -> String {
-    let c = |f: &mut Func, v: f32| {
-        let name = f.fresh("cst");
-        f.line(&format!(
-            "  {name} = arith.constant {} : f32",
-            float(v as f64)
-        ));
-        name
-    };
-    let (lo, hi) = (c(f, -87.33), c(f, 88.37));
+    let (lo, hi) = (f.f32(-87.33), f.f32(88.37));
     let clamped = f.bin("maximumf", x, &lo);
     let clamped = f.bin("minimumf", &clamped, &hi);
-    let log2e = c(f, std::f32::consts::LOG2_E);
+    let log2e = f.f32(std::f32::consts::LOG2_E);
     let scaled = f.bin("mulf", &clamped, &log2e);
     let k = f.fresh("v");
     f.line(&format!("  {k} = math.roundeven {scaled} : f32"));
-    let (ln2_hi, ln2_lo) = (c(f, 0.693_359_4), c(f, -2.121_944_4e-4));
+    let (ln2_hi, ln2_lo) = (f.f32(0.693_359_4), f.f32(-2.121_944_4e-4));
     let t = f.fresh("v");
     f.line(&format!("  {t} = arith.negf {k} : f32"));
     let r = f.fresh("v");
@@ -701,15 +703,15 @@ fn exp_f32(f: &mut Func, x: &str) -> String {
         1.666_666_5e-1,
         0.5, // Cephes: 5.0000001e-1, the same f32
     ];
-    let mut p = c(f, coefficients[0]);
+    let mut p = f.f32(coefficients[0]);
     for &coefficient in &coefficients[1..] {
-        let a = c(f, coefficient);
+        let a = f.f32(coefficient);
         let next = f.fresh("v");
         f.line(&format!("  {next} = math.fma {p}, {r}, {a} : f32"));
         p = next;
     }
     let rr = f.bin("mulf", &r, &r);
-    let one = c(f, 1.0);
+    let one = f.f32(1.0);
     let r1 = f.bin("addf", &r, &one);
     let er = f.fresh("v");
     f.line(&format!("  {er} = math.fma {p}, {rr}, {r1} : f32"));
@@ -961,16 +963,12 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
             let q_h = head_rows(f, q_rot, h, heads, hd);
             let k_g = head_rows(f, &keys, g, kvh, hd);
             let s_h = head_scores(f, &scores, h, &kv_len);
-            f.fill(&s_h, &zero);
-            f.generic(
-                &["t", "s", "d"],
-                &["d"],
-                &[(&q_h, &["t", "d"]), (&k_g, &["s", "d"])],
-                &[(&s_h, &["t", "s"])],
-                |f, a| {
-                    let p = f.bin("mulf", &a[0], &a[1]);
-                    f.bin("addf", &a[2], &p)
-                },
+            multiply_accumulate(
+                f,
+                (&["t", "s", "d"], &["d"]),
+                [(&q_h, &["t", "d"]), (&k_g, &["s", "d"])],
+                (&s_h, &["t", "s"]),
+                &zero,
             );
         });
     } else {
@@ -996,30 +994,22 @@ fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
             let p_h = head_scores(f, &scores, h, &kv_len);
             let v_g = head_rows(f, &values, g, kvh, hd);
             let out_h = head_rows(f, out, h, heads, hd);
-            f.fill(&out_h, &zero);
-            f.generic(
-                &["t", "d", "s"],
-                &["s"],
-                &[(&p_h, &["t", "s"]), (&v_g, &["s", "d"])],
-                &[(&out_h, &["t", "d"])],
-                |f, a| {
-                    let p = f.bin("mulf", &a[0], &a[1]);
-                    f.bin("addf", &a[2], &p)
-                },
+            multiply_accumulate(
+                f,
+                (&["t", "d", "s"], &["s"]),
+                [(&p_h, &["t", "s"]), (&v_g, &["s", "d"])],
+                (&out_h, &["t", "d"]),
+                &zero,
             );
         });
     } else {
         // d innermost, so that the loop over a value row is contiguous.
-        f.fill(out, &zero);
-        f.generic(
-            &["h", "s", "d"],
-            &["s"],
-            &[(&scores, &["h", "s"]), (&values, &value_index)],
-            &[(out, &["h", "d"])],
-            |f, a| {
-                let p = f.bin("mulf", &a[0], &a[1]);
-                f.bin("addf", &a[2], &p)
-            },
+        multiply_accumulate(
+            f,
+            (&["h", "s", "d"], &["s"]),
+            [(&scores, &["h", "s"]), (&values, &value_index)],
+            (out, &["h", "d"]),
+            &zero,
         );
     }
 }

@@ -352,11 +352,6 @@ impl Int8Codebooks {
         self.bits == w.bits() && self.scales.len() << self.bits == w.codebooks().len()
     }
 
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.tables.len() + 4 * self.scales.len()
-    }
-
     /// Block `j`'s `qc + 128` (2^b bytes) and `s_c` (read by the AVX-512
     /// kernel only).
     #[inline]
