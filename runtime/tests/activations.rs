@@ -16,7 +16,7 @@ use ditto_rt::app::Console;
 use ditto_rt::cli::{Activations, Args};
 use ditto_rt::codebook::{
     abi, cb_gemm, cb_gemm_int8_with, cb_gemm_with, cb_gemv, cb_gemv_int8_with, cb_gemv_with,
-    gemm_int8_isa, gemv_int8_isa, int8_activations, set_int8_activations, Int8Isa, Isa,
+    gemm_int8, gemm_int8_isa, gemv_int8_isa, int8_activations, set_int8_activations, Int8Isa, Isa,
 };
 use ditto_rt::entry::main_with;
 use ditto_rt::kernels::Pool;
@@ -217,8 +217,8 @@ fn activations_flag_switches_the_codebook_gemv() {
             );
         }
 
-        // cb_gemm and its C adapter: the int8 GEMM where it applies (row r
-        // of C then the int8 GEMV of row r of X), today's f32 GEMM otherwise.
+        // cb_gemm and its C adapter: the int8 GEMM where it applies (split
+        // over the pool, the kernels' own product), the f32 GEMM otherwise.
         let m = 5;
         let xs = rng.vec(m * k);
         let mut exact = vec![0.0; m * n];
@@ -239,11 +239,9 @@ fn activations_flag_switches_the_codebook_gemv() {
             .map(|isa| {
                 let mut c = vec![0.0; m * n];
                 cb_gemm_int8_with(isa, &pool, m, &w, &xs, k, &mut c, n, 1.0, 0.0);
-                for r in 0..m {
-                    let mut y = vec![0.0; n];
-                    cb_gemv_int8_with(isa, &pool, &w, &xs[r * k..(r + 1) * k], &mut y, 1.0, 0.0);
-                    assert_same(&c[r * n..(r + 1) * n], &y, &format!("{what} row {r}"));
-                }
+                let mut one_thread = vec![0.0; m * n];
+                gemm_int8(isa, m, &w, &xs, k, &mut one_thread, n, 1.0, 0.0);
+                assert_same(&c, &one_thread, &format!("{what}: split over the pool"));
                 c
             });
         for on in [true, false] {

@@ -12,18 +12,20 @@
 //!   activations with a ±127 in every codebook and every group), so that a
 //!   wrong lookup or a lost correction cannot hide in that bound;
 //! * which matrices have int8 kernels ([`int8_fits`]);
-//! * the int8 GEMM (prefill) against the int8 GEMV (decode) row by row,
-//!   **bit for bit**, for every int8 kernel (the scalar twin included),
-//!   b = 2..6, M = 1..13 and more, strided X and C, all (alpha, beta); its
-//!   column blocks (how ditto-rt splits it) against the whole product;
-//!   [`Q8Row`] against [`Q8Vector`].
+//! * the int8 GEMM (prefill), for every int8 kernel (the scalar twin
+//!   included), b = 2..6, M = 1..13 and more, strided X and C, all (alpha,
+//!   beta): within the same bound of the f64 product as the GEMV, exact on
+//!   data int8 represents, and every SIMD GEMM against the scalar twin
+//!   **bit for bit** (tiles of X and of Ŵ cut anywhere); its column blocks
+//!   (how ditto-rt splits it) against the whole product; [`Q8Row`] against
+//!   [`Q8Vector`].
 
 mod common;
 
 use common::*;
 use ditto_kernels::codebook::{
     gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Codebooks,
-    Int8Isa, Q8Row, Q8Vector, INT8_GEMM_ROWS, INT8_GROUP,
+    Int8Isa, Q8Row, Q8Vector, INT8_GEMM_COLS, INT8_GEMM_ROWS, INT8_GROUP,
 };
 use half::f16;
 
@@ -371,10 +373,11 @@ fn int8_gemv_refuses_converted_codebooks_of_another_shape() {
 ///   by at most 3 f32 roundings, 3·2⁻²⁴·|c| ≤ 3·2⁻²⁴·127·s_c;
 ///
 /// so the products contribute Σ_i |ŵ_i|·e_x + |x_i|·e_c + e_c·e_x. The f32
-/// arithmetic after the exact integer sums (per group one conversion, exact
-/// below 2²⁴, and one FMA; per segment one add and one FMA; 4 halvings;
-/// the epilogue) rounds at most (groups + 2·segments + 8) times on any
-/// path: at most 2·that·2⁻²⁴ relative to M = Σ |s_c·qc|·|s_x·xq| ≤
+/// arithmetic after the exact integer sums (GEMV: per group one conversion,
+/// exact below 2²⁴, and one FMA; per segment one add and one FMA; 4
+/// halvings; the epilogue. GEMM: per group one conversion, one product of
+/// the scales and one FMA; the epilogue) rounds at most
+/// (2·groups + 2·segments + 8) times on any path: at most 2·that·2⁻²⁴ relative to M = Σ |s_c·qc|·|s_x·xq| ≤
 /// Σ (|ŵ|+e_c)(|x|+e_x).
 fn int8_bound(q: &Quantized, x: &[f32], row: usize, alpha: f32, beta_y: f64) -> f64 {
     let (k, block, bits) = (q.k, q.block, q.bits);
@@ -395,7 +398,7 @@ fn int8_bound(q: &Quantized, x: &[f32], row: usize, alpha: f32, beta_y: f64) -> 
         quant += w * e_x + xv * e_c + e_c * e_x;
         mag += (w + e_c) * (xv + e_x);
     }
-    let roundings = (k.div_ceil(INT8_GROUP) + 2 * segments.len() + 8) as f64;
+    let roundings = (2 * k.div_ceil(INT8_GROUP) + 2 * segments.len() + 8) as f64;
     let eps = f32::EPSILON as f64 / 2.0;
     (alpha as f64).abs() * (quant + 2.0 * roundings * eps * mag) + 2.0 * eps * beta_y.abs() + 1e-30
 }
@@ -444,9 +447,9 @@ fn int8_gemv_is_within_the_quantization_bound_of_the_f64_product() {
 /// Centroids that are integers with a ±127 in every codebook (s_c = 1) and
 /// activations that are integers with a ±127 in every group (s_x = 1): the
 /// int8 kernels represent them exactly and every sum is an integer below
-/// 2²⁴, so they must reproduce the f64 product exactly.
+/// 2²⁴, so the GEMV and the GEMM must reproduce the f64 product exactly.
 #[test]
-fn int8_gemv_is_exact_on_data_int8_represents() {
+fn int8_products_are_exact_on_data_int8_represents() {
     let mut rng = Lcg(25);
     for isa in Int8Isa::available() {
         for bits in WIDTHS {
@@ -473,9 +476,20 @@ fn int8_gemv_is_exact_on_data_int8_represents() {
                     .into_iter()
                     .map(|(v, _)| v as f32)
                     .collect();
+                let what = format!("{isa:?} b={bits} [{n}, {k}] B={block}");
                 let mut y = vec![f32::NAN; n];
                 gemv_int8(isa, &q.matrix(), &x, &mut y, 1.0, 0.0);
-                assert_equal(&y, &want, &format!("{isa:?} b={bits} [{n}, {k}] B={block}"));
+                assert_equal(&y, &want, &what);
+                // The GEMM, on X of three rows: this one, its negation, and
+                // it again (each row its own integers and starts).
+                let neg: Vec<f32> = x.iter().map(|v| -v).collect();
+                let xs = [x.as_slice(), &neg, &x].concat();
+                let mut c = vec![f32::NAN; 3 * n];
+                gemm_int8(isa, 3, &q.matrix(), &xs, k, &mut c, n, 1.0, 0.0);
+                let minus: Vec<f32> = want.iter().map(|v| -v).collect();
+                assert_equal(&c[..n], &want, &format!("{what} GEMM row 0"));
+                assert_equal(&c[n..2 * n], &minus, &format!("{what} GEMM row 1"));
+                assert_equal(&c[2 * n..], &want, &format!("{what} GEMM row 2"));
             }
         }
     }
@@ -489,7 +503,8 @@ fn int8_gemv_refuses_matrices_it_does_not_fit() {
     gemv_int8(Int8Isa::Scalar, &q.matrix(), &[0.5; 104], &mut y, 1.0, 0.0);
 }
 
-/// A GEMM row stores its Q8Vector's values and scales, the padding at xq = 0.
+/// A GEMM row stores its Q8Vector's values, scales and sums (as starts
+/// `−128·Σ xq`), the padding at xq = 0.
 #[test]
 fn q8_rows_hold_the_q8_vector_values() {
     let mut rng = Lcg(41);
@@ -499,26 +514,28 @@ fn q8_rows_hold_the_q8_vector_values() {
             .collect();
         let (v, row) = (Q8Vector::new(&x), Q8Row::new(&x));
         assert_eq!(row.k(), len);
-        assert_eq!(row.groups().len(), v.groups().len());
+        assert_eq!(row.values().len(), v.groups().len() * INT8_GROUP);
         assert_eq!(row.scales(), v.scales(), "K={len}");
         for i in 0..len {
             assert_eq!(row.value(i), v.value(i), "K={len} x[{i}]");
         }
-        for (g, u) in row.groups().iter().enumerate() {
-            for t in 0..INT8_GROUP {
-                assert_eq!(u.0[t] ^ 0x80, v.groups()[g].q[t] as u8, "K={len} group {g}");
-            }
+        assert!(row.values()[len..].iter().all(|&q| q == 0), "K={len}");
+        for (g, &start) in row.starts().iter().enumerate() {
+            let sum: i32 = row.values()[g * INT8_GROUP..(g + 1) * INT8_GROUP]
+                .iter()
+                .map(|&q| q as i32)
+                .sum();
+            assert_eq!(start, -128 * sum, "K={len} group {g}");
         }
     }
 }
 
-/// The prefill product is the decode product, row by row, to the bit: for
-/// every int8 kernel (the GEMM of the scalar twin and of the SIMD kernels
-/// against that kernel's own GEMV), b = 2..6, M from 1 to past two tiles,
-/// X and C with row strides beyond K and N (C's padding untouched), all
-/// (alpha, beta), with beta = 0 overwriting NaN.
+/// The prefill product is within the GEMV's bound of the f64 product, row
+/// by row: for every int8 kernel (the scalar twin included), b = 2..6, M
+/// from 1 to past two tiles, X and C with row strides beyond K and N (C's
+/// padding untouched), all (alpha, beta), with beta = 0 overwriting NaN.
 #[test]
-fn int8_gemm_matches_the_int8_gemv_row_by_row_bit_for_bit() {
+fn int8_gemm_is_within_the_quantization_bound_of_the_f64_product() {
     let mut rng = Lcg(42);
     let mut tiles = 0;
     for isa in Int8Isa::available() {
@@ -529,6 +546,7 @@ fn int8_gemm_matches_the_int8_gemv_row_by_row_bit_for_bit() {
                 if !isa.fits(&w) {
                     continue;
                 }
+                let dense = q.dequantized();
                 let ms: Vec<usize> = if isa == Int8Isa::Scalar {
                     vec![1, 3, 9]
                 } else {
@@ -552,9 +570,21 @@ fn int8_gemm_matches_the_int8_gemv_row_by_row_bit_for_bit() {
                         let c0 = c.clone();
                         gemm_int8(isa, m, &w, &x, ldx, &mut c, ldc, alpha, beta);
                         for r in 0..m {
-                            let mut y = c0[r * ldc..r * ldc + n].to_vec();
-                            gemv_int8(isa, &w, &x[r * ldx..r * ldx + k], &mut y, alpha, beta);
-                            assert_same(&c[r * ldc..r * ldc + n], &y, &format!("{what} row {r}"));
+                            let (xr, y0) = (&x[r * ldx..r * ldx + k], &c0[r * ldc..r * ldc + n]);
+                            let want = gemv_f64(&dense, (n, k), xr, y0, (alpha, beta));
+                            for (i, &(want, _)) in want.iter().enumerate() {
+                                let beta_y = if beta == 0.0 {
+                                    0.0
+                                } else {
+                                    beta as f64 * y0[i] as f64
+                                };
+                                let tol = int8_bound(&q, xr, i, alpha, beta_y);
+                                let got = c[r * ldc + i];
+                                assert!(
+                                    (got as f64 - want).abs() <= tol,
+                                    "{what} C[{r}, {i}]: got {got}, want {want}, bound {tol}"
+                                );
+                            }
                             if r + 1 < m {
                                 assert_same(
                                     &c[r * ldc + n..(r + 1) * ldc],
@@ -652,16 +682,16 @@ fn int8_gemm_blocks_match_the_whole_product() {
     }
 }
 
-/// Long rows and many rows of X: the AVX-512 GEMM takes X in chunks of
-/// ~128 KiB of rows (24 rows at K = 4480) and Ŵ a few rows at a time
-/// (1-2 rows of indices at b = 5, 6): several of each here, M not a
-/// multiple of the tile.
+/// Long rows and many rows of X, M and N off the tiles (GEMM_ROWS rows of
+/// X by GEMM_COLS rows of Ŵ): the SIMD GEMMs against the scalar twin, bit
+/// for bit.
 #[test]
-fn int8_gemm_matches_the_gemv_over_chunks_of_x_and_blocks_of_w() {
+fn simd_int8_gemm_matches_its_scalar_twin_on_long_rows_and_many_tiles() {
     let mut rng = Lcg(46);
     for isa in simd_int8_isas() {
         for bits in WIDTHS {
-            let ((n, k), block, m) = ((11, 4480), 32 << bits, 53);
+            let n = 2 * INT8_GEMM_COLS + 11;
+            let ((k, block), m) = ((4480, 32 << bits), 5 * INT8_GEMM_ROWS + 3);
             let q = Quantized::random(&mut rng, (n, k), bits, block);
             let w = q.matrix();
             if !isa.fits(&w) {
@@ -669,17 +699,10 @@ fn int8_gemm_matches_the_gemv_over_chunks_of_x_and_blocks_of_w() {
             }
             let x = rng.vec(m * k);
             let c0 = rng.vec(m * n);
-            let mut c = c0.clone();
-            gemm_int8(isa, m, &w, &x, k, &mut c, n, 0.75, -0.5);
-            for r in 0..m {
-                let mut y = c0[r * n..(r + 1) * n].to_vec();
-                gemv_int8(isa, &w, &x[r * k..(r + 1) * k], &mut y, 0.75, -0.5);
-                assert_same(
-                    &c[r * n..(r + 1) * n],
-                    &y,
-                    &format!("{isa:?} b={bits} row {r}"),
-                );
-            }
+            let (mut got, mut want) = (c0.clone(), c0);
+            gemm_int8(isa, m, &w, &x, k, &mut got, n, 0.75, -0.5);
+            gemm_int8(Int8Isa::Scalar, m, &w, &x, k, &mut want, n, 0.75, -0.5);
+            assert_same(&got, &want, &format!("{isa:?} b={bits}"));
         }
     }
 }

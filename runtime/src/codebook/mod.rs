@@ -33,12 +33,13 @@
 //! The GEMM (prefill) does the same where the CPU has the AVX-512 int8
 //! kernels and the matrix fits them ([`gemm_int8_isa`]): each row of X is
 //! quantized once per call (the rows split over the pool), then every
-//! output is computed exactly as the int8 GEMV computes it from that row
-//! ([`cb_gemm_int8_with`]), so that prompt and generated positions see the
-//! same numerics. CPUs with only AVX2 + AVX-VNNI have an int8 GEMV but no
-//! int8 GEMM kernel: their prefill stays f32 (and so differs from their
-//! decode in the last bits). `--activations f32` keeps both on the f32
-//! kernels. Dequantize is f32.
+//! output sums the integers the int8 GEMV sums from that row, in an order
+//! of its own ([`cb_gemm_int8_with`]): prompt and generated positions see
+//! the same quantization, and differ by f32 rounding only. CPUs with only
+//! AVX2 + AVX-VNNI have an int8 GEMV but no int8 GEMM kernel: their
+//! prefill stays f32 (and so differs from their decode by the activations'
+//! quantization). `--activations f32` keeps both on the f32 kernels.
+//! Dequantize is f32.
 
 pub mod abi;
 
@@ -48,7 +49,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use ditto_kernels::codebook::{
-    int8_fits, CbMatrix, FormatError, Int8Codebooks, Int8Isa, Isa, Q8Row, Q8Vector, SUPPORTED_BITS,
+    gemm_int8, int8_fits, CbMatrix, FormatError, Int8Codebooks, Int8Isa, Isa, Q8Row, Q8Vector,
+    SUPPORTED_BITS,
 };
 
 use ditto_kernels::codebook::{
@@ -256,9 +258,10 @@ pub fn cb_gemm(
 /// C := beta·C + alpha·X̂·Ŵᵀ, X̂ = X quantized to int8 row by row (each
 /// row as [`Q8Vector`] quantizes it, the rows split over the pool), then
 /// the product split over the pool by rows of Ŵ (columns of C), or by rows
-/// of C when there are more of them. Row r of C is bit for bit what
-/// [`cb_gemv_int8_with`] gives for row r of X. Panics unless `isa` runs
-/// here and [`Int8Isa::fits`]`(w)`.
+/// of C when there are more of them. Row r of C is what
+/// [`cb_gemv_int8_with`] gives for row r of X to within f32 rounding, and
+/// bit for bit the kernels' own single-threaded product, however it is
+/// split. Panics unless `isa` runs here and [`Int8Isa::fits`]`(w)`.
 #[allow(clippy::too_many_arguments)]
 pub fn cb_gemm_int8_with(
     isa: Int8Isa,

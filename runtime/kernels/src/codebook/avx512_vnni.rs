@@ -29,16 +29,19 @@
 //! halving at the end of the row: as `scalar::gemv_rows_int8`, bit for bit.
 //! 8 instructions per 64 weights where the f32 kernel spends ~24.
 //!
-//! The GEMM (`gemm_with`, prefill) walks each row of Ŵ the same way for a
-//! tile of `GEMM_ROWS` = 8 rows of X: the unpacking and lookup of a group
-//! of 64 weights is done once for the tile, and `vpdpbusd` then runs once
-//! per row with the roles swapped (the row's `xq + 128` as the unsigned
-//! operand, the looked-up `qc` as the signed one, from the lane start
-//! `−128·Σ qc` computed once per group): the same integer per lane, then
-//! the GEMV's f32 operations per row, so each output is the GEMV's bit for
-//! bit. X is packed tile by tile once per call; rows of Ŵ are taken ~8 KiB
-//! of indices at a time (their tables converted once) against chunks of
-//! ~128 KiB of X, so that both stay in the caches.
+//! The GEMM (`gemm_with`, prefill) puts rows of Ŵ in the lanes instead:
+//! per 32 rows (`GEMM_COLS`), each group of 64 weights is unpacked and
+//! looked up as above (u8 = `qc + 128`), once per call, and 16 rows'
+//! groups are transposed (`transpose16`) so that dword lane l of register
+//! s holds weights 4s .. 4s + 3 of row l (`pack`). A tile of 6 rows of X
+//! (`GEMM_ROWS`) then runs, per group, 16 steps of 2 × 6 `vpdpbusd`: the
+//! two registers of weights against 4 activations of each row broadcast
+//! (i8), from the row's start `−128·Σ xq`, which leaves the exact
+//! `D = Σ qc·xq` of each (row of X, row of Ŵ) pair in a lane; then one
+//! conversion, one product `s_c·s_x` and one FMA per register: 3 f32
+//! operations per 16 `vpdpbusd`, where the GEMV's order needs 2 per one.
+//! The scalar twin (`scalar::gemm_block_int8`) does these f32 operations
+//! in this order, bit for bit.
 //!
 //! Index bytes are read in place while the stream holds the bytes a load
 //! touches (16 for b = 2, 32 for b = 3, 4, 64 for b = 5, 6); the last
@@ -51,7 +54,7 @@ use std::arch::x86_64::*;
 use half::f16;
 
 use super::int8::{
-    quantize_group, Int8Codebooks, Q8Group, Q8Row, Q8Vector, U8Group, GEMM_ROWS, GROUP,
+    quantize_group, Int8Codebooks, Q8Group, Q8Row, Q8Vector, GEMM_COLS, GEMM_ROWS, GROUP,
 };
 use super::layout::{epilogue, tail_bytes, CbMatrix};
 
@@ -399,70 +402,166 @@ unsafe fn gemv_rows_with<const B: usize>(
     }
 }
 
-/// Rows of Ŵ whose tables the GEMM converts at a time, then used by every
-/// tile of X: at most 16, and at most ~8 KiB of their indices, so that
-/// they stay in L1 beside a tile of X (8 rows of K bytes: 38 KiB for
-/// K = 4864).
-fn gemm_w_rows(k: usize, bits: usize) -> usize {
-    (8192 / (k * bits / 8).max(1)).clamp(1, 16)
-}
-
 /// One block's int8 table (`qc + 128`, 64 bytes).
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Table([u8; 64]);
 
-/// The GEMM's weights for the 64 indices at `p`: `qc` (i8, the table being
-/// signed here) and the lanes' start `−128·Σ qc` over each lane's 4
-/// weights, so that `vpdpbusd` of `xq + 128` (u8) against them, from that
-/// start, is exactly `Σ qc·xq` per lane.
+/// Registers of 16 rows of Ŵ per GEMM tile.
+const NV: usize = GEMM_COLS / 16;
+
+/// The 64 weights whose 8b index bytes are at `p`, looked up in `table`
+/// (u8 = `qc + 128`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn weights<const B: usize>(
+unsafe fn lookup<const B: usize>(
     p: *const u8,
     (spread, fields, table): (__m512i, __m512i, __m512i),
-) -> (__m512i, __m512i) {
+) -> __m512i {
     let idx = _mm512_multishift_epi64_epi8(fields, _mm512_permutexvar_epi8(spread, load::<B>(p)));
-    let w = _mm512_permutexvar_epi8(idx, table);
-    let sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), w); // 128·Σ qc
-    (w, _mm512_sub_epi32(_mm512_setzero_si512(), sum))
+    _mm512_permutexvar_epi8(idx, table)
 }
 
-/// `weights` of the `n` weights from `from` at the end of the index
-/// stream, through a zero-padded copy of their bytes.
-#[cold]
-#[inline(never)]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn tail_weights<const B: usize>(
-    stream: &[u8],
-    from: usize,
-    n: usize,
-    ctl: (__m512i, __m512i, __m512i),
-) -> (__m512i, __m512i) {
-    let buf = tail_bytes::<64>(stream, from, n, B);
-    weights::<B>(buf.as_ptr(), ctl)
-}
-
-/// acc += s_x · (the 16 lanes of Σ qc·xq) for one row's group `x`.
+/// The 16 × 16 dwords of `r` transposed in place: dword s of `r[l]` goes
+/// to dword l of `r[s]` (unpacks within 128-bit lanes, then a 4 × 4
+/// transpose of the lanes).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn dot(
-    (w, start): (__m512i, __m512i),
-    x: *const U8Group,
-    sx: *const f32,
-    acc: __m512,
-) -> __m512 {
-    let s = _mm512_dpbusd_epi32(start, _mm512_load_si512(x as *const _), w);
-    _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(*sx), acc)
+unsafe fn transpose16(r: &mut [__m512i; 16]) {
+    // t[2i], t[2i+1]: rows 2i and 2i+1 interleaved (dwords 0, 1 and 2, 3
+    // of each 128-bit lane).
+    let t: [__m512i; 16] = std::array::from_fn(|j| {
+        let (a, b) = (r[j & !1], r[j | 1]);
+        if j % 2 == 0 {
+            _mm512_unpacklo_epi32(a, b)
+        } else {
+            _mm512_unpackhi_epi32(a, b)
+        }
+    });
+    // u[4q + e]: lane b holds dword 4b + e of rows 4q .. 4q + 3.
+    let u: [__m512i; 16] = std::array::from_fn(|j| {
+        let (q, e) = (j / 4, j % 4);
+        let (a, b) = (t[4 * q + e / 2], t[4 * q + 2 + e / 2]);
+        if e % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    for e in 0..4 {
+        let a0 = _mm512_shuffle_i32x4::<0x44>(u[e], u[4 + e]);
+        let a1 = _mm512_shuffle_i32x4::<0xEE>(u[e], u[4 + e]);
+        let a2 = _mm512_shuffle_i32x4::<0x44>(u[8 + e], u[12 + e]);
+        let a3 = _mm512_shuffle_i32x4::<0xEE>(u[8 + e], u[12 + e]);
+        r[e] = _mm512_shuffle_i32x4::<0x88>(a0, a2);
+        r[4 + e] = _mm512_shuffle_i32x4::<0xDD>(a0, a2);
+        r[8 + e] = _mm512_shuffle_i32x4::<0x88>(a1, a3);
+        r[12 + e] = _mm512_shuffle_i32x4::<0xDD>(a1, a3);
+    }
 }
 
-/// The GEMM: rows of Ŵ 16 at a time (their tables converted once), each
-/// against tiles of `GEMM_ROWS` rows of X (the last tile repeating its last
-/// row, whose extra sums are dropped). Per row of Ŵ and tile, the walk of
-/// `gemv_rows_with`: segments, groups alternating between two accumulators
-/// per row of X, the same f32 operations on the same integers, so every
-/// output is bit for bit the GEMV's.
-#[allow(clippy::needless_range_loop)]
+/// Packs rows `w0 .. w1` (at most GEMM_COLS) of Ŵ for `tile`:
+/// `packed[(g·16 + s)·NV + v]` holds in dword lane l the weights
+/// 64g + 4s .. 64g + 4s + 3 of row w0 + 16v + l as `qc + 128`, and
+/// `sc[(g·NV + v)·16 + l]` that row's `s_c` for group g. Rows past w1 get
+/// `qc = 0` and `s_c = 0`. `tables` and `scales` are those of the blocks
+/// from `jb0` on.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn pack<const B: usize>(
+    m: &CbMatrix,
+    (tables, scales, jb0): (&[Table], &[f32], usize),
+    (w0, w1): (usize, usize),
+    packed: &mut [__m512i],
+    sc: &mut [f32],
+) {
+    let spread = _mm512_loadu_si512(Controls::<B>::SPREAD.as_ptr() as *const _);
+    let fields = _mm512_loadu_si512(Controls::<B>::FIELDS.as_ptr() as *const _);
+    let (k, block, v_bytes, read) = (m.k(), m.block(), 8 * B, Controls::<B>::READ);
+    let stream = m.indices();
+    for v in 0..NV {
+        // Per lane: its row's first weight and the block of its current group.
+        let mut rows: [Option<(usize, usize)>; 16] = std::array::from_fn(|l| {
+            let i = w0 + 16 * v + l;
+            (i < w1).then(|| (i * k, i * k / block))
+        });
+        for g in 0..k.div_ceil(GROUP) {
+            let mut r = [_mm512_set1_epi8(-128); 16];
+            for (l, row) in rows.iter_mut().enumerate() {
+                let at = (g * NV + v) * 16 + l;
+                let Some((flat0, j)) = row else {
+                    *sc.get_unchecked_mut(at) = 0.0;
+                    continue;
+                };
+                while *flat0 + GROUP * g >= (*j + 1) * block {
+                    *j += 1;
+                }
+                let t = *j - jb0;
+                let table = _mm512_load_si512(tables.get_unchecked(t).0.as_ptr() as *const _);
+                let ctl = (spread, fields, table);
+                let byte = *flat0 * B / 8 + v_bytes * g;
+                r[l] = if byte + read <= stream.len() {
+                    lookup::<B>(stream.as_ptr().add(byte), ctl)
+                } else {
+                    let n = (k - GROUP * g).min(GROUP);
+                    let buf = tail_bytes::<64>(stream, *flat0 + GROUP * g, n, B);
+                    lookup::<B>(buf.as_ptr(), ctl)
+                };
+                *sc.get_unchecked_mut(at) = *scales.get_unchecked(t);
+            }
+            transpose16(&mut r);
+            for (s, r) in r.iter().enumerate() {
+                *packed.get_unchecked_mut((g * 16 + s) * NV + v) = *r;
+            }
+        }
+    }
+}
+
+/// One register tile: MR rows of X against the packed rows of Ŵ. Per
+/// group g, 16 steps of 4 weights, each a `vpdpbusd` of the NV registers
+/// of weights (u8) against the row's 4 activations broadcast (i8), from
+/// the row's start `−128·Σ xq`, so that lane l ends at the exact
+/// `D = Σ qc·xq` of its row of Ŵ; then `acc = fma(f32(D), s_c·s_x[g], acc)`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn tile<const MR: usize>(
+    groups: usize,
+    packed: *const __m512i,
+    sc: *const f32,
+    rows: [&Q8Row; MR],
+) -> [[__m512; NV]; MR] {
+    let x = rows.map(|r| r.values().as_ptr());
+    let xs = rows.map(|r| r.scales().as_ptr());
+    let starts = rows.map(|r| r.starts().as_ptr());
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    for g in 0..groups {
+        let mut d: [[__m512i; NV]; MR] =
+            std::array::from_fn(|r| [_mm512_set1_epi32(*starts[r].add(g)); NV]);
+        let p = packed.add(g * 16 * NV);
+        for s in 0..16 {
+            let w: [__m512i; NV] = std::array::from_fn(|v| *p.add(s * NV + v));
+            for r in 0..MR {
+                let four = (x[r].add(GROUP * g + 4 * s) as *const i32).read_unaligned();
+                let xb = _mm512_set1_epi32(four);
+                for v in 0..NV {
+                    d[r][v] = _mm512_dpbusd_epi32(d[r][v], w[v], xb);
+                }
+            }
+        }
+        let scv: [__m512; NV] = std::array::from_fn(|v| _mm512_loadu_ps(sc.add((g * NV + v) * 16)));
+        for r in 0..MR {
+            let sx = _mm512_set1_ps(*xs[r].add(g));
+            for v in 0..NV {
+                let scale = _mm512_mul_ps(scv[v], sx);
+                acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[r][v]), scale, acc[r][v]);
+            }
+        }
+    }
+    acc
+}
+
+/// The GEMM: rows of Ŵ GEMM_COLS at a time, their tables converted and the
+/// rows packed (`pack`) once, then against every tile of GEMM_ROWS rows of
+/// X (the last tile repeating its last row, whose outputs are dropped).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
 unsafe fn gemm_with<const B: usize>(
     m: &CbMatrix,
@@ -474,130 +573,47 @@ unsafe fn gemm_with<const B: usize>(
     beta: f32,
 ) {
     const MR: usize = GEMM_ROWS;
-    let spread = _mm512_loadu_si512(Controls::<B>::SPREAD.as_ptr() as *const _);
-    let fields = _mm512_loadu_si512(Controls::<B>::FIELDS.as_ptr() as *const _);
-    let read = Controls::<B>::READ;
-    let (k, block, v) = (m.k(), m.block(), 8 * B); // v: index bytes per group
-    let (stream, codebooks) = (m.indices(), m.codebooks());
+    let (k, block) = (m.k(), m.block());
+    let codebooks = m.codebooks();
     let blocks = codebooks.len() >> B;
+    let groups = k.div_ceil(GROUP);
+    let rows = xq.len();
     let mut t = Tables::empty();
     let (mut tables, mut scales) = (Vec::<Table>::new(), Vec::<f32>::new());
-    let rows = xq.len();
-    // X packed tile by tile, group by group, row by row ([tile][g][r], the
-    // last tile repeating its last row): a tile's groups g for its MR rows
-    // are then at one pointer and fixed offsets (with one pointer per row,
-    // the 2·MR pointers did not fit in the general registers).
-    let groups = k.div_ceil(GROUP);
-    let tiles = rows.div_ceil(MR);
-    let (mut px, mut ps) = (
-        Vec::with_capacity(tiles * groups * MR),
-        Vec::with_capacity(tiles * groups * MR),
-    );
-    for t in 0..tiles {
-        for g in 0..groups {
-            for r in 0..MR {
-                let x = &xq[(t * MR + r).min(rows - 1)];
-                px.push(*x.groups().get_unchecked(g));
-                ps.push(*x.scales().get_unchecked(g));
-            }
+    let mut packed = vec![_mm512_setzero_si512(); groups * 16 * NV];
+    let mut sc = vec![0.0f32; groups * NV * 16];
+    let mut out = [[0.0f32; GEMM_COLS]; MR];
+    for w0 in (c0..c1).step_by(GEMM_COLS) {
+        let w1 = c1.min(w0 + GEMM_COLS);
+        let jb0 = w0 * k / block;
+        let jb1 = if k == 0 {
+            jb0
+        } else {
+            (w1 * k).div_ceil(block).min(blocks)
+        };
+        tables.clear();
+        scales.clear();
+        let mut j = jb0;
+        while j < jb1 {
+            let count = CHUNK.min(jb1 - j);
+            convert::<B>(codebooks, j, count, &mut t);
+            tables.extend(t.bytes[..count].iter().map(|b| Table(*b)));
+            scales.extend_from_slice(&t.scales[..count]);
+            j += count;
         }
-    }
-    // Rows of X in chunks of ~128 KiB, each against all the rows of Ŵ:
-    // with all of X (e.g. 512 × 4864 bytes) against every block of Ŵ rows,
-    // X streamed from beyond L2 for every block.
-    let w_rows = gemm_w_rows(k, B);
-    let x_rows = ((128 << 10) / k.max(1)).max(MR) / MR * MR;
-    for x0 in (0..rows).step_by(x_rows) {
-        let x1 = rows.min(x0 + x_rows);
-        for w0 in (c0..c1).step_by(w_rows) {
-            let w1 = c1.min(w0 + w_rows);
-            let jb0 = w0 * k / block;
-            let jb1 = if k == 0 {
-                jb0
-            } else {
-                (w1 * k).div_ceil(block).min(blocks)
-            };
-            tables.clear();
-            scales.clear();
-            let mut j = jb0;
-            while j < jb1 {
-                let count = CHUNK.min(jb1 - j);
-                convert::<B>(codebooks, j, count, &mut t);
-                tables.extend(t.bytes[..count].iter().map(|b| Table(*b)));
-                scales.extend_from_slice(&t.scales[..count]);
-                j += count;
+        pack::<B>(m, (&tables, &scales, jb0), (w0, w1), &mut packed, &mut sc);
+        for r0 in (0..rows).step_by(MR) {
+            let tile_rows: [&Q8Row; MR] = std::array::from_fn(|r| &xq[(r0 + r).min(rows - 1)]);
+            let acc = tile::<MR>(groups, packed.as_ptr(), sc.as_ptr(), tile_rows);
+            for (o, a) in out.iter_mut().zip(&acc) {
+                for (v, a) in a.iter().enumerate() {
+                    _mm512_storeu_ps(o.as_mut_ptr().add(16 * v), *a);
+                }
             }
-            for r0 in (x0..x1).step_by(MR) {
-                let live = MR.min(rows - r0);
-                let xg: *const U8Group = px.as_ptr().add(r0 * groups);
-                let xs: *const f32 = ps.as_ptr().add(r0 * groups);
-                for i in w0..w1 {
-                    let flat0 = i * k; // the row's first weight
-                    let byte0 = flat0 * B / 8; // and its first index byte
-                    let mut row = [_mm512_setzero_ps(); MR];
-                    let (mut col, mut j) = (0, flat0 / block); // segment start column, block
-                    while col < k {
-                        let at = j - jb0;
-                        let table = _mm512_xor_si512(
-                            _mm512_load_si512(tables.get_unchecked(at).0.as_ptr() as *const _),
-                            _mm512_set1_epi8(-128),
-                        );
-                        let scale = _mm512_set1_ps(*scales.get_unchecked(at));
-                        let ctl = (spread, fields, table);
-                        let end = k.min((j + 1) * block - flat0);
-                        let (g0, g1) = (col / GROUP, end.div_ceil(GROUP));
-                        let p = |g: usize| stream.as_ptr().add(byte0 + v * g);
-                        let in_place = |g: usize| byte0 + v * g + read <= stream.len();
-                        let (mut a0, mut a1) =
-                            ([_mm512_setzero_ps(); MR], [_mm512_setzero_ps(); MR]);
-                        let mut g = g0;
-                        while g + 2 <= g1 && in_place(g + 1) {
-                            let w = weights::<B>(p(g), ctl);
-                            for r in 0..MR {
-                                a0[r] = dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a0[r]);
-                            }
-                            let w = weights::<B>(p(g + 1), ctl);
-                            for r in 0..MR {
-                                a1[r] = dot(
-                                    w,
-                                    xg.add((g + 1) * MR + r),
-                                    xs.add((g + 1) * MR + r),
-                                    a1[r],
-                                );
-                            }
-                            g += 2;
-                        }
-                        // The rest one at a time (group j of the segment into
-                        // accumulator j mod 2, as in the GEMV).
-                        while g < g1 {
-                            let w = if in_place(g) {
-                                weights::<B>(p(g), ctl)
-                            } else {
-                                let n = (k - GROUP * g).min(GROUP);
-                                tail_weights::<B>(stream, flat0 + GROUP * g, n, ctl)
-                            };
-                            if (g - g0) % 2 == 0 {
-                                for r in 0..MR {
-                                    a0[r] =
-                                        dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a0[r]);
-                                }
-                            } else {
-                                for r in 0..MR {
-                                    a1[r] =
-                                        dot(w, xg.add((g) * MR + r), xs.add((g) * MR + r), a1[r]);
-                                }
-                            }
-                            g += 1;
-                        }
-                        for r in 0..MR {
-                            row[r] = _mm512_fmadd_ps(_mm512_add_ps(a0[r], a1[r]), scale, row[r]);
-                        }
-                        (col, j) = (end, j + 1);
-                    }
-                    for r in 0..live {
-                        let out = c.add((r0 + r) * ldc + i);
-                        *out = epilogue(reduce(row[r]), *out, alpha, beta);
-                    }
+            for (r, o) in out.iter().enumerate().take(MR.min(rows - r0)) {
+                for (i, &s) in o.iter().enumerate().take(w1 - w0) {
+                    let y = c.add((r0 + r) * ldc + w0 + i);
+                    *y = epilogue(s, *y, alpha, beta);
                 }
             }
         }

@@ -25,10 +25,17 @@
 //! (`scalar::gemv_rows_int8`) does exactly these f32 operations in this
 //! order on the same integers, so the two agree bit for bit.
 //!
-//! The GEMM (prefill, [`gemm_block_int8`]) computes every output from the
-//! same integers with the same f32 operations in the same order, from each
-//! row of X quantized as a [`Q8Vector`] ([`Q8Row`]): row r of C is bit for
-//! bit the GEMV of row r of X.
+//! The GEMM (prefill, [`gemm_block_int8`]) sums the same exact integers
+//! in a different order, made for products with many rows of X: per output
+//! `C[r, i]` and group g (which lies in one segment of row i), the whole
+//! group's `D = Σ qc·xq` as one integer, then one f32 step
+//! `acc = fma(f32(D), s_c·s_x[g], acc)` per group in k order. Its AVX-512
+//! kernel holds 16 rows of Ŵ in the 16 dword lanes of a register and
+//! broadcasts 4 activations at a time, so that one conversion and one FMA
+//! serve 16 `vpdpbusd` instead of one. The outputs are the int8 GEMV's to
+//! within f32 rounding (not bit for bit: the GEMV sums per lane across the
+//! groups of a segment); the scalar twin (`scalar::gemm_block_int8`) does
+//! the GEMM's own operations, bit for bit.
 //!
 //! Which matrices: b = 2..6, and only when every segment starts on a group
 //! boundary within its row (segment boundaries at columns that are
@@ -212,24 +219,19 @@ pub(crate) fn quantize_group(xs: &[f32], out: &mut Q8Group) -> (f32, i32) {
     (amax / 127.0, sum)
 }
 
-/// One group of quantized activations as the GEMM reads them: `xq + 128`
-/// (u8), so that `vpdpbusd` multiplies them by the signed int8 weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, align(64))]
-pub struct U8Group(pub [u8; GROUP]);
-
-/// One row of X quantized for the GEMM ([`gemm_block_int8`]): the values of
-/// its [`Q8Vector`] (the same scheme, the same integers and scales), stored
-/// as `xq + 128` in u8. The GEMM's `vpdpbusd` takes the activations as the
-/// unsigned operand and the looked-up weights `qc` as the signed one, and
-/// starts each lane from `−128 · Σ qc` of its 4 weights (computed once per
-/// group of weights, shared by every row of the tile): the lane is again
-/// exactly `Σ qc·xq`, the integer the GEMV sums.
+/// One row of X quantized for the GEMM ([`gemm_block_int8`]): the values,
+/// scales and sums of its [`Q8Vector`] (the same scheme, the same integers),
+/// laid out for the GEMM. Its values are one run of `64·ceil(K / 64)` i8
+/// (zero past K), so that the AVX-512 kernel broadcasts 4 of them at a time
+/// against 16 rows of Ŵ; and per group, beside `s_x[g]`, the start
+/// `−128 · Σ xq` that makes `vpdpbusd` of the weights as `qc + 128` (u8)
+/// against `xq` (i8) sum exactly `Σ qc·xq`.
 #[derive(Clone, Debug, Default)]
 pub struct Q8Row {
     k: usize,
-    groups: Vec<U8Group>,
+    values: Vec<i8>,
     scales: Vec<f32>,
+    starts: Vec<i32>,
 }
 
 impl Q8Row {
@@ -240,34 +242,36 @@ impl Q8Row {
         row
     }
 
-    /// Takes the values and scales of `v`, reusing this row's storage.
+    /// Takes the values, scales and sums of `v`, reusing this row's storage.
     pub fn set(&mut self, v: &Q8Vector) {
         self.k = v.k();
-        self.groups.clear();
-        self.groups.extend(
-            v.groups()
-                .iter()
-                .map(|g| U8Group(std::array::from_fn(|i| (g.q[i] as u8) ^ 0x80))),
-        );
+        self.values.clear();
+        self.values.extend(v.groups().iter().flat_map(|g| g.q));
         self.scales.clear();
         self.scales.extend_from_slice(v.scales());
+        self.starts.clear();
+        self.starts.extend(v.sums().iter().map(|s| -128 * s));
     }
 
     /// K, the length of x.
     pub fn k(&self) -> usize {
         self.k
     }
-    /// `xq + 128` per group (`ceil(K / 64)`; the padding past K is 128, xq = 0).
-    pub fn groups(&self) -> &[U8Group] {
-        &self.groups
+    /// `xq`, 64 per group (`ceil(K / 64)` groups; zero past K).
+    pub fn values(&self) -> &[i8] {
+        &self.values
     }
     /// `s_x[g]` per group.
     pub fn scales(&self) -> &[f32] {
         &self.scales
     }
+    /// `−128 · Σ xq` per group.
+    pub fn starts(&self) -> &[i32] {
+        &self.starts
+    }
     /// `xq[i]`, i < K.
     pub fn value(&self, i: usize) -> i8 {
-        (self.groups[i / GROUP].0[i % GROUP] ^ 0x80) as i8
+        self.values[i]
     }
 }
 
@@ -508,13 +512,13 @@ pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f3
 /// (C row r at `c + r·ldc`) and the rows `i` of Ŵ in `cols.0 .. cols.1`
 /// (columns of C): the int8-activation GEMM (prefill), with `isa`.
 ///
-/// Every output is computed exactly as [`gemv_rows_int8`] computes it from
-/// the same row's [`Q8Vector`] (same integers, same f32 operations in the
-/// same order), so prefill and decode agree bit for bit. The AVX-512 kernel
-/// unpacks and looks up each group of 64 weights once for a tile of
-/// [`GEMM_ROWS`] rows of X; the scalar twin (also used for
-/// [`Int8Isa::Avx2Vnni`], which has no GEMM kernel of its own) computes row
-/// by row.
+/// Per output, the exact integer sums of the GEMV, group by group, then one
+/// f32 fused multiply-add per group by `s_c·s_x[g]` in k order (the module
+/// comment): the int8 GEMV's value to within f32 rounding. The AVX-512
+/// kernel computes tiles of [`GEMM_ROWS`] rows of X by [`GEMM_COLS`] rows
+/// of Ŵ; the scalar twin (also used for [`Int8Isa::Avx2Vnni`], which has
+/// no GEMM kernel of its own) computes output by output, with the same f32
+/// operations, bit for bit.
 ///
 /// # Safety
 /// C holds those rows and columns; no other thread writes them. Panics
@@ -556,7 +560,11 @@ pub unsafe fn gemm_block_int8(
 }
 
 /// Rows of X per register tile of the AVX-512 int8 GEMM.
-pub const GEMM_ROWS: usize = 8;
+pub const GEMM_ROWS: usize = 6;
+
+/// Rows of Ŵ per register tile of the AVX-512 int8 GEMM (two registers of
+/// 16 dword lanes).
+pub const GEMM_COLS: usize = 32;
 
 /// C := beta·C + alpha·X̂·Ŵᵀ (X̂ = X [m, K] quantized row by row, row r at
 /// `x[r·ldx ..]`; C [m, N], row r at `c[r·ldc ..]`) on the calling thread.

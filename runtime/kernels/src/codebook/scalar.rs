@@ -136,9 +136,11 @@ fn row_int8(m: &CbMatrix, row: usize, value: impl Fn(usize, usize) -> i32, scale
     reduce_halving(acc_row)
 }
 
-/// The twin of the int8-activation GEMM: C[r, i] for every row r of `xq`
-/// and i in `cols`, each output as [`gemv_rows_int8`] computes it from the
-/// same values. The caller checked `int8_fits` and that C holds the block.
+/// The twin of the int8-activation GEMM (`int8.rs`): per output C[r, i],
+/// per group g of row i in k order (each group lies in one segment, as
+/// `int8_fits` ensures), the exact `D = Σ qc·xq` of its weights, then
+/// `acc = fma(f32(D), s_c·s_x[g], acc)`; then the epilogue. The caller
+/// checked `int8_fits` and that C holds the block.
 pub(crate) unsafe fn gemm_block_int8(
     m: &CbMatrix,
     xq: &[Q8Row],
@@ -148,12 +150,26 @@ pub(crate) unsafe fn gemm_block_int8(
     alpha: f32,
     beta: f32,
 ) {
-    for (r, x) in xq.iter().enumerate() {
-        let groups = x.groups();
-        let value = |g: usize, t: usize| (groups[g].0[t] ^ 0x80) as i8 as i32;
-        for i in c0..c1 {
+    let (k, bits) = (m.k(), m.bits());
+    let groups = k.div_ceil(GROUP);
+    // Row i of Ŵ in int8: its qc (0 past K) and each group's s_c.
+    let (mut qc, mut sc) = (vec![0i8; groups * GROUP], vec![0.0f32; groups]);
+    for i in c0..c1 {
+        for seg in m.segments(i, 0, k) {
+            let (table, scale) = int8_codebook(seg.codebook);
+            for t in 0..seg.len {
+                qc[seg.k0 + t] = table[unpack8(&seg.indices[t / 8 * bits..], bits)[t % 8] as usize];
+            }
+            sc[seg.k0 / GROUP..(seg.k0 + seg.len).div_ceil(GROUP)].fill(scale);
+        }
+        for (r, x) in xq.iter().enumerate() {
+            let mut acc = 0.0f32;
+            for (g, (w, xv)) in qc.chunks(GROUP).zip(x.values().chunks(GROUP)).enumerate() {
+                let d: i32 = w.iter().zip(xv).map(|(&w, &xv)| w as i32 * xv as i32).sum();
+                acc = (d as f32).mul_add(sc[g] * x.scales()[g], acc);
+            }
             let out = c.add(r * ldc + i);
-            *out = epilogue(row_int8(m, i, value, x.scales()), *out, alpha, beta);
+            *out = epilogue(acc, *out, alpha, beta);
         }
     }
 }
