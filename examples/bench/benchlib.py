@@ -507,6 +507,15 @@ def bytes_per_token(sizes: Mapping[str, int]) -> int:
     return sum(v for k, v in sizes.items() if k != EMBEDDING)
 
 
+def lookup_only_bytes(sizes: Mapping[str, int]) -> int:
+    """Bytes of the token-embedding table when it is only gathered from (the
+    model has its own LM head, `output.weight`); 0 when the embedding is tied
+    to the LM head, whose products read it in full."""
+    if LM_HEAD not in sizes:
+        return 0
+    return sizes.get(EMBEDDING, 0)
+
+
 def bits_per_weight(nbytes: int, params: int) -> float:
     """nbytes·8 / params."""
     if params <= 0:

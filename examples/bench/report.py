@@ -128,9 +128,12 @@ def facts(data: dict) -> list[str]:
                    f"per round and thread count, interleaved with the model runs): {bw}. The ceiling of a model is "
                    "bandwidth / bytes it reads per token; \"of the ceiling\" is its median decode tok/s over that")
     out.append(f"- Parameters: {data['params']:,} (every tensor of the source GGUF, which stores the "
-               f"embedding table and the LM head separately); bits/weight = bytes·8 / parameters, "
-               "of the GGUF file for llama.cpp (metadata and tokenizer included) and of the executable's weight "
-               "section for dittoc; without the embedding table: both minus that table's bytes and parameters")
+               f"embedding table and the LM head separately); bits/weight = bytes·8 / parameters, the same "
+               "parameter count for every system (a measure of size), of the GGUF file for llama.cpp (metadata "
+               "and tokenizer included) and of the executable's weight section for dittoc; without the embedding "
+               "table: minus a lookup-only embedding table's bytes and parameters. dittoc imports this GGUF's LM "
+               "head, a second quantization of the embedding matrix, once (tied embeddings, docs/contracts.md), "
+               "so its files have no lookup-only table and that column is their bits per stored weight")
     c = data.get("corpus")
     if c:
         out.append(f"- Perplexity corpus: the first {c['file_bytes'] // 1024} KiB of the odd-indexed code files "

@@ -195,7 +195,7 @@ class Sizes:
     file_bytes: int  # the GGUF, or the whole executable
     weight_bytes: int  # the GGUF file, or the executable's weight section
     bytes_per_token: int  # weights a decode step reads in full
-    embedding_bytes: int  # the token-embedding table
+    embedding_bytes: int  # the token-embedding table when only gathered (0 when tied)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -291,7 +291,7 @@ class DittocSystem(System):
         manifest, _ = benchlib.read_payload(self.exe)
         tensors = benchlib.manifest_tensor_sizes(manifest)
         return Sizes(self.exe.stat().st_size, manifest["sections"]["weights"]["len"],
-                     benchlib.bytes_per_token(tensors), tensors.get(benchlib.EMBEDDING, 0))
+                     benchlib.bytes_per_token(tensors), benchlib.lookup_only_bytes(tensors))
 
 
 def parse_perplexity(stdout: str) -> float:
@@ -360,4 +360,4 @@ class LlamaSystem(System):
     def sizes(self) -> Sizes:
         tensors, _ = benchlib.gguf_tensor_sizes(self.gguf)
         size = self.gguf.stat().st_size
-        return Sizes(size, size, benchlib.bytes_per_token(tensors), tensors.get(benchlib.EMBEDDING, 0))
+        return Sizes(size, size, benchlib.bytes_per_token(tensors), benchlib.lookup_only_bytes(tensors))

@@ -45,6 +45,11 @@ always F32)
            only dequantizes), so hidden stays 64 (every row length is a
            multiple of 32). The real Qwen2.5-Coder GGUF covers Q4_K and Q6_K.
 
+Duplicate head (`--duplicate-head TYPE`, gguf format, tied archs)
+    also writes `output.weight`: the embedding matrix quantized again in
+    TYPE, as GGUF files of tied models often carry it (Qwen2.5-Coder-0.5B's:
+    token_embd Q5_0, output Q8_0).
+
 Usage
     python3 examples/tiny/gen_tiny.py --arch llama --format hf --out /tmp/tiny-llama
     python3 examples/tiny/gen_tiny.py --arch qwen2 --format gguf --gguf-type mixed --out /tmp/tq.gguf
@@ -491,6 +496,10 @@ def llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
             .reshape(w.shape))
 
 
+# `--duplicate-head` types.
+DUPLICATE_TYPES = {"f16": Q.F16, "q8_0": Q.Q8_0, "q5_0": Q.Q5_0}
+
+
 def tensor_types(weights: dict[str, np.ndarray], gguf_type: str) -> dict[str, gguf.GGMLQuantizationType]:
     """GGUF type of every tensor (HF name -> type), in the order they are written."""
     types = {}
@@ -509,7 +518,7 @@ def tensor_types(weights: dict[str, np.ndarray], gguf_type: str) -> dict[str, gg
 
 
 def write_gguf(out: Path, spec: ArchSpec, tok: Tokenizer, weights: dict[str, np.ndarray],
-               gguf_type: str) -> None:
+               gguf_type: str, duplicate_head: str | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     w = gguf.GGUFWriter(str(out), spec.name)
     w.add_type("model")
@@ -556,6 +565,11 @@ def write_gguf(out: Path, spec: ArchSpec, tok: Tokenizer, weights: dict[str, np.
             data = llama_permute(data, spec.kv_heads)
         raw_dtype = None if qtype in (Q.F32, Q.F16) else qtype
         w.add_tensor(gguf_name(hf_name), gguf.quants.quantize(data, qtype), raw_dtype=raw_dtype)
+    if duplicate_head is not None:
+        qtype = DUPLICATE_TYPES[duplicate_head]
+        data = weights["model.embed_tokens.weight"]
+        raw_dtype = None if qtype in (Q.F32, Q.F16) else qtype
+        w.add_tensor("output.weight", gguf.quants.quantize(data, qtype), raw_dtype=raw_dtype)
 
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -575,16 +589,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True,
                     help="output directory (hf, hf-sharded) or .gguf file (gguf)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--duplicate-head", choices=list(DUPLICATE_TYPES),
+                    help="gguf, tied archs: also store the embedding as output.weight in this type")
     args = ap.parse_args(argv)
 
     spec = ARCHS[args.arch]
+    if args.duplicate_head is not None and (args.format != "gguf" or not spec.tied):
+        print("gen_tiny: error: --duplicate-head needs --format gguf and a tied arch (qwen2)",
+              file=sys.stderr)
+        return 2
     tok = build_tokenizer(spec)
     weights = make_weights(spec, args.seed)
     try:
         if args.format == "gguf":
             if args.out.is_dir():
                 raise OSError(f"{args.out} is a directory; --format gguf writes a file")
-            write_gguf(args.out, spec, tok, weights, args.gguf_type)
+            write_gguf(args.out, spec, tok, weights, args.gguf_type, args.duplicate_head)
         else:
             if args.out.exists() and not args.out.is_dir():
                 raise OSError(f"{args.out} exists and is not a directory")

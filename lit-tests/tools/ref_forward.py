@@ -24,13 +24,17 @@ Models
         gguf.quants.dequantize, hyperparameters from the GGUF metadata, llama
         q/k rows un-permuted back to the HF layout (convert_hf_to_gguf.py
         permutes them for llama.cpp's RoPE; qwen2 is stored unpermuted), tied
-        embeddings when `output.weight` is absent.
+        embeddings when `output.weight` is absent. `--tie-to NAME` ties them
+        anyway, with tensor NAME (token_embd.weight or output.weight) as
+        both the embedding and the LM head: what `dittoc import` does with a
+        GGUF whose output.weight is token_embd.weight quantized again.
 
 Math is float64 by default; `--dtype float32` halves the memory and time for
 big models (Qwen2.5-Coder-0.5B: about 4 GB resident in float64).
 
 Usage
     ref_forward.py MODEL --tokens 1,2,3 [--out logits.npy] [--greedy N] [--dtype float64|float32]
+                   [--tie-to token_embd.weight|output.weight]
 
     --out writes the logits of every input position, float32, shape [T, vocab].
     --greedy N decodes N more tokens after the prompt (argmax, first index on
@@ -349,7 +353,7 @@ def unpermute_llama(w: np.ndarray, n_head: int) -> np.ndarray:
             .reshape(w.shape))
 
 
-def load_gguf(path: Path, dtype: np.dtype) -> Model:
+def load_gguf(path: Path, dtype: np.dtype, tie_to: str | None = None) -> Model:
     try:
         import gguf
     except ImportError as e:
@@ -430,8 +434,13 @@ def load_gguf(path: Path, dtype: np.dtype) -> Model:
             w_down=take(p + "ffn_down.weight"),
         ))
     norm = take("output_norm.weight")
-    lm_head = take.optional("output.weight")
-    return _finish(take, config, layers, "token_embd.weight", norm, lm_head, str(path))
+    if tie_to is None:
+        lm_head = take.optional("output.weight")
+        return _finish(take, config, layers, "token_embd.weight", norm, lm_head, str(path))
+    if tie_to not in ("token_embd.weight", "output.weight") or tie_to not in by_name:
+        raise ModelError(f"{path}: --tie-to {tie_to}: no such tensor to tie to")
+    take.used.update({"token_embd.weight", "output.weight"} & set(by_name))
+    return _finish(take, config, layers, tie_to, norm, None, str(path))
 
 
 def _finish(take: _Taker, config: Config, layers: list[Layer], embed_name: str, norm: np.ndarray,
@@ -470,13 +479,15 @@ def _checked(model: Model, origin: str) -> Model:
     return model
 
 
-def load_model(path: Path | str, dtype: np.dtype | str = np.float64) -> Model:
-    """Load an HF checkpoint directory or a .gguf file."""
+def load_model(path: Path | str, dtype: np.dtype | str = np.float64, tie_to: str | None = None) -> Model:
+    """Load an HF checkpoint directory or a .gguf file (`tie_to`: GGUF only)."""
     path, dtype = Path(path), np.dtype(dtype)
     if path.is_dir():
+        if tie_to is not None:
+            raise ModelError(f"{path}: --tie-to applies to GGUF files only")
         return load_hf(path, dtype)
     if path.is_file():
-        return load_gguf(path, dtype)
+        return load_gguf(path, dtype, tie_to)
     raise ModelError(f"{path}: no such model directory or GGUF file")
 
 
@@ -500,11 +511,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write prompt logits [T, vocab] as float32 .npy")
     ap.add_argument("--greedy", type=int, default=0, metavar="N", help="greedy-decode N tokens")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    ap.add_argument("--tie-to", metavar="NAME",
+                    help="GGUF: use tensor NAME as both the embedding and the LM head")
     args = ap.parse_args(argv)
     try:
         tokens = parse_tokens(args.tokens)
         t0 = time.perf_counter()
-        model = load_model(args.model, args.dtype)
+        model = load_model(args.model, args.dtype, args.tie_to)
         bad = [t for t in tokens if not 0 <= t < model.config.vocab]
         if bad:
             raise ModelError(f"--tokens: ids {bad} outside the vocabulary [0, {model.config.vocab})")

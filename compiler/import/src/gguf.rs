@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ditto_gguf::GgufFile;
+use ditto_gguf::{GgmlType, GgufFile};
 
 use crate::{
     config::{Arch, ModelConfig},
@@ -79,17 +79,126 @@ pub fn read_config(gguf: &GgufFile) -> Result<ModelConfig, ImportError> {
     Ok(config)
 }
 
+/// A GGUF's `output.weight` found to be a second quantization of its
+/// `token_embd.weight` ([`duplicate_head`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DuplicateHead {
+    /// Σ (embedding − head)² over the two tensors' estimated quantization
+    /// noise (about 1 for two quantizations of one matrix).
+    pub noise_ratio: f64,
+    /// The copy imported for both uses: the one stored with more bits per
+    /// weight (`output.weight` on a tie).
+    pub keep: &'static str,
+    pub embedding_type: &'static str,
+    pub head_type: &'static str,
+}
+
+/// Two quantizations of one matrix differ by at most this many times their
+/// estimated quantization noise (measured: 1.2 for Qwen2.5-Coder-0.5B's Q5_0
+/// embedding and Q8_0 head); two different matrices of that model, by ~1000.
+pub const DUPLICATE_NOISE_RATIO: f64 = 4.0;
+
+/// Whether the GGUF's `output.weight` is the token embedding matrix again.
+///
+/// GGUF files of models with tied embeddings often store the LM head a
+/// second time, quantized on its own (Qwen2.5-Coder-0.5B's: the embedding
+/// in Q5_0, the head in Q8_0). The two copies then differ only by their
+/// quantization: Σ (e − h)² is about the sum of the two tensors' noise,
+/// estimated per run of 32 values as 32·s²/12 with the step
+/// `s = (max − min) / (2^b − 1)`, b the type's whole bits per weight (24
+/// for F32, 11 for F16, 8 for BF16). Different matrices differ by orders of
+/// magnitude more. `None` when the file has no `output.weight`, when the
+/// shapes differ, or when the difference exceeds [`DUPLICATE_NOISE_RATIO`]
+/// times the noise.
+pub fn duplicate_head(gguf: &GgufFile) -> Result<Option<DuplicateHead>, ImportError> {
+    let path = gguf.path();
+    let err = |e: ditto_gguf::GgufError| ImportError::file(path, e.to_string());
+    let (Some(embedding), Some(head)) = (
+        gguf.tensor("token_embd.weight"),
+        gguf.tensor("output.weight"),
+    ) else {
+        return Ok(None);
+    };
+    if embedding.shape() != head.shape() {
+        return Ok(None);
+    }
+    let (e, h) = (
+        gguf.dequantize(embedding).map_err(err)?,
+        gguf.dequantize(head).map_err(err)?,
+    );
+    let noise = |values: &[f32], ty: GgmlType| -> f64 {
+        let levels = 2f64.powi(whole_bits(ty) as i32) - 1.0;
+        values
+            .chunks(32)
+            .map(|run| {
+                let (lo, hi) = run
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    });
+                let step = (hi as f64 - lo as f64) / levels;
+                run.len() as f64 * step * step / 12.0
+            })
+            .sum()
+    };
+    let difference: f64 = e
+        .iter()
+        .zip(&h)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum();
+    let expected = noise(&e, embedding.ggml_type) + noise(&h, head.ggml_type);
+    let noise_ratio = if expected > 0.0 {
+        difference / expected
+    } else if difference == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    };
+    if noise_ratio.is_nan() || noise_ratio > DUPLICATE_NOISE_RATIO {
+        return Ok(None);
+    }
+    let bits = |ty: GgmlType| ty.type_size() as f64 * 8.0 / ty.block_size() as f64;
+    Ok(Some(DuplicateHead {
+        noise_ratio,
+        keep: if bits(head.ggml_type) >= bits(embedding.ggml_type) {
+            "output.weight"
+        } else {
+            "token_embd.weight"
+        },
+        embedding_type: embedding.ggml_type.name(),
+        head_type: head.ggml_type.name(),
+    }))
+}
+
+/// The whole bits of precision of a type's values (for the noise estimate).
+fn whole_bits(ty: GgmlType) -> u32 {
+    match ty {
+        GgmlType::F32 | GgmlType::F64 => 24,
+        GgmlType::F16 => 11,
+        GgmlType::BF16 => 8,
+        _ => ((ty.type_size() * 8 / ty.block_size()) as u32).clamp(1, 24),
+    }
+}
+
 /// Every tensor the model needs, checked for presence and shape.
+/// `embedding_source`: the GGUF tensor whose values become
+/// `token_embd.weight` (`output.weight` when [`duplicate_head`] keeps it).
 pub fn tensors<'a>(
     gguf: &'a GgufFile,
     config: &ModelConfig,
+    embedding_source: &str,
 ) -> Result<Vec<PendingTensor<'a>>, ImportError> {
     let path: &Path = gguf.path();
     let mut pending = Vec::new();
     for (name, shape) in config.tensors() {
+        let source = if name == "token_embd.weight" {
+            embedding_source
+        } else {
+            &name
+        };
         let info = gguf
-            .tensor(&name)
-            .ok_or_else(|| ImportError::file(path, format!("missing tensor `{name}`")))?;
+            .tensor(source)
+            .ok_or_else(|| ImportError::file(path, format!("missing tensor `{source}`")))?;
         if info.shape() != shape {
             return Err(ImportError::file(
                 path,

@@ -44,6 +44,26 @@ pub struct Imported {
     pub weights: PathBuf,
     pub tokenizer: PathBuf,
     pub tokenizer_config: PathBuf,
+    /// What the import decided that the user should hear about (a tied LM
+    /// head found in a GGUF), one line each.
+    pub notes: Vec<String>,
+}
+
+/// How to import.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// Import a GGUF's `output.weight` that is a second quantization of its
+    /// `token_embd.weight` ([`gguf::duplicate_head`]) once, as tied
+    /// embeddings, from the more precise copy. On by default.
+    pub tie_duplicate_head: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            tie_duplicate_head: true,
+        }
+    }
 }
 
 /// The sidecar paths that belong to `module` (`x.mlir` → `x.weights`, ...).
@@ -62,8 +82,18 @@ pub fn sidecar_paths(module: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 /// Imports `source` (an HF checkpoint directory or a `.gguf` file) to
-/// `module` and its sidecars.
+/// `module` and its sidecars, with the default [`ImportOptions`].
 pub fn import(source: &Path, module: &Path) -> Result<Imported, ImportError> {
+    import_with(source, module, &ImportOptions::default())
+}
+
+/// [`import`] with `options`.
+pub fn import_with(
+    source: &Path,
+    module: &Path,
+    options: &ImportOptions,
+) -> Result<Imported, ImportError> {
+    let mut notes = Vec::new();
     let (weights, tokenizer, tokenizer_config) = sidecar_paths(module);
     let write_text = |path: &Path, text: &str| {
         std::fs::write(path, text)
@@ -82,8 +112,21 @@ pub fn import(source: &Path, module: &Path) -> Result<Imported, ImportError> {
     } else if source.is_file() {
         let file = ditto_gguf::GgufFile::open(source)
             .map_err(|e| ImportError::file(source, e.to_string()))?;
-        let config = gguf::read_config(&file)?;
-        let pending = gguf::tensors(&file, &config)?;
+        let mut config = gguf::read_config(&file)?;
+        let mut embedding_source = "token_embd.weight";
+        if options.tie_duplicate_head && !config.tied_embeddings {
+            if let Some(d) = gguf::duplicate_head(&file)? {
+                config.tied_embeddings = true;
+                embedding_source = d.keep;
+                notes.push(format!(
+                    "output.weight ({}) is token_embd.weight ({}) quantized again (they differ by \
+                     {:.2}× their quantization noise): imported once, tied, from {} \
+                     (--separate-lm-head keeps both)",
+                    d.head_type, d.embedding_type, d.noise_ratio, d.keep
+                ));
+            }
+        }
+        let pending = gguf::tensors(&file, &config, embedding_source)?;
         let tokenizer_json = ditto_gguf::tokenizer_json(&file)
             .map_err(|e| ImportError::file(source, e.to_string()))?;
         let tokens = ditto_gguf::tokenizer_config(&file)
@@ -120,6 +163,7 @@ pub fn import(source: &Path, module: &Path) -> Result<Imported, ImportError> {
         weights,
         tokenizer,
         tokenizer_config,
+        notes,
     })
 }
 

@@ -49,6 +49,14 @@ def test_bytes_per_token_of_a_tied_model_reads_the_embedding_table():
     assert benchlib.bytes_per_token(sizes) == 1054
 
 
+def test_lookup_only_bytes_are_the_embedding_table_of_an_untied_model_only():
+    untied = {"token_embd.weight": 1000, "output.weight": 900, "blk.0.ffn_up.weight": 50}
+    assert benchlib.lookup_only_bytes(untied) == 1000
+    tied = {"token_embd.weight": 1000, "blk.0.ffn_up.weight": 50}
+    assert benchlib.lookup_only_bytes(tied) == 0
+    assert benchlib.lookup_only_bytes({"output.weight": 900}) == 0
+
+
 def test_bits_per_weight_and_ratio():
     assert benchlib.bits_per_weight(450, 800) == 4.5
     assert benchlib.bits_per_weight(491_400_064, 630_167_424) == pytest.approx(6.2383, abs=1e-4)

@@ -62,6 +62,11 @@ struct ImportArgs {
     /// The module to write; sidecars go beside it.
     #[arg(short = 'o', default_value = "model.mlir")]
     output: PathBuf,
+    /// Keep a GGUF's output.weight as a tensor of its own even when it is
+    /// token_embd.weight quantized a second time (by default such a pair is
+    /// imported once, as tied embeddings, from the more precise copy).
+    #[arg(long)]
+    separate_lm_head: bool,
 }
 
 #[derive(Parser)]
@@ -250,7 +255,14 @@ fn run_import(args: ImportArgs) -> Result<(), String> {
             args.output.display()
         ));
     }
-    let imported = ditto_import::import(&args.source, &args.output).map_err(|e| e.to_string())?;
+    let options = ditto_import::ImportOptions {
+        tie_duplicate_head: !args.separate_lm_head,
+    };
+    let imported = ditto_import::import_with(&args.source, &args.output, &options)
+        .map_err(|e| e.to_string())?;
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
     let c = &imported.config;
     eprintln!(
         "imported {} ({} layers, d={}, {} heads / {} KV heads, vocab {}) → {} + {}",
