@@ -79,9 +79,10 @@ DITTOC_VARIANTS: dict[str, list[str] | None] = {
     "b4.5": ["--bits-avg", "4.5"],
     "b3.5": ["--bits-avg", "3.5"],
     # Widths fixed by hand (docs/quantization.md, sessions 4 to 6), each the best measured
-    # at or under its size by the harness's measure. m4.5: 5-bit layers, the tied matrix
-    # (embedding and LM head) at 6 bits in blocks of 8192.
-    "m4.5": ["--bits", "5", "--tensor-bits", "token_embd.weight=6:8192"],  # 4.45
+    # at or under its size by the harness's measure. m4.5: 5-bit layers but the last
+    # eleven at 6, the tied matrix (embedding and LM head) at 5 bits in blocks of 8192.
+    "m4.5": ["--bits", "5", "--tensor-bits", "token_embd.weight=5:8192",
+             *(a for layer in range(13, 24) for a in ("--tensor-bits", f"blk.{layer}.*=6"))],  # 4.48
     # m3.5: 4-bit layers but the first and the two last at 5 bits, the tied matrix at
     # 4 bits in blocks of 8192.
     "m3.5": ["--bits", "4", "--tensor-bits", "token_embd.weight=4:8192",
