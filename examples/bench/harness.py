@@ -65,8 +65,8 @@ from systems import (LLAMA_KV, LLAMA_RUNNER, DittocSystem, LlamaSystem, System, 
 # dittoc variants: name -> `dittoc quantize` arguments (None: the f32 import as is).
 # The import is tied: this GGUF's LM head is its embedding matrix quantized again, and
 # `dittoc import` keeps it once (docs/contracts.md), so a dittoc file holds 493,961,216
-# weights where llama.cpp's hold 630,095,872. The harness's bits/weight divides every
-# system's bytes by the latter (a size measure); the widths below are per stored weight.
+# weights where llama.cpp's hold 630,167,424 parameters. The harness's bits/weight divides
+# every system's bytes by the latter (a size measure); the widths below are per stored weight.
 DITTOC_VARIANTS: dict[str, list[str] | None] = {
     "f32": None,
     # One width everywhere; the default block 32·2^b puts ½ bit of codebook on each weight.
