@@ -157,10 +157,9 @@ pub fn duplicate_head(gguf: &GgufFile) -> Result<Option<DuplicateHead>, ImportEr
     if noise_ratio.is_nan() || noise_ratio > DUPLICATE_NOISE_RATIO {
         return Ok(None);
     }
-    let bits = |ty: GgmlType| ty.type_size() as f64 * 8.0 / ty.block_size() as f64;
     Ok(Some(DuplicateHead {
         noise_ratio,
-        keep: if bits(head.ggml_type) >= bits(embedding.ggml_type) {
+        keep: if bits_per_weight(head.ggml_type) >= bits_per_weight(embedding.ggml_type) {
             "output.weight"
         } else {
             "token_embd.weight"
@@ -170,13 +169,18 @@ pub fn duplicate_head(gguf: &GgufFile) -> Result<Option<DuplicateHead>, ImportEr
     }))
 }
 
+/// Bits a type stores per weight, block scales included.
+fn bits_per_weight(ty: GgmlType) -> f64 {
+    ty.type_size() as f64 * 8.0 / ty.block_size() as f64
+}
+
 /// The whole bits of precision of a type's values (for the noise estimate).
 fn whole_bits(ty: GgmlType) -> u32 {
     match ty {
         GgmlType::F32 | GgmlType::F64 => 24,
         GgmlType::F16 => 11,
         GgmlType::BF16 => 8,
-        _ => ((ty.type_size() * 8 / ty.block_size()) as u32).clamp(1, 24),
+        _ => (bits_per_weight(ty) as u32).clamp(1, 24),
     }
 }
 

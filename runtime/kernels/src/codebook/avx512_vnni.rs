@@ -270,8 +270,7 @@ unsafe fn step<const B: usize>(
     g: usize,
     acc: __m512,
 ) -> __m512 {
-    let idx = _mm512_multishift_epi64_epi8(fields, _mm512_permutexvar_epi8(spread, load::<B>(p)));
-    let w = _mm512_permutexvar_epi8(idx, table);
+    let w = lookup::<B>(p, (spread, fields, table));
     let group = xq.groups().get_unchecked(g);
     let s = _mm512_dpbusd_epi32(
         _mm512_load_si512(group.bias.as_ptr() as *const _),

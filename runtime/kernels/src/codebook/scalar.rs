@@ -39,17 +39,23 @@ fn widen(codebook: &[f16]) -> [f32; 256] {
     table
 }
 
-/// Calls `f(i, Ŵ value)` for the segment's weights in order, eight indices
+/// Calls `f(i, index)` for the segment's weights in order, eight indices
 /// (b bytes) at a time.
 #[inline]
-fn for_each_weight(seg: &Segment, bits: usize, mut f: impl FnMut(usize, f32)) {
-    let table = widen(seg.codebook);
+fn for_each_index(seg: &Segment, bits: usize, mut f: impl FnMut(usize, usize)) {
     for g in 0..seg.len.div_ceil(8) {
         let q = unpack8(&seg.indices[g * bits..], bits);
         for (t, &q) in q.iter().enumerate().take(seg.len - 8 * g) {
-            f(8 * g + t, table[q as usize]);
+            f(8 * g + t, q as usize);
         }
     }
+}
+
+/// Calls `f(i, Ŵ value)` for the segment's weights in order.
+#[inline]
+fn for_each_weight(seg: &Segment, bits: usize, mut f: impl FnMut(usize, f32)) {
+    let table = widen(seg.codebook);
+    for_each_index(seg, bits, |i, q| f(i, table[q]));
 }
 
 /// y[i] := epilogue(Ŵ[r0 + i, :]·x) for the rows of `y`, summing in `W`
@@ -157,9 +163,7 @@ pub(crate) unsafe fn gemm_block_int8(
     for i in c0..c1 {
         for seg in m.segments(i, 0, k) {
             let (table, scale) = int8_codebook(seg.codebook);
-            for t in 0..seg.len {
-                qc[seg.k0 + t] = table[unpack8(&seg.indices[t / 8 * bits..], bits)[t % 8] as usize];
-            }
+            for_each_index(&seg, bits, |t, q| qc[seg.k0 + t] = table[q]);
             sc[seg.k0 / GROUP..(seg.k0 + seg.len).div_ceil(GROUP)].fill(scale);
         }
         for (r, x) in xq.iter().enumerate() {
