@@ -51,6 +51,9 @@ pub struct QuantizeOptions {
     /// Round with error compensation through the calibration's XᵀX (when
     /// the statistics hold it), else to the nearest centroid.
     pub compensate: bool,
+    /// Each codebook the exact optimum of its block's weighted k-means
+    /// (else k-means++ seeding from `seed` and Lloyd iterations).
+    pub exact_kmeans: bool,
     pub seed: u64,
 }
 
@@ -470,8 +473,11 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         },
         overrides: options.overrides.clone(),
         seed: options.seed,
+        kmeans: ditto_quantize::KmeansOptions {
+            exact: options.exact_kmeans,
+            ..Default::default()
+        },
         progress: true,
-        ..Default::default()
     };
     let result =
         ditto_quantize::quantize_model(&tensors, &model_options).map_err(|e| e.to_string())?;

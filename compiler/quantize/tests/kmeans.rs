@@ -3,9 +3,12 @@
 mod common;
 
 use common::{objective, Rng};
-use ditto_quantize::{quantize, weighted_kmeans_1d, KmeansOptions};
+use ditto_quantize::{quantize_with, weighted_kmeans_1d, Format, KmeansOptions};
 
-const OPTS: KmeansOptions = KmeansOptions { max_iter: 1000 };
+const OPTS: KmeansOptions = KmeansOptions {
+    max_iter: 1000,
+    exact: false,
+};
 
 #[test]
 fn recovers_planted_clusters() {
@@ -18,14 +21,17 @@ fn recovers_planted_clusters() {
             values.push((c + 0.01 * (2.0 * rng.uniform() - 1.0)) as f32);
         }
         let weights = vec![1.0f32; values.len()];
-        let fit = weighted_kmeans_1d(&values, &weights, 4, seed, &OPTS).unwrap();
-        assert!(fit.converged);
-        for (got, want) in fit.centroids.iter().zip(centers) {
-            assert!(
-                (got - want).abs() < 0.01,
-                "seed {seed}: {:?}",
-                fit.centroids
-            );
+        for options in [OPTS, KmeansOptions::default()] {
+            let fit = weighted_kmeans_1d(&values, &weights, 4, seed, &options).unwrap();
+            assert!(fit.converged);
+            for (got, want) in fit.centroids.iter().zip(centers) {
+                assert!(
+                    (got - want).abs() < 0.01,
+                    "seed {seed}, exact {}: {:?}",
+                    options.exact,
+                    fit.centroids
+                );
+            }
         }
     }
 }
@@ -135,17 +141,64 @@ fn quantize_is_deterministic_across_thread_counts() {
     let (n, k) = (96, 128);
     let w = rng.normals(n * k, 0.02);
     let imp: Vec<f32> = (0..k).map(|_| rng.uniform() as f32).collect();
-    let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| quantize(&w, n, k, Some(&imp), 4, 64, 42).unwrap())
-    };
-    let one = run(1);
-    assert_eq!(one, run(4));
-    assert_eq!(one, run(3));
-    // A different seed gives a different (valid) result.
-    let other = quantize(&w, n, k, Some(&imp), 4, 64, 43).unwrap();
-    assert_ne!(one.codebooks, other.codebooks);
+    let format = Format::new(n, k, 4, 64).unwrap();
+    for options in [KmeansOptions::default(), OPTS] {
+        let run = |threads: usize, seed: u64| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| quantize_with(&w, format, Some(&imp), seed, &options).unwrap())
+        };
+        let one = run(1, 42);
+        assert_eq!(one, run(4, 42));
+        assert_eq!(one, run(3, 42));
+        // The exact solution does not depend on the seed; k-means++ seeding
+        // from another seed gives a different (valid) result.
+        let other = run(2, 43);
+        if options.exact {
+            assert_eq!(one, other);
+        } else {
+            assert_ne!(one.codebooks, other.codebooks);
+        }
+    }
+}
+
+/// The exact solver's objective is never above Lloyd's from any seed, on
+/// blocks shaped like a layer's weights (heavy-tailed, importances spread
+/// over orders of magnitude), and is strictly below it on most.
+#[test]
+fn exact_kmeans_is_never_worse_than_lloyd() {
+    let mut rng = Rng::new(9);
+    let mut strictly = 0;
+    for trial in 0..40 {
+        let n = 256 + 16 * trial;
+        // Student-t-like tails: a normal divided by a random scale.
+        let values: Vec<f32> = rng
+            .normals(n, 1.0)
+            .into_iter()
+            .map(|v| v / (0.3 + rng.uniform() as f32))
+            .collect();
+        let weights: Vec<f32> = (0..n)
+            .map(|_| 10f64.powf(3.0 * rng.uniform() - 1.5) as f32)
+            .collect();
+        let k = [4, 8, 16, 32][trial % 4];
+        let exact = weighted_kmeans_1d(&values, &weights, k, 0, &KmeansOptions::default()).unwrap();
+        let j_exact = objective(&values, &weights, &exact.centroids);
+        for seed in 0..3 {
+            let lloyd = weighted_kmeans_1d(&values, &weights, k, seed, &OPTS).unwrap();
+            let j_lloyd = objective(&values, &weights, &lloyd.centroids);
+            assert!(
+                j_exact <= j_lloyd * (1.0 + 1e-9),
+                "trial {trial}, k = {k}, seed {seed}: exact {j_exact} > Lloyd {j_lloyd}"
+            );
+            if j_exact < j_lloyd * (1.0 - 1e-6) {
+                strictly += 1;
+            }
+        }
+    }
+    assert!(
+        strictly > 60,
+        "exact below Lloyd in only {strictly} of 120 runs"
+    );
 }

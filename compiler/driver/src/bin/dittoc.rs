@@ -130,9 +130,22 @@ struct QuantizeArgs {
     /// weight to its nearest centroid).
     #[arg(long, value_enum, default_value_t = Rounding::Compensated)]
     rounding: Rounding,
-    /// Seed of the k-means initialisation (and of the random set).
+    /// How each block's codebook is found: exact (the optimum of the
+    /// importance-weighted k-means objective, by dynamic programming over
+    /// the sorted weights) or lloyd (k-means++ seeding from --seed, then
+    /// Lloyd iterations: faster, a local optimum).
+    #[arg(long, value_enum, default_value_t = Kmeans::Exact)]
+    kmeans: Kmeans,
+    /// Seed of the k-means++ initialisation (--kmeans lloyd) and of the
+    /// random calibration set.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Kmeans {
+    Exact,
+    Lloyd,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -216,6 +229,7 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
         calibration,
         save_stats: args.save_calib_stats,
         compensate: args.rounding == Rounding::Compensated,
+        exact_kmeans: args.kmeans == Kmeans::Exact,
         seed: args.seed,
     })?;
     eprintln!("{summary}");

@@ -6,13 +6,16 @@
 //! J(c) = Σ_i w_i · min_j (x_i − c_j)²
 //! ```
 //!
-//! by k-means++ seeding ([`seed`]) followed by Lloyd iterations ([`lloyd`]).
-//! The values are sorted once and equal values merged ([`points`]), after which
-//! clusters are intervals and every iteration costs O(k log U) for U distinct
-//! values. With `U ≤ k` the distinct values themselves are the optimum (J = 0)
-//! and no iteration runs.
+//! The values are sorted once and equal values merged ([`points`]), after
+//! which clusters are intervals. By default the minimum is found exactly by
+//! dynamic programming over the U distinct values ([`optimal`],
+//! O(k·U log U)); [`KmeansOptions::exact`] `= false` uses k-means++ seeding
+//! ([`seed`]) and Lloyd iterations ([`lloyd`], O(k log U) per iteration), a
+//! local minimum. With `U ≤ k` the distinct values themselves are the
+//! optimum (J = 0) and neither runs.
 
 pub(crate) mod lloyd;
+pub(crate) mod optimal;
 pub(crate) mod points;
 pub(crate) mod seed;
 
@@ -28,11 +31,18 @@ pub struct KmeansOptions {
     /// Cap on Lloyd update steps per block (iteration stops earlier once the
     /// assignment no longer changes).
     pub max_iter: usize,
+    /// Solve exactly by dynamic programming ([`optimal`]) instead of
+    /// k-means++ seeding and Lloyd iterations.
+    #[serde(default)]
+    pub exact: bool,
 }
 
 impl Default for KmeansOptions {
     fn default() -> Self {
-        Self { max_iter: 100 }
+        Self {
+            max_iter: 100,
+            exact: true,
+        }
     }
 }
 
@@ -109,6 +119,7 @@ pub(crate) struct Solver {
     pub(crate) points: Points,
     pub(crate) centers: Vec<f64>,
     seeding: seed::SeedScratch,
+    exact: optimal::Scratch,
     bounds: Vec<usize>,
     next: Vec<usize>,
 }
@@ -129,6 +140,16 @@ impl Solver {
             self.centers.extend_from_slice(&self.points.xs);
             let last = self.points.xs[u - 1];
             self.centers.resize(k, last);
+            return lloyd::Outcome {
+                iterations: 0,
+                converged: true,
+            };
+        }
+        if options.exact {
+            optimal::solve(&self.points, k, &mut self.exact, &mut self.centers);
+            if let Some(t) = trace {
+                t.push(self.centers.clone());
+            }
             return lloyd::Outcome {
                 iterations: 0,
                 converged: true,

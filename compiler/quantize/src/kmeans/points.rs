@@ -68,6 +68,12 @@ impl Points {
         self.cw.last().copied().unwrap_or(0.0)
     }
 
+    /// `Σ w·x` over the points `[a, b)`.
+    #[inline]
+    pub(crate) fn weight_x(&self, a: usize, b: usize) -> f64 {
+        self.cwx[b] - self.cwx[a]
+    }
+
     /// Total weight of the points `[a, b)`.
     #[inline]
     pub(crate) fn weight(&self, a: usize, b: usize) -> f64 {
