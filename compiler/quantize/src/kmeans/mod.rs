@@ -52,18 +52,20 @@ pub struct Fit {
     /// `k` centroids in ascending order (unrounded). With fewer distinct
     /// values than `k`, the distinct values, the largest repeated to fill.
     pub centroids: Vec<f64>,
-    /// Lloyd update steps performed (0 when `U ≤ k`).
+    /// Lloyd update steps performed (0 when `U ≤ k` or solved exactly).
     pub iterations: usize,
-    /// Whether the assignment reached a fixed point within the cap.
+    /// Whether the assignment reached a fixed point within the cap (always,
+    /// when solved exactly).
     pub converged: bool,
     /// The centroids after seeding and after every update step (first entry:
-    /// the k-means++ seeds). Empty when `U ≤ k`.
+    /// the k-means++ seeds); solved exactly, the optimum alone. Empty when
+    /// `U ≤ k`.
     pub trace: Vec<Vec<f64>>,
 }
 
 /// Weighted 1-D k-means of `values` with importances `weights` (same length,
-/// finite, ≥ 0; if all are zero every value weighs 1) into `k ≥ 1` clusters,
-/// seeded by k-means++ from `seed`.
+/// finite, ≥ 0; if all are zero every value weighs 1) into `k ≥ 1` clusters:
+/// exactly, or (`options.exact = false`) seeded by k-means++ from `seed`.
 pub fn weighted_kmeans_1d(
     values: &[f32],
     weights: &[f32],
