@@ -202,3 +202,93 @@ fn exact_kmeans_is_never_worse_than_lloyd() {
         "exact below Lloyd in only {strictly} of 120 runs"
     );
 }
+
+/// The best objective over every way to cut the sorted values into `k`
+/// runs (in one dimension the optimal clusters are runs).
+fn brute_force(values: &[f32], weights: &[f32], k: usize) -> f64 {
+    let mut pairs: Vec<(f64, f64)> = values
+        .iter()
+        .zip(weights)
+        .map(|(&x, &w)| (x as f64, w as f64))
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    fn go(p: &[(f64, f64)], k: usize) -> f64 {
+        let run = |r: &[(f64, f64)]| {
+            let w: f64 = r.iter().map(|p| p.1).sum();
+            if w <= 0.0 {
+                return 0.0;
+            }
+            let m = r.iter().map(|p| p.1 * p.0).sum::<f64>() / w;
+            r.iter().map(|p| p.1 * (p.0 - m).powi(2)).sum::<f64>()
+        };
+        if k == 1 {
+            return run(p);
+        }
+        (1..=p.len() - (k - 1))
+            .map(|cut| run(&p[..cut]) + go(&p[cut..], k - 1))
+            .fold(f64::INFINITY, f64::min)
+    }
+    go(&pairs, k)
+}
+
+#[test]
+fn exact_kmeans_matches_brute_force_on_small_problems() {
+    let mut rng = Rng::new(5);
+    for trial in 0..60 {
+        let u = 5 + trial % 9;
+        let k = 1 + trial % 4;
+        // Heavy-tailed distinct values, some weights zero.
+        let values: Vec<f32> = (0..u)
+            .map(|_| {
+                let g = 2.0 * rng.uniform() - 1.0;
+                (g * g * g * 10.0 + 3.0) as f32
+            })
+            .collect();
+        let weights: Vec<f32> = (0..u)
+            .map(|i| {
+                if i % 5 == 4 {
+                    0.0
+                } else {
+                    (rng.uniform() + 0.01) as f32
+                }
+            })
+            .collect();
+        let fit = weighted_kmeans_1d(&values, &weights, k, 0, &KmeansOptions::default()).unwrap();
+        assert_eq!(fit.centroids.len(), k);
+        assert!(
+            fit.centroids.windows(2).all(|c| c[0] <= c[1]),
+            "{:?}",
+            fit.centroids
+        );
+        let got = objective(&values, &weights, &fit.centroids);
+        let want = brute_force(&values, &weights, k);
+        assert!(
+            got <= want * (1.0 + 1e-9) + 1e-12,
+            "trial {trial}: {got} vs optimum {want}"
+        );
+    }
+}
+
+/// Three tight clusters far from zero (where prefix sums of x² would
+/// cancel away their spread): the exact centroids are their means.
+#[test]
+fn exact_kmeans_finds_tight_clusters_far_from_zero() {
+    let clusters: [&[f32]; 3] = [
+        &[1000.0, 1000.5, 1001.0],
+        &[1010.0, 1010.2],
+        &[1030.0, 1030.1, 1030.2],
+    ];
+    let values: Vec<f32> = clusters.concat();
+    let fit = weighted_kmeans_1d(
+        &values,
+        &vec![1.0; values.len()],
+        3,
+        0,
+        &KmeansOptions::default(),
+    )
+    .unwrap();
+    for (c, cluster) in fit.centroids.iter().zip(clusters) {
+        let mean = cluster.iter().map(|&x| x as f64).sum::<f64>() / cluster.len() as f64;
+        assert!((c - mean).abs() < 1e-9, "{:?}", fit.centroids);
+    }
+}

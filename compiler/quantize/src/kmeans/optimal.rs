@@ -14,16 +14,17 @@
 //! divide and conquer in O(U log U): the whole solve is O(k · U log U),
 //! against Lloyd's O(k log U) per iteration, and it cannot stop in a local
 //! minimum. The `cost` of a run is an O(1) difference of prefix sums of
-//! `w`, `w·x` and `w·x²`, taken about the points' weighted mean so that a
-//! narrow run far from zero does not cancel away its own deviation.
+//! `w`, `w·d` and `w·d²`, with `d` the value minus the points' weighted
+//! mean, so that a narrow run far from zero does not cancel away its own
+//! deviation. The tests are in `tests/kmeans.rs` (against brute force).
 
 use super::points::Points;
 
 /// Prefix sums about the points' weighted mean `x̄`, length U + 1:
-/// Σw, Σw·d and Σw·d² over the first u points, d = x − x̄.
+/// Σw·d and Σw·d² over the first u points, d = x − x̄ (Σw is the points'
+/// own [`Points::weight`]).
 #[derive(Debug, Default)]
 struct Prefix {
-    cw: Vec<f64>,
     cwd: Vec<f64>,
     cwd2: Vec<f64>,
 }
@@ -31,17 +32,15 @@ struct Prefix {
 impl Prefix {
     fn build(&mut self, points: &Points) {
         let mean = points.weight_x(0, points.len()) / points.total_weight();
-        for v in [&mut self.cw, &mut self.cwd, &mut self.cwd2] {
+        for v in [&mut self.cwd, &mut self.cwd2] {
             v.clear();
             v.push(0.0);
         }
-        let (mut w_acc, mut wd_acc, mut wd2_acc) = (0.0f64, 0.0f64, 0.0f64);
+        let (mut wd_acc, mut wd2_acc) = (0.0f64, 0.0f64);
         for (&x, &w) in points.xs.iter().zip(&points.ws) {
             let d = x - mean;
-            w_acc += w;
             wd_acc += w * d;
             wd2_acc += w * d * d;
-            self.cw.push(w_acc);
             self.cwd.push(wd_acc);
             self.cwd2.push(wd2_acc);
         }
@@ -49,8 +48,8 @@ impl Prefix {
 
     /// Weighted squared deviation of the points `[a, b)` from their mean.
     #[inline]
-    fn cost(&self, a: usize, b: usize) -> f64 {
-        let w = self.cw[b] - self.cw[a];
+    fn cost(&self, points: &Points, a: usize, b: usize) -> f64 {
+        let w = points.weight(a, b);
         if w <= 0.0 {
             return 0.0;
         }
@@ -74,7 +73,7 @@ pub(crate) struct Scratch {
 impl Scratch {
     /// Fills `cur[e]` for `e` in `[lo, hi)`, knowing the best split of every
     /// such `e` lies in `[from, to]` (and before `e`).
-    fn fill(&mut self, row: usize, lo: usize, hi: usize, from: usize, to: usize) {
+    fn fill(&mut self, points: &Points, row: usize, lo: usize, hi: usize, from: usize, to: usize) {
         if lo >= hi {
             return;
         }
@@ -82,15 +81,15 @@ impl Scratch {
         let e = (lo + hi) / 2;
         let (mut best, mut at) = (f64::INFINITY, from);
         for j in from..=to.min(e - 1) {
-            let d = self.prev[j] + self.prefix.cost(j, e);
+            let d = self.prev[j] + self.prefix.cost(points, j, e);
             if d < best {
                 (best, at) = (d, j);
             }
         }
         self.cur[e] = best;
         self.split[row * stride + e] = at as u32;
-        self.fill(row, lo, e, from, at);
-        self.fill(row, e + 1, hi, at, to);
+        self.fill(points, row, lo, e, from, at);
+        self.fill(points, row, e + 1, hi, at, to);
     }
 }
 
@@ -106,7 +105,7 @@ pub(crate) fn solve(points: &Points, k: usize, scratch: &mut Scratch, centers: &
     // One cluster: [0, e).
     let (prefix, prev) = (&scratch.prefix, &mut scratch.prev);
     prev.clear();
-    prev.extend((0..=u).map(|e| prefix.cost(0, e)));
+    prev.extend((0..=u).map(|e| prefix.cost(points, 0, e)));
     scratch.cur.clear();
     scratch.cur.resize(stride, f64::INFINITY);
     for m in 1..k {
@@ -114,7 +113,7 @@ pub(crate) fn solve(points: &Points, k: usize, scratch: &mut Scratch, centers: &
         for e in 0..=m.min(u) {
             scratch.cur[e] = f64::INFINITY;
         }
-        scratch.fill(m, m + 1, u + 1, m, u - 1);
+        scratch.fill(points, m, m + 1, u + 1, m, u - 1);
         std::mem::swap(&mut scratch.prev, &mut scratch.cur);
     }
     // Walk the splits back from [0, U).
@@ -133,111 +132,4 @@ pub(crate) fn solve(points: &Points, k: usize, scratch: &mut Scratch, centers: &
         end = start;
     }
     centers.reverse();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rng::SplitMix64;
-
-    fn points(xs: &[f64], ws: &[f64]) -> Points {
-        let mut order: Vec<usize> = (0..xs.len()).collect();
-        order.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]));
-        let mut p = Points::default();
-        for i in order {
-            p.push(xs[i], ws[i]);
-        }
-        p.finish();
-        p
-    }
-
-    fn objective(p: &Points, centers: &[f64]) -> f64 {
-        p.xs.iter()
-            .zip(&p.ws)
-            .map(|(&x, &w)| {
-                w * centers
-                    .iter()
-                    .map(|c| (x - c) * (x - c))
-                    .fold(f64::INFINITY, f64::min)
-            })
-            .sum()
-    }
-
-    /// The best objective over every way to cut U sorted points into k runs.
-    fn brute_force(p: &Points, k: usize) -> f64 {
-        fn go(p: &Points, start: usize, k: usize) -> f64 {
-            let u = p.len();
-            let run = |a: usize, b: usize| {
-                let w: f64 = p.ws[a..b].iter().sum();
-                if w <= 0.0 {
-                    return 0.0;
-                }
-                let m = (a..b).map(|i| p.ws[i] * p.xs[i]).sum::<f64>() / w;
-                (a..b).map(|i| p.ws[i] * (p.xs[i] - m).powi(2)).sum::<f64>()
-            };
-            if k == 1 {
-                return run(start, u);
-            }
-            (start + 1..=u - (k - 1))
-                .map(|cut| run(start, cut) + go(p, cut, k - 1))
-                .fold(f64::INFINITY, f64::min)
-        }
-        go(p, 0, k)
-    }
-
-    #[test]
-    fn matches_brute_force_on_small_problems() {
-        let mut rng = SplitMix64::new(5, 0);
-        let mut scratch = Scratch::default();
-        let mut centers = Vec::new();
-        for trial in 0..60 {
-            let u = 5 + trial % 9;
-            let k = 1 + trial % 4;
-            // Heavy-tailed values, some weights zero.
-            let xs: Vec<f64> = (0..u)
-                .map(|_| {
-                    let g = rng.next_f64() * 2.0 - 1.0;
-                    g * g * g * 10.0 + 3.0
-                })
-                .collect();
-            let ws: Vec<f64> = (0..u)
-                .map(|i| {
-                    if i % 5 == 4 {
-                        0.0
-                    } else {
-                        rng.next_f64() + 0.01
-                    }
-                })
-                .collect();
-            let p = points(&xs, &ws);
-            if p.len() <= k {
-                continue;
-            }
-            solve(&p, k, &mut scratch, &mut centers);
-            assert_eq!(centers.len(), k);
-            assert!(centers.windows(2).all(|c| c[0] <= c[1]), "{centers:?}");
-            let (got, want) = (objective(&p, &centers), brute_force(&p, k));
-            assert!(
-                got <= want * (1.0 + 1e-9) + 1e-12,
-                "trial {trial}: {got} vs optimum {want}"
-            );
-        }
-    }
-
-    #[test]
-    fn finds_well_separated_clusters() {
-        // Three tight clusters far from zero: the centroids are their means.
-        let xs: Vec<f64> = [
-            1000.0, 1000.5, 1001.0, 1010.0, 1010.2, 1030.0, 1030.1, 1030.2,
-        ]
-        .into_iter()
-        .collect();
-        let p = points(&xs, &[1.0; 8]);
-        let mut centers = Vec::new();
-        solve(&p, 3, &mut Scratch::default(), &mut centers);
-        let want = [1000.5, 1010.1, 1030.1];
-        for (c, w) in centers.iter().zip(want) {
-            assert!((c - w).abs() < 1e-9, "{centers:?}");
-        }
-    }
 }
