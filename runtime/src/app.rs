@@ -1,7 +1,7 @@
 //! One run of the executable: open the payload, build the prompt, prefill,
 //! optionally dump the prompt's logits, then generate and stream the text.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -115,10 +115,25 @@ fn calibrate(
         args.seed,
     );
     let start = Instant::now();
+    // On a terminal, a line that counts the windows as they go.
+    let progress = std::io::stderr().is_terminal();
+    let windows = prompt.len().div_ceil(window);
     let run = kernels::pool().run(|| -> Result<(), Error> {
-        for chunk in prompt.chunks(window) {
+        for (done, chunk) in prompt.chunks(window).enumerate() {
+            if progress {
+                let seen = done * window;
+                eprint!(
+                    "\rcalibration: window {}/{windows} ({seen}/{} tokens, {:.0} s)",
+                    done + 1,
+                    prompt.len(),
+                    start.elapsed().as_secs_f64()
+                );
+            }
             let mut session = Session::new(&model, window, PREFILL_BATCH)?;
             session.prefill_all_logits(chunk)?;
+        }
+        if progress {
+            eprintln!();
         }
         Ok(())
     });

@@ -62,11 +62,13 @@ pub struct QuantizeOptions {
 pub enum Calibration {
     /// None: every input channel weighs the same.
     None,
-    /// Run the f32 model over these texts (files, or directories of code).
-    Texts(Vec<PathBuf>),
-    /// Run the f32 model over natural-language text: these files, or every
-    /// file of these directories (a baseline for the effect of the set).
-    Prose(Vec<PathBuf>),
+    /// Run the f32 model over about `tokens` tokens of these texts (files,
+    /// or directories of code).
+    Texts { paths: Vec<PathBuf>, tokens: usize },
+    /// Run the f32 model over about `tokens` tokens of natural-language
+    /// text: these files, or every file of these directories (a baseline for
+    /// the effect of the set).
+    Prose { paths: Vec<PathBuf>, tokens: usize },
     /// Random token ids (a baseline for the effect of the set).
     Random { tokens: usize },
     /// Statistics written earlier by an executable's `--calibrate`.
@@ -188,8 +190,13 @@ fn corpus(paths: &[PathBuf], kind: Kind, budget: usize) -> Result<String, String
     Ok(text)
 }
 
-/// Bytes of calibration text (about 4,500 tokens of code at 3.6 bytes a token).
-pub const CALIBRATION_BYTES: usize = 16 * 1024;
+/// Calibration tokens when none are asked for.
+pub const DEFAULT_CALIBRATION_TOKENS: usize = 4096;
+
+/// Bytes of text taken per calibration token asked for: code runs at about
+/// 3.6 bytes a token with this tokenizer, so the run sees a few more tokens
+/// than asked (the executable counts them: `rows` in the statistics).
+pub const BYTES_PER_TOKEN: usize = 4;
 
 /// Compiles the f32 module, runs it over the calibration input with
 /// `--calibrate`, and returns the statistics file it wrote.
@@ -214,12 +221,12 @@ fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result<(), String
     let mut command = std::process::Command::new(&exe);
     command.arg("--calibrate").arg(stats).args(["--ctx", "512"]);
     match &options.calibration {
-        Calibration::Texts(paths) | Calibration::Prose(paths) => {
+        Calibration::Texts { paths, tokens } | Calibration::Prose { paths, tokens } => {
             let kind = match options.calibration {
-                Calibration::Prose(_) => Kind::Prose,
+                Calibration::Prose { .. } => Kind::Prose,
                 _ => Kind::Code,
             };
-            let text = corpus(paths, kind, CALIBRATION_BYTES)?;
+            let text = corpus(paths, kind, tokens.saturating_mul(BYTES_PER_TOKEN))?;
             let file = work.path().join("corpus.txt");
             std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
             command.arg("-f").arg(file);
@@ -396,7 +403,7 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     let statistics = match &options.calibration {
         Calibration::None => Statistics::new(),
         Calibration::Stats(path) => read_statistics(path)?,
-        Calibration::Texts(_) | Calibration::Prose(_) | Calibration::Random { .. } => {
+        Calibration::Texts { .. } | Calibration::Prose { .. } | Calibration::Random { .. } => {
             // About 3 GB for a 0.5B model with XᵀX: an intermediate unless
             // asked for, removed (also on error) once read.
             let (path, _remove) = match &options.save_stats {

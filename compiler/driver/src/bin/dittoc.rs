@@ -7,6 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, ValueEnum};
 use ditto_codegen::{CompileOptions, Emit, Target};
+use ditto_driver::quantize::DEFAULT_CALIBRATION_TOKENS;
 
 #[derive(Parser)]
 #[command(
@@ -115,6 +116,14 @@ struct QuantizeArgs {
     /// or none (k-means unweighted, weight error instead of output error).
     #[arg(long, value_enum, default_value_t = CalibSet::Code)]
     calib_set: CalibSet,
+    /// About how many tokens of the calibration set the model runs over
+    /// (exactly this many random ids with --calib-set random). More tokens
+    /// give the error-compensating rounding a better estimate of XᵀX; the
+    /// calibration run's time grows in proportion.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CALIBRATION_TOKENS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+          conflicts_with = "calib_stats")]
+    calib_tokens: usize,
     /// Keep the calibration statistics (input samples and XᵀX per weight:
     /// about 3 GB for Qwen2.5-Coder-0.5B) in FILE for --calib-stats;
     /// otherwise they are deleted once read.
@@ -195,18 +204,26 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
         ));
     }
     use ditto_driver::quantize::{default_code_set, Calibration, QuantizeOptions};
+    let tokens = args.calib_tokens;
     let calibration = match (args.calib_stats, args.calib_set) {
         (Some(stats), _) => Calibration::Stats(stats),
         (None, CalibSet::None) => Calibration::None,
-        (None, CalibSet::Random) => Calibration::Random { tokens: 4096 },
-        (None, CalibSet::Text) => {
-            Calibration::Prose(vec![PathBuf::from("/usr/share/common-licenses")])
-        }
-        (None, CalibSet::Code) if !args.calib.is_empty() => Calibration::Texts(args.calib),
-        (None, CalibSet::Code) => Calibration::Texts(vec![default_code_set().ok_or(
-            "no calibration set: the Python standard library was not found under /usr/lib; \
-             give --calib PATH (your repository), or --calib-set none",
-        )?]),
+        (None, CalibSet::Random) => Calibration::Random { tokens },
+        (None, CalibSet::Text) => Calibration::Prose {
+            paths: vec![PathBuf::from("/usr/share/common-licenses")],
+            tokens,
+        },
+        (None, CalibSet::Code) if !args.calib.is_empty() => Calibration::Texts {
+            paths: args.calib,
+            tokens,
+        },
+        (None, CalibSet::Code) => Calibration::Texts {
+            paths: vec![default_code_set().ok_or(
+                "no calibration set: the Python standard library was not found under /usr/lib; \
+                 give --calib PATH (your repository), or --calib-set none",
+            )?],
+            tokens,
+        },
     };
     let summary = ditto_driver::quantize::quantize_module(&QuantizeOptions {
         input: args.input,
