@@ -292,3 +292,20 @@ fn exact_kmeans_finds_tight_clusters_far_from_zero() {
         assert!((c - mean).abs() < 1e-9, "{:?}", fit.centroids);
     }
 }
+
+#[test]
+fn options_missing_a_field_take_the_default() {
+    let default = KmeansOptions::default();
+    let parsed: KmeansOptions = serde_json::from_str(r#"{"max_iter": 7}"#).unwrap();
+    assert_eq!(
+        parsed,
+        KmeansOptions {
+            max_iter: 7,
+            ..default
+        }
+    );
+    assert!(parsed.exact, "the exact solver is the default");
+    let round_trip: KmeansOptions =
+        serde_json::from_str(&serde_json::to_string(&default).unwrap()).unwrap();
+    assert_eq!(round_trip, default);
+}

@@ -25,15 +25,16 @@ use crate::invalid::{check_len, QuantizeError, Result};
 use crate::rng::SplitMix64;
 use points::Points;
 
-/// Knobs of the k-means solver.
+/// Knobs of the k-means solver. A field missing from a serialized form
+/// takes its [`Default`] value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KmeansOptions {
     /// Cap on Lloyd update steps per block (iteration stops earlier once the
     /// assignment no longer changes).
     pub max_iter: usize,
     /// Solve exactly by dynamic programming ([`optimal`]) instead of
     /// k-means++ seeding and Lloyd iterations.
-    #[serde(default)]
     pub exact: bool,
 }
 
