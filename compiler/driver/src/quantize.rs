@@ -51,9 +51,10 @@ pub struct QuantizeOptions {
     /// Round with error compensation through the calibration's XᵀX (when
     /// the statistics hold it), else to the nearest centroid.
     pub compensate: bool,
-    /// Each codebook the exact optimum of its block's weighted k-means
-    /// (else k-means++ seeding from `seed` and Lloyd iterations).
-    pub exact_kmeans: bool,
+    /// How each codebook is found: the exact optimum of its block's
+    /// weighted k-means, k-means++ seeding from `seed` and Lloyd iterations,
+    /// or by the width (exact up to 6 bits).
+    pub kmeans: ditto_quantize::Method,
     pub seed: u64,
 }
 
@@ -481,7 +482,7 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         overrides: options.overrides.clone(),
         seed: options.seed,
         kmeans: ditto_quantize::KmeansOptions {
-            exact: options.exact_kmeans,
+            method: options.kmeans,
             ..Default::default()
         },
         progress: true,

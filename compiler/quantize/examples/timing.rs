@@ -2,7 +2,7 @@
 //! estimates a whole-model run from them.
 //!
 //! ```text
-//! cargo run --release -p ditto-quantize --example timing -- [--threads 2] [--bits 2,3,4] [--block 256] [--quick] [--calib T]
+//! cargo run --release -p ditto-quantize --example timing -- [--threads 2] [--bits 2,3,4] [--block 256] [--kmeans auto|exact|lloyd] [--quick] [--calib T]
 //! ```
 //!
 //! `--calib T` also times the relative output error of every quantized
@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use ditto_quantize::{quantize, Activations};
+use ditto_quantize::{quantize_with, Activations, Format, KmeansOptions, Method};
 
 /// (name, N, K, count in the model): the 24 layers' projections and the tied
 /// embedding / LM head.
@@ -33,6 +33,7 @@ fn main() {
     let mut block = 256usize;
     let mut quick = false;
     let mut calib = 0usize;
+    let mut kmeans = KmeansOptions::default();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -47,6 +48,14 @@ fn main() {
             }
             "--block" => block = value.parse().expect("--block B"),
             "--calib" => calib = value.parse().expect("--calib T"),
+            "--kmeans" => {
+                kmeans.method = match value.as_str() {
+                    "auto" => Method::Auto,
+                    "exact" => Method::Exact,
+                    "lloyd" => Method::Lloyd,
+                    _ => panic!("--kmeans auto|exact|lloyd"),
+                }
+            }
             "--quick" => {
                 quick = true;
                 i += 1;
@@ -60,7 +69,8 @@ fn main() {
         .num_threads(threads)
         .build_global()
         .expect("thread pool");
-    println!("threads {threads}, block {block}, Gaussian weights σ = 0.02, calibration samples {calib}\n");
+    let solver = format!("{:?}", kmeans.method).to_lowercase();
+    println!("threads {threads}, block {block}, k-means {solver}, Gaussian weights σ = 0.02, calibration samples {calib}\n");
     println!("| shape | bits | quantize s | ns/weight | Mweights/s | output error s |");
     println!("|---|---:|---:|---:|---:|---:|");
     for &bits in &bits_list {
@@ -77,7 +87,8 @@ fn main() {
             }
             let w = gaussian(n * k, 0.02, (n * 31 + k) as u64);
             let t0 = Instant::now();
-            let q = quantize(&w, n, k, None, bits, block, 7).expect("quantize");
+            let format = Format::new(n, k, bits, block).expect("format");
+            let q = quantize_with(&w, format, None, 7, &kmeans).expect("quantize");
             let s = t0.elapsed().as_secs_f64();
             let ns = s * 1e9 / (n * k) as f64;
             let e = if calib > 0 {

@@ -43,6 +43,6 @@ pub use report::{Report, TensorReport, Totals};
 pub use format::{check_bits, Format, SUPPORTED_BITS};
 pub use gptq::{round_compensated, Hessian};
 pub use invalid::{QuantizeError, Result};
-pub use kmeans::{weighted_kmeans_1d, Fit, KmeansOptions};
+pub use kmeans::{weighted_kmeans_1d, Fit, KmeansOptions, Method, AUTO_EXACT_MAX_LEVELS};
 pub use quantize::{quantize, quantize_with, MAX_BLOCK};
 pub use quantized::{dequantize, Quantized};

@@ -3,11 +3,16 @@
 mod common;
 
 use common::{objective, Rng};
-use ditto_quantize::{quantize_with, weighted_kmeans_1d, Format, KmeansOptions};
+use ditto_quantize::{quantize_with, weighted_kmeans_1d, Format, KmeansOptions, Method};
 
 const OPTS: KmeansOptions = KmeansOptions {
     max_iter: 1000,
-    exact: false,
+    method: Method::Lloyd,
+};
+
+const EXACT: KmeansOptions = KmeansOptions {
+    max_iter: 1000,
+    method: Method::Exact,
 };
 
 #[test]
@@ -21,14 +26,14 @@ fn recovers_planted_clusters() {
             values.push((c + 0.01 * (2.0 * rng.uniform() - 1.0)) as f32);
         }
         let weights = vec![1.0f32; values.len()];
-        for options in [OPTS, KmeansOptions::default()] {
+        for options in [OPTS, EXACT] {
             let fit = weighted_kmeans_1d(&values, &weights, 4, seed, &options).unwrap();
             assert!(fit.converged);
             for (got, want) in fit.centroids.iter().zip(centers) {
                 assert!(
                     (got - want).abs() < 0.01,
-                    "seed {seed}, exact {}: {:?}",
-                    options.exact,
+                    "seed {seed}, {:?}: {:?}",
+                    options.method,
                     fit.centroids
                 );
             }
@@ -142,7 +147,7 @@ fn quantize_is_deterministic_across_thread_counts() {
     let w = rng.normals(n * k, 0.02);
     let imp: Vec<f32> = (0..k).map(|_| rng.uniform() as f32).collect();
     let format = Format::new(n, k, 4, 64).unwrap();
-    for options in [KmeansOptions::default(), OPTS] {
+    for options in [EXACT, OPTS] {
         let run = |threads: usize, seed: u64| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -156,7 +161,7 @@ fn quantize_is_deterministic_across_thread_counts() {
         // The exact solution does not depend on the seed; k-means++ seeding
         // from another seed gives a different (valid) result.
         let other = run(2, 43);
-        if options.exact {
+        if options.method == Method::Exact {
             assert_eq!(one, other);
         } else {
             assert_ne!(one.codebooks, other.codebooks);
@@ -183,7 +188,7 @@ fn exact_kmeans_is_never_worse_than_lloyd() {
             .map(|_| 10f64.powf(3.0 * rng.uniform() - 1.5) as f32)
             .collect();
         let k = [4, 8, 16, 32][trial % 4];
-        let exact = weighted_kmeans_1d(&values, &weights, k, 0, &KmeansOptions::default()).unwrap();
+        let exact = weighted_kmeans_1d(&values, &weights, k, 0, &EXACT).unwrap();
         let j_exact = objective(&values, &weights, &exact.centroids);
         for seed in 0..3 {
             let lloyd = weighted_kmeans_1d(&values, &weights, k, seed, &OPTS).unwrap();
@@ -253,7 +258,7 @@ fn exact_kmeans_matches_brute_force_on_small_problems() {
                 }
             })
             .collect();
-        let fit = weighted_kmeans_1d(&values, &weights, k, 0, &KmeansOptions::default()).unwrap();
+        let fit = weighted_kmeans_1d(&values, &weights, k, 0, &EXACT).unwrap();
         assert_eq!(fit.centroids.len(), k);
         assert!(
             fit.centroids.windows(2).all(|c| c[0] <= c[1]),
@@ -279,14 +284,7 @@ fn exact_kmeans_finds_tight_clusters_far_from_zero() {
         &[1030.0, 1030.1, 1030.2],
     ];
     let values: Vec<f32> = clusters.concat();
-    let fit = weighted_kmeans_1d(
-        &values,
-        &vec![1.0; values.len()],
-        3,
-        0,
-        &KmeansOptions::default(),
-    )
-    .unwrap();
+    let fit = weighted_kmeans_1d(&values, &vec![1.0; values.len()], 3, 0, &EXACT).unwrap();
     for (c, cluster) in fit.centroids.iter().zip(clusters) {
         let mean = cluster.iter().map(|&x| x as f64).sum::<f64>() / cluster.len() as f64;
         assert!((c - mean).abs() < 1e-9, "{:?}", fit.centroids);
@@ -304,8 +302,30 @@ fn options_missing_a_field_take_the_default() {
             ..default
         }
     );
-    assert!(parsed.exact, "the exact solver is the default");
+    assert_eq!(parsed.method, Method::Auto, "the default method");
     let round_trip: KmeansOptions =
         serde_json::from_str(&serde_json::to_string(&default).unwrap()).unwrap();
     assert_eq!(round_trip, default);
+}
+
+/// The default method solves codebooks of up to 64 centroids exactly (the
+/// same fit as `Method::Exact`) and larger ones by Lloyd iterations (the
+/// same fit as `Method::Lloyd` from the same seed).
+#[test]
+fn auto_is_exact_up_to_64_centroids() {
+    let mut rng = Rng::new(21);
+    let values: Vec<f32> = rng.normals(4096, 1.0);
+    let weights: Vec<f32> = (0..values.len()).map(|_| rng.uniform() as f32).collect();
+    let auto = KmeansOptions::default();
+    assert_eq!(auto.method, Method::Auto);
+    for (k, like) in [(4, EXACT), (64, EXACT), (128, OPTS), (256, OPTS)] {
+        let like = KmeansOptions {
+            max_iter: auto.max_iter,
+            ..like
+        };
+        let got = weighted_kmeans_1d(&values, &weights, k, 3, &auto).unwrap();
+        let want = weighted_kmeans_1d(&values, &weights, k, 3, &like).unwrap();
+        assert_eq!(got, want, "k = {k}");
+        assert_eq!(Method::Auto.is_exact(k), like.method == Method::Exact);
+    }
 }
