@@ -155,7 +155,7 @@ fn budget_greedy_is_optimal_on_convex_unit_step_curves() {
                 curves
                     .iter()
                     .zip(choice)
-                    .map(|(c, &i)| c.points[i].error.powi(2))
+                    .map(|(c, &i)| c.elements() as f64 * c.points[i].error.powi(2))
                     .sum()
             };
             // Exhaustive search over all 6^tensors allocations.
@@ -222,6 +222,20 @@ fn budget_is_met_and_no_upgrade_would_fit() {
     let alloc = allocate(&curves, &budget_only(3.7)).unwrap();
     let bits = chosen_bits(&curves, &alloc);
     assert!(bits[2] >= bits[1], "{bits:?}");
+}
+
+/// Each tensor's squared error counts once per weight. Two tensors with the
+/// same error curve, one 64 times the other, and the budget of 3 bits for
+/// both (3.5 bits per weight with codebooks): both take 3 bits. Counted once
+/// per tensor, the small one would take 8 bits and the large one stay at 2.
+#[test]
+fn budget_weighs_errors_by_tensor_size() {
+    let curves = vec![
+        curve("large", 2048, 256, 1.0, 256),
+        curve("small", 32, 256, 1.0, 256),
+    ];
+    let alloc = allocate(&curves, &budget_only(3.5)).unwrap();
+    assert_eq!(chosen_bits(&curves, &alloc), vec![3, 3]);
 }
 
 #[test]
