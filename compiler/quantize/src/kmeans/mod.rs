@@ -7,11 +7,12 @@
 //! ```
 //!
 //! The values are sorted once and equal values merged ([`points`]), after
-//! which clusters are intervals. By default the minimum is found exactly by
+//! which clusters are intervals. [`Method::Exact`] finds the minimum by
 //! dynamic programming over the U distinct values ([`optimal`],
-//! O(k·U log U)); [`KmeansOptions::exact`] `= false` uses k-means++ seeding
-//! ([`seed`]) and Lloyd iterations ([`lloyd`], O(k log U) per iteration), a
-//! local minimum. With `U ≤ k` the distinct values themselves are the
+//! O(k·U log U)); [`Method::Lloyd`] uses k-means++ seeding ([`seed`]) and
+//! Lloyd iterations ([`lloyd`], O(k log U) per iteration), a local minimum;
+//! [`Method::Auto`], the default, the first up to 64 centroids and the
+//! second above. With `U ≤ k` the distinct values themselves are the
 //! optimum (J = 0) and neither runs.
 
 pub(crate) mod lloyd;
@@ -33,7 +34,7 @@ pub enum Method {
     /// ([`optimal`]): O(k · U log U) per block.
     Exact,
     /// k-means++ seeding and Lloyd iterations: a local optimum, in
-    /// O(U + k) per iteration.
+    /// O(k log U) per iteration.
     Lloyd,
     /// [`Method::Exact`] for up to [`AUTO_EXACT_MAX_LEVELS`] centroids (2 to
     /// 6 bits), [`Method::Lloyd`] above (8 bits).
