@@ -20,13 +20,15 @@
 
 use std::{
     borrow::Cow,
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     path::Path,
     sync::{
         atomic::{AtomicBool, Ordering},
         Mutex,
     },
 };
+
+use ditto_contracts::calibration::{self, Stat};
 
 use crate::{payload::IndexEntry, Error};
 
@@ -71,7 +73,7 @@ impl Calibrator {
 }
 
 /// Starts gathering for the weights of `index` living in `weights`.
-pub fn start(weights: &[u8], index: &HashMap<String, IndexEntry>, samples: usize, seed: u64) {
+pub fn start(weights: &[u8], index: &BTreeMap<String, IndexEntry>, samples: usize, seed: u64) {
     let by_offset = index
         .iter()
         .filter(|(_, e)| e.shape.len() == 2)
@@ -186,19 +188,19 @@ pub fn finish(path: &Path) -> Result<usize, Error> {
         let rows = stats.samples.len() / stats.k;
         let sumsq: Vec<f32> = stats.sumsq.iter().map(|&v| v as f32).collect();
         views.push((
-            format!("{}.sumsq", stats.name),
+            calibration::key(&stats.name, Stat::SumSq),
             F32View::new(vec![stats.k], sumsq.into()),
         ));
         views.push((
-            format!("{}.rows", stats.name),
+            calibration::key(&stats.name, Stat::Rows),
             F32View::new(vec![1], vec![stats.rows as f32].into()),
         ));
         views.push((
-            format!("{}.samples", stats.name),
+            calibration::key(&stats.name, Stat::Samples),
             F32View::new(vec![rows, stats.k], stats.samples.as_slice().into()),
         ));
         views.push((
-            format!("{}.xtx", stats.name),
+            calibration::key(&stats.name, Stat::Xtx),
             F32View::new(vec![stats.k, stats.k], stats.xtx.as_slice().into()),
         ));
     }

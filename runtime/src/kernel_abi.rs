@@ -110,3 +110,29 @@ pub unsafe extern "C" fn _mlir_ciface_ditto_rt_gemm(
         c.strides[1],
     )
 }
+
+// The adapters have exactly the types of the kernel ABI contract
+// (ditto_contracts::kernel_abi), which the lowering declares them with.
+const _: ditto_contracts::kernel_abi::GemvFn = _mlir_ciface_ditto_rt_gemv;
+const _: ditto_contracts::kernel_abi::GemmFn = _mlir_ciface_ditto_rt_gemm;
+const _: ditto_contracts::kernel_abi::CbGemvFn =
+    crate::codebook::abi::_mlir_ciface_ditto_rt_cb_gemv;
+const _: ditto_contracts::kernel_abi::CbGemmFn =
+    crate::codebook::abi::_mlir_ciface_ditto_rt_cb_gemm;
+const _: ditto_contracts::kernel_abi::CbDequantizeFn =
+    crate::codebook::abi::_mlir_ciface_ditto_rt_cb_dequantize;
+
+/// The exported entry of each callee of the contract's kernel table, by
+/// its name (`ditto_rt_gemv`): what the generated code links against.
+pub fn exported(callee: &str) -> Option<*const ()> {
+    Some(match callee {
+        "ditto_rt_gemv" => _mlir_ciface_ditto_rt_gemv as *const (),
+        "ditto_rt_gemm" => _mlir_ciface_ditto_rt_gemm as *const (),
+        "ditto_rt_cb_gemv" => crate::codebook::abi::_mlir_ciface_ditto_rt_cb_gemv as *const (),
+        "ditto_rt_cb_gemm" => crate::codebook::abi::_mlir_ciface_ditto_rt_cb_gemm as *const (),
+        "ditto_rt_cb_dequantize" => {
+            crate::codebook::abi::_mlir_ciface_ditto_rt_cb_dequantize as *const ()
+        }
+        _ => return None,
+    })
+}

@@ -10,35 +10,7 @@ use crate::kv_cache::KvCache;
 use crate::payload::ModelConfig;
 use crate::Error;
 
-/// MLIR's ranked memref descriptor, as `emit_c_interface` passes it.
-#[repr(C)]
-#[derive(Debug)]
-pub struct MemRefDescriptor<T, const N: usize> {
-    pub allocated: *mut T,
-    pub aligned: *mut T,
-    pub offset: i64,
-    pub sizes: [i64; N],
-    pub strides: [i64; N],
-}
-
-impl<T, const N: usize> MemRefDescriptor<T, N> {
-    /// A contiguous row-major view of `sizes` at `ptr`.
-    pub fn contiguous(ptr: *mut T, sizes: [usize; N]) -> MemRefDescriptor<T, N> {
-        let mut strides = [0i64; N];
-        let mut stride = 1i64;
-        for d in (0..N).rev() {
-            strides[d] = stride;
-            stride *= sizes[d] as i64;
-        }
-        MemRefDescriptor {
-            allocated: ptr,
-            aligned: ptr,
-            offset: 0,
-            sizes: sizes.map(|s| s as i64),
-            strides,
-        }
-    }
-}
+pub use ditto_contracts::memref::MemRefDescriptor;
 
 type Weights = MemRefDescriptor<u8, 1>;
 type Cache = MemRefDescriptor<f32, 4>;

@@ -8,6 +8,7 @@
 //! 4. link with the runtime static library (which bundles BLIS) and append
 //!    the weights and tokenizer ([`payload`]).
 
+use ditto_contracts::model::{attr, ModelConfig};
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -95,28 +96,14 @@ fn integer_attribute(module: &Module, key: &str) -> Result<i64, CodegenError> {
         .ok_or_else(|| CodegenError::new(format!("the module has no integer attribute `{key}`")))
 }
 
-/// The model description the runtime reads from the manifest.
-fn model_info(module: &Module) -> Result<serde_json::Value, CodegenError> {
-    let mut info = serde_json::Map::new();
-    info.insert(
-        "arch".into(),
-        string_attribute(module, "ditto.arch")?.into(),
-    );
-    for key in [
-        "n_layers",
-        "d_model",
-        "n_heads",
-        "n_kv_heads",
-        "head_dim",
-        "vocab",
-        "max_ctx",
-    ] {
-        info.insert(
-            key.into(),
-            integer_attribute(module, &format!("ditto.{key}"))?.into(),
-        );
-    }
-    Ok(info.into())
+/// The model description the runtime reads from the manifest, from the
+/// module's attributes (the model contract, `ditto_contracts::model`).
+fn model_info(module: &Module) -> Result<ModelConfig, CodegenError> {
+    ModelConfig::from_attributes(
+        string_attribute(module, attr::ARCH)?,
+        |key| integer_attribute(module, key),
+        |key, value| CodegenError::new(format!("the module's `{key}` is {value}, below 0")),
+    )
 }
 
 /// Compiles `options.input` to `options.output`.
@@ -131,9 +118,9 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     let sidecar = |key: &str| -> Result<PathBuf, CodegenError> {
         Ok(dir.join(string_attribute(&module, key)?))
     };
-    let weights_path = sidecar("ditto.weights")?;
-    let tokenizer_path = sidecar("ditto.tokenizer")?;
-    let tokenizer_config_path = sidecar("ditto.tokenizer_config")?;
+    let weights_path = sidecar(attr::WEIGHTS)?;
+    let tokenizer_path = sidecar(attr::TOKENIZER)?;
+    let tokenizer_config_path = sidecar(attr::TOKENIZER_CONFIG)?;
     let model = model_info(&module)?;
     let print = options.print_ir_after_all;
 

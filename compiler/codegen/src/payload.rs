@@ -3,21 +3,21 @@
 //! code), the tokenizer files, and a JSON manifest found from the end.
 
 use std::{
-    collections::HashMap,
+    collections::BTreeMap,
     fs::File,
     io::{Seek, SeekFrom, Write},
     path::{Path, PathBuf},
 };
 
+use ditto_contracts::payload::{
+    section_start, IndexEntry, Manifest, ModelConfig, Section, FORMAT, TOKENIZER, TOKENIZER_CONFIG,
+    WEIGHTS,
+};
 use ditto_passes::weights::Element;
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
-use serde_json::json;
 
 use crate::CodegenError;
-
-const SECTION_ALIGN: u64 = 4096;
-const MAGIC: &[u8; 8] = b"DITTOPAY";
 
 /// Where each weight goes in the blob, computed before codegen.
 pub struct WeightLayout {
@@ -71,7 +71,7 @@ impl WeightLayout {
         })
     }
 
-    pub fn offsets(&self) -> HashMap<String, u64> {
+    pub fn offsets(&self) -> std::collections::HashMap<String, u64> {
         ditto_passes::weights::offsets(&self.placements)
     }
 
@@ -111,7 +111,7 @@ pub fn append(
     weights: &WeightLayout,
     tokenizer: &Path,
     tokenizer_config: &Path,
-    model: serde_json::Value,
+    model: ModelConfig,
 ) -> Result<(), CodegenError> {
     let read = |p: &Path| {
         std::fs::read(p)
@@ -124,51 +124,52 @@ pub fn append(
         .write(true)
         .open(exe)
         .map_err(|e| CodegenError::new(format!("{}: cannot open: {e}", exe.display())))?;
-    let mut sections = serde_json::Map::new();
-    let mut position = out.seek(SeekFrom::End(0)).map_err(io)?;
-    let start_section = |out: &mut File, position: &mut u64| -> Result<u64, CodegenError> {
-        let start = position.next_multiple_of(SECTION_ALIGN);
-        out.seek(SeekFrom::Start(start)).map_err(io)?;
-        Ok(start)
-    };
-    let start = start_section(&mut out, &mut position)?;
+    let mut sections = BTreeMap::new();
+    let end = out.seek(SeekFrom::End(0)).map_err(io)?;
+    let start = section_start(end);
+    out.seek(SeekFrom::Start(start)).map_err(io)?;
     weights.write(&mut out)?;
     sections.insert(
-        "weights".into(),
-        json!({"offset": start, "len": weights.total}),
+        WEIGHTS.to_string(),
+        Section {
+            offset: start,
+            len: weights.total,
+        },
     );
-    position = start + weights.total;
+    let mut position = start + weights.total;
     for (key, bytes) in [
-        ("tokenizer", &tokenizer_bytes),
-        ("tokenizer_config", &tokenizer_config_bytes),
+        (TOKENIZER, &tokenizer_bytes),
+        (TOKENIZER_CONFIG, &tokenizer_config_bytes),
     ] {
-        let start = start_section(&mut out, &mut position)?;
+        let start = section_start(position);
+        out.seek(SeekFrom::Start(start)).map_err(io)?;
         out.write_all(bytes).map_err(io)?;
-        sections.insert(key.into(), json!({"offset": start, "len": bytes.len()}));
-        position = start + bytes.len() as u64;
+        let len = bytes.len() as u64;
+        sections.insert(key.to_string(), Section { offset: start, len });
+        position = start + len;
     }
     // Where each tensor sits in the weights section, for tools that map a
     // pointer back to a tensor (the runtime's --calibrate).
-    let index: serde_json::Map<String, serde_json::Value> = weights
+    let weights_index = weights
         .placements
         .iter()
         .map(|p| {
             (
                 p.name.clone(),
-                json!({"offset": p.offset, "bytes": p.bytes, "shape": p.shape}),
+                IndexEntry {
+                    offset: p.offset,
+                    bytes: p.bytes,
+                    shape: p.shape.clone(),
+                },
             )
         })
         .collect();
-    let manifest = json!({
-        "format": 1,
-        "sections": sections,
-        "model": model,
-        "weights_index": index,
-    })
-    .to_string();
-    out.write_all(manifest.as_bytes()).map_err(io)?;
-    out.write_all(&(manifest.len() as u64).to_le_bytes())
-        .map_err(io)?;
-    out.write_all(MAGIC).map_err(io)?;
+    let manifest = Manifest {
+        format: FORMAT,
+        sections,
+        model,
+        weights_index,
+    };
+    out.write_all(&manifest.trailer()).map_err(io)?;
     Ok(())
 }

@@ -11,6 +11,8 @@
 //! 5. write the weight file (f32 tensors as they were, quantized ones as
 //!    `NAME#indices` / `NAME#codebooks`) and the module.
 
+use ditto_contracts::calibration::{self, Stat};
+use ditto_contracts::tensor_names::{self, Part};
 use std::{
     borrow::Cow,
     collections::HashMap,
@@ -258,7 +260,7 @@ fn random_ids(options: &QuantizeOptions, count: usize) -> Result<Vec<u32>, Strin
     let module = ditto_ir::parse_file(&context, &options.input).map_err(|e| e.to_string())?;
     let vocab = module
         .as_operation()
-        .attribute("ditto.vocab")
+        .attribute(ditto_contracts::model::attr::VOCAB)
         .ok()
         .and_then(|a| ditto_ir::melior::ir::attribute::IntegerAttribute::try_from(a).ok())
         .map(|i| i.value() as u64)
@@ -308,13 +310,13 @@ fn read_statistics(path: &Path) -> Result<Statistics, String> {
     };
     let mut stats = HashMap::new();
     for name in file.names() {
-        let Some(tensor) = name.strip_suffix(".sumsq") else {
+        let Some((tensor, Stat::SumSq)) = calibration::split(name) else {
             continue;
         };
         let (Some(sumsq), Some(rows), Some(samples)) = (
             floats(name),
-            floats(&format!("{tensor}.rows")),
-            floats(&format!("{tensor}.samples")),
+            floats(&calibration::key(tensor, Stat::Rows)),
+            floats(&calibration::key(tensor, Stat::Samples)),
         ) else {
             return Err(format!(
                 "{}: incomplete statistics for {tensor}",
@@ -323,7 +325,7 @@ fn read_statistics(path: &Path) -> Result<Statistics, String> {
         };
         let rows = rows.first().copied().unwrap_or(0.0).max(1.0);
         let importance = sumsq.iter().map(|s| s / rows).collect();
-        let xtx = floats(&format!("{tensor}.xtx")).unwrap_or_default();
+        let xtx = floats(&calibration::key(tensor, Stat::Xtx)).unwrap_or_default();
         if !xtx.is_empty() && xtx.len() != sumsq.len() * sumsq.len() {
             return Err(format!(
                 "{}: {tensor}.xtx holds {} values, not {}² for its {} input channels",
@@ -349,7 +351,10 @@ fn read_statistics(path: &Path) -> Result<Statistics, String> {
 /// Returns a one-line summary.
 pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     ditto_quantize::check_bits(options.bits).map_err(|e| e.to_string())?;
-    if let Some(block) = options.block.filter(|b| *b == 0 || !b.is_multiple_of(8)) {
+    if let Some(block) = options
+        .block
+        .filter(|&b| ditto_contracts::codebook::check_block(b).is_err())
+    {
         return Err(format!(
             "--block must be a positive multiple of 8, got {block}"
         ));
@@ -529,21 +534,20 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         if entries.iter().any(|(n, _)| n == name) {
             continue;
         }
-        let fresh = |suffix: &str| {
-            name.strip_suffix(suffix)
-                .and_then(|tensor| quantized.get(tensor))
-        };
-        let entry = if let Some(q) = fresh("#indices") {
-            Entry {
-                dtype: Dtype::U8,
-                shape: vec![q.indices.len()],
-                data: Cow::Owned(q.indices.clone()),
-            }
-        } else if let Some(q) = fresh("#codebooks") {
-            Entry {
-                dtype: Dtype::F16,
-                shape: vec![q.codebooks.len() >> q.bits, 1 << q.bits],
-                data: Cow::Owned(q.codebooks.iter().flat_map(|c| c.to_le_bytes()).collect()),
+        let fresh = tensor_names::split(name)
+            .and_then(|(tensor, part)| Some((quantized.get(tensor)?, part)));
+        let entry = if let Some((q, part)) = fresh {
+            match part {
+                Part::Indices => Entry {
+                    dtype: Dtype::U8,
+                    shape: vec![q.indices.len()],
+                    data: Cow::Owned(q.indices.clone()),
+                },
+                Part::Codebooks => Entry {
+                    dtype: Dtype::F16,
+                    shape: vec![q.codebooks.len() >> q.bits, 1 << q.bits],
+                    data: Cow::Owned(q.codebooks.iter().flat_map(|c| c.to_le_bytes()).collect()),
+                },
             }
         } else {
             // f32 tensors, and codebook tensors the input already had.

@@ -13,6 +13,7 @@
 //! product per projection when there is one token (which the e-graph stage maps
 //! to sgemv), a matrix-matrix product when there are T (sgemm).
 
+use ditto_contracts::model::attr;
 use std::fmt::Write;
 
 use crate::config::ModelConfig;
@@ -28,26 +29,33 @@ pub struct Sidecars {
 /// The whole module as text.
 pub fn emit_module(cfg: &ModelConfig, sidecars: &Sidecars) -> String {
     let mut text = String::new();
-    writeln!(
-        text,
-        "module attributes {{ditto.arch = \"{}\", ditto.weights = \"{}\", ditto.tokenizer = \"{}\", \
-         ditto.tokenizer_config = \"{}\", ditto.n_layers = {} : i64, ditto.d_model = {} : i64, \
-         ditto.n_heads = {} : i64, ditto.n_kv_heads = {} : i64, ditto.head_dim = {} : i64, \
-         ditto.ffn = {} : i64, ditto.vocab = {} : i64, ditto.max_ctx = {} : i64}} {{",
-        cfg.arch.name(),
-        escape(&sidecars.weights),
-        escape(&sidecars.tokenizer),
-        escape(&sidecars.tokenizer_config),
-        cfg.n_layers,
-        cfg.d_model,
-        cfg.n_heads,
-        cfg.n_kv_heads,
-        cfg.head_dim,
-        cfg.ffn,
-        cfg.vocab,
-        cfg.max_ctx
-    )
-    .unwrap();
+    // The model contract's attributes (ditto_contracts::model::attr).
+    let strings = [
+        (attr::ARCH, cfg.arch.name()),
+        (attr::WEIGHTS, &sidecars.weights),
+        (attr::TOKENIZER, &sidecars.tokenizer),
+        (attr::TOKENIZER_CONFIG, &sidecars.tokenizer_config),
+    ];
+    let integers = [
+        (attr::N_LAYERS, cfg.n_layers),
+        (attr::D_MODEL, cfg.d_model),
+        (attr::N_HEADS, cfg.n_heads),
+        (attr::N_KV_HEADS, cfg.n_kv_heads),
+        (attr::HEAD_DIM, cfg.head_dim),
+        (attr::FFN, cfg.ffn),
+        (attr::VOCAB, cfg.vocab),
+        (attr::MAX_CTX, cfg.max_ctx),
+    ];
+    let attributes: Vec<String> = strings
+        .iter()
+        .map(|(key, value)| format!("{key} = \"{}\"", escape(value)))
+        .chain(
+            integers
+                .iter()
+                .map(|(key, value)| format!("{key} = {value} : i64")),
+        )
+        .collect();
+    writeln!(text, "module attributes {{{}}} {{", attributes.join(", ")).unwrap();
     text.push_str(&entry_decode(cfg));
     text.push_str(&layer(cfg, Mode::Decode));
     text.push_str(&entry_prefill(cfg));

@@ -28,84 +28,23 @@ use ditto_ir::melior::{
     Context,
 };
 
+use ditto_contracts::kernel_abi::{Element, Operand, Scalar, KERNELS};
+
 use crate::{rewrite, PassError};
 
-const MATRIX: &str = "memref<?x?xf32, strided<[?, ?], offset: ?>>";
-const VECTOR: &str = "memref<?xf32, strided<[?], offset: ?>>";
-const INDICES: &str = "memref<?xi8, strided<[?], offset: ?>>";
-const CODEBOOKS: &str = "memref<?x?xf16, strided<[?, ?], offset: ?>>";
-
-/// How an attribute of a kernel op is passed to the runtime.
-#[derive(Clone, Copy)]
-enum Scalar {
-    /// A float attribute, as f32.
-    F32(&'static str),
-    /// An integer attribute, as i64.
-    I64(&'static str),
-    /// A bool attribute, as i64 0 or 1.
-    Flag(&'static str),
+/// The type an operand is cast to before the call: a fully dynamic strided
+/// memref of its element type and rank.
+fn operand_type(context: &Context, operand: Operand) -> Type<'_> {
+    let element = match operand.element {
+        Element::F32 => "f32",
+        Element::F16 => "f16",
+        Element::I8 => "i8",
+    };
+    let dims = "?x".repeat(operand.rank);
+    let strides = vec!["?"; operand.rank].join(", ");
+    let text = format!("memref<{dims}{element}, strided<[{strides}], offset: ?>>");
+    Type::parse(context, &text).expect("a well-formed memref type")
 }
-
-/// A kernel op, the runtime entry it calls, its memref operands' types
-/// after the cast, and its attributes in the order the entry takes them.
-struct KernelAbi {
-    op: &'static str,
-    callee: &'static str,
-    memrefs: &'static [&'static str],
-    scalars: &'static [Scalar],
-}
-
-const KERNELS: &[KernelAbi] = &[
-    KernelAbi {
-        op: "ditto.gemv",
-        callee: "ditto_rt_gemv",
-        memrefs: &[MATRIX, VECTOR, VECTOR],
-        scalars: &[
-            Scalar::F32("alpha"),
-            Scalar::F32("beta"),
-            Scalar::Flag("transpose_a"),
-        ],
-    },
-    KernelAbi {
-        op: "ditto.gemm",
-        callee: "ditto_rt_gemm",
-        memrefs: &[MATRIX, MATRIX, MATRIX],
-        scalars: &[
-            Scalar::F32("alpha"),
-            Scalar::F32("beta"),
-            Scalar::Flag("transpose_a"),
-            Scalar::Flag("transpose_b"),
-        ],
-    },
-    KernelAbi {
-        op: "codebook.gemv",
-        callee: "ditto_rt_cb_gemv",
-        memrefs: &[INDICES, CODEBOOKS, VECTOR, VECTOR],
-        scalars: &[
-            Scalar::I64("bits"),
-            Scalar::I64("block"),
-            Scalar::F32("alpha"),
-            Scalar::F32("beta"),
-        ],
-    },
-    KernelAbi {
-        op: "codebook.gemm",
-        callee: "ditto_rt_cb_gemm",
-        memrefs: &[INDICES, CODEBOOKS, MATRIX, MATRIX],
-        scalars: &[
-            Scalar::I64("bits"),
-            Scalar::I64("block"),
-            Scalar::F32("alpha"),
-            Scalar::F32("beta"),
-        ],
-    },
-    KernelAbi {
-        op: "codebook.dequantize",
-        callee: "ditto_rt_cb_dequantize",
-        memrefs: &[INDICES, CODEBOOKS, MATRIX],
-        scalars: &[Scalar::I64("bits"), Scalar::I64("block")],
-    },
-];
 
 pub fn lower_kernels(context: &Context, module: &Module) -> Result<(), PassError> {
     let f32_type = Type::float32(context);
@@ -118,7 +57,7 @@ pub fn lower_kernels(context: &Context, module: &Module) -> Result<(), PassError
         let memref_types: Vec<Type> = abi
             .memrefs
             .iter()
-            .map(|t| Type::parse(context, t).expect("static type"))
+            .map(|&operand| operand_type(context, operand))
             .collect();
         let mut signature = memref_types.clone();
         signature.extend(abi.scalars.iter().map(|s| match s {

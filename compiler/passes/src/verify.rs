@@ -2,6 +2,7 @@
 //! the ranks of each operand, and shapes that agree — checked on every
 //! `ditto` op, with the op's location in the message.
 
+use ditto_contracts::codebook;
 use ditto_ir::melior::ir::{
     attribute::{BoolAttribute, IntegerAttribute},
     operation::{OperationLike, OperationRef},
@@ -64,18 +65,19 @@ fn integer(op: OperationRef, name: &str) -> Result<i64, PassError> {
 pub(crate) fn scheme(op: OperationRef) -> Result<(u64, u64), PassError> {
     let bits = integer(op, "bits")?;
     let block = integer(op, "block")?;
-    if ![2, 3, 4, 5, 6, 8].contains(&bits) {
-        return Err(PassError::at(
+    let bits = codebook::check_bits_i64(bits).map_err(|_| {
+        let allowed: Vec<String> = codebook::SUPPORTED_BITS.iter().map(u8::to_string).collect();
+        PassError::at(
             op,
-            format!("bits must be one of 2, 3, 4, 5, 6, 8, got {bits}"),
-        ));
-    }
-    if block <= 0 || block % 8 != 0 {
-        return Err(PassError::at(
+            format!("bits must be one of {}, got {bits}", allowed.join(", ")),
+        )
+    })?;
+    let block = codebook::check_block_i64(block).map_err(|_| {
+        PassError::at(
             op,
             format!("block must be a positive multiple of 8, got {block}"),
-        ));
-    }
+        )
+    })?;
     Ok((bits as u64, block as u64))
 }
 
@@ -111,22 +113,25 @@ fn check_storage(op: OperationRef, n: Option<u64>, k: Option<u64>) -> Result<(),
         "codebook entries and 2^bits",
     )?;
     if let (Some(n), Some(k)) = (n, k) {
-        if (k * bits) % 8 != 0 {
-            return Err(PassError::at(
-                op,
-                format!("a row of {k} indices of {bits} bits does not start on a byte"),
-            ));
-        }
+        let format =
+            codebook::Format::new_or_empty(n as usize, k as usize, bits as u8, block as usize)
+                .map_err(|e| match e {
+                    codebook::FormatError::RowNotByteAligned { .. } => PassError::at(
+                        op,
+                        format!("a row of {k} indices of {bits} bits does not start on a byte"),
+                    ),
+                    e => PassError::at(op, e.to_string()),
+                })?;
         agree(
             op,
             indices[0],
-            Some((n * k * bits).div_ceil(8)),
+            Some(format.index_bytes() as u64),
             "index bytes and the tensor's size",
         )?;
         agree(
             op,
             codebooks[0],
-            Some((n * k).div_ceil(block)),
+            Some(format.blocks() as u64),
             "codebook count and the tensor's blocks",
         )?;
     }

@@ -9,6 +9,7 @@
 //! %w = memref.view %weights[%off][] : memref<?xi8> to memref<896x896xf32>
 //! ```
 
+use ditto_contracts::tensor_names::{self, Part};
 use std::collections::HashMap;
 
 use ditto_ir::melior::{
@@ -41,10 +42,11 @@ fn entries(op: OperationRef) -> Result<Vec<(String, usize)>, PassError> {
     let name = weight_name(op.attribute("name").ok())
         .ok_or_else(|| PassError::at(op, format!("{kind} without a string `name`")))?;
     Ok(if kind == "codebook.weight" {
-        vec![
-            (format!("{name}#indices"), 0),
-            (format!("{name}#codebooks"), 1),
-        ]
+        Part::ALL
+            .iter()
+            .enumerate()
+            .map(|(result, &part)| (tensor_names::stored(&name, part), result))
+            .collect()
     } else {
         vec![(name, 0)]
     })

@@ -279,7 +279,7 @@ fn parse_tensor_bits(value: &str) -> Result<(String, u8, Option<usize>), String>
         .map(|b| {
             b.parse::<usize>()
                 .ok()
-                .filter(|b| *b > 0 && b % 8 == 0)
+                .filter(|b| ditto_contracts::codebook::check_block(*b).is_ok())
                 .ok_or_else(|| format!("`{value}`: BLOCK must be a positive multiple of 8"))
         })
         .transpose()?;

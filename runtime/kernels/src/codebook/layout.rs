@@ -8,8 +8,21 @@ use std::fmt;
 
 use half::f16;
 
-/// Index widths the format allows.
-pub const SUPPORTED_BITS: [usize; 6] = [2, 3, 4, 5, 6, 8];
+use ditto_contracts::codebook::{self, Format};
+
+/// Index widths the format allows ([`codebook::SUPPORTED_BITS`], as the
+/// kernels count them).
+pub const SUPPORTED_BITS: [usize; 6] = {
+    let b = codebook::SUPPORTED_BITS;
+    [
+        b[0] as usize,
+        b[1] as usize,
+        b[2] as usize,
+        b[3] as usize,
+        b[4] as usize,
+        b[5] as usize,
+    ]
+};
 
 /// A quantized matrix `Ŵ [N, K]` whose sizes have been checked against its
 /// arrays: `indices` is the b-bit stream (`ceil(N·K·b/8)` bytes), `codebooks`
@@ -64,34 +77,27 @@ impl<'a> CbMatrix<'a> {
         codebooks: &'a [f16],
     ) -> Result<CbMatrix<'a>, FormatError> {
         let fail = |what: String| Err(FormatError(format!("codebook matrix [{n}, {k}]: {what}")));
-        if !SUPPORTED_BITS.contains(&bits) {
-            return fail(format!("{bits}-bit indices (supported: 2, 3, 4, 5, 6, 8)"));
-        }
-        if block == 0 || !block.is_multiple_of(8) {
-            return fail(format!("block {block} is not a positive multiple of 8"));
-        }
-        if !(k * bits).is_multiple_of(8) {
-            return fail(format!(
-                "K·b = {k}·{bits} is not a multiple of 8 (rows must start on a byte)"
-            ));
-        }
-        let Some(bits_total) = n.checked_mul(k).and_then(|e| e.checked_mul(bits)) else {
-            return fail("too many weights".into());
+        let format = u8::try_from(bits)
+            .map_err(|_| codebook::FormatError::UnsupportedBits { bits: bits as i128 })
+            .and_then(|b| Format::new_or_empty(n, k, b, block));
+        let format = match format {
+            Ok(format) => format,
+            Err(e) => return fail(e.to_string()),
         };
-        let want_indices = bits_total.div_ceil(8);
-        if indices.len() != want_indices {
+        if indices.len() != format.index_bytes() {
             return fail(format!(
-                "{} index bytes, the format needs {want_indices}",
-                indices.len()
+                "{} index bytes, the format needs {}",
+                indices.len(),
+                format.index_bytes()
             ));
         }
-        let want_codebooks = (n * k).div_ceil(block) << bits;
-        if codebooks.len() != want_codebooks {
+        if codebooks.len() != format.codebook_len() {
             return fail(format!(
-                "{} codebook entries, the format needs {want_codebooks} ({} blocks of {})",
+                "{} codebook entries, the format needs {} ({} blocks of {})",
                 codebooks.len(),
-                (n * k).div_ceil(block),
-                1 << bits
+                format.codebook_len(),
+                format.blocks(),
+                format.levels()
             ));
         }
         Ok(CbMatrix {

@@ -16,18 +16,7 @@ use super::gemm::Gemm;
 use super::int8::{int8_codebook_scale, Q8Row, Q8Vector, GROUP, LANES};
 use super::layout::{epilogue, reduce_halving, CbMatrix, Segment};
 
-/// Eight `b`-bit indices from the front of `bytes` (fewer bytes at the end
-/// of the stream are zero-extended): the stream read as a little-endian
-/// integer, index `t` at bits `[t·b, (t+1)·b)`.
-#[inline]
-pub(crate) fn unpack8(bytes: &[u8], bits: usize) -> [u8; 8] {
-    let mut buf = [0u8; 8];
-    let n = bits.min(bytes.len());
-    buf[..n].copy_from_slice(&bytes[..n]);
-    let word = u64::from_le_bytes(buf);
-    let mask = (1u64 << bits) - 1;
-    std::array::from_fn(|t| ((word >> (t * bits)) & mask) as u8)
-}
+pub(crate) use ditto_contracts::codebook::unpack8;
 
 /// The segment's codebook widened to f32 (the first `2^b` entries used).
 #[inline]

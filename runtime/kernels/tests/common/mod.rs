@@ -50,17 +50,11 @@ pub struct Quantized {
     pub codebooks: Vec<f16>,
 }
 
-/// Writes index i at bits [i·b, (i+1)·b), bit t of the stream being bit
-/// t mod 8 of byte t / 8.
+/// The index stream of `indices`, packed as the quantizer packs it (the
+/// codebook contract's packer; [`index`] reads it back bit by bit).
 pub fn pack(indices: &[usize], bits: usize) -> Vec<u8> {
-    let mut stream = vec![0u8; (indices.len() * bits).div_ceil(8)];
-    for (i, &q) in indices.iter().enumerate() {
-        for t in 0..bits {
-            let bit = i * bits + t;
-            stream[bit / 8] |= (((q >> t) & 1) as u8) << (bit % 8);
-        }
-    }
-    stream
+    let indices: Vec<u8> = indices.iter().map(|&q| q as u8).collect();
+    ditto_contracts::codebook::pack(&indices, bits as u8).expect("valid indices and width")
 }
 
 /// Reads index i back, one bit at a time.
