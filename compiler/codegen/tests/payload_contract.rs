@@ -1,0 +1,77 @@
+//! The payload contract across its two sides: dittoc's writer
+//! (`ditto_codegen::payload::append`) on a file that stands for the linked
+//! image, read back by the runtime's reader (`ditto_rt::payload::Payload`).
+
+use std::collections::HashMap;
+
+use ditto_codegen::payload::{append, WeightLayout};
+use ditto_contracts::model::ModelConfig;
+use safetensors::{serialize_to_file, tensor::TensorView, Dtype};
+
+#[test]
+fn what_dittoc_appends_the_runtime_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("m.weights");
+    let embd: Vec<u8> = (0..4 * 12 * 4).map(|i| i as u8).collect();
+    let idx: Vec<u8> = (0..40).map(|i| (i * 7) as u8).collect();
+    let tensors = HashMap::from([
+        (
+            "token_embd.weight".to_string(),
+            TensorView::new(Dtype::F32, vec![4, 12], &embd).unwrap(),
+        ),
+        (
+            "w#indices".to_string(),
+            TensorView::new(Dtype::U8, vec![40], &idx).unwrap(),
+        ),
+    ]);
+    serialize_to_file(&tensors, None, &weights).unwrap();
+    let used = vec![
+        ("w#indices".to_string(), "memref<40xi8>".to_string()),
+        (
+            "token_embd.weight".to_string(),
+            "memref<4x12xf32>".to_string(),
+        ),
+    ];
+    let layout = WeightLayout::new(&weights, &used).unwrap();
+
+    let (tokenizer, tokenizer_config) = (dir.path().join("t.json"), dir.path().join("tc.json"));
+    std::fs::write(&tokenizer, b"{\"tokenizer\": true}").unwrap();
+    std::fs::write(&tokenizer_config, b"{\"bos_token_id\": null}").unwrap();
+    let exe = dir.path().join("model");
+    let image: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&exe, &image).unwrap();
+    let model = ModelConfig {
+        arch: "llama".into(),
+        n_layers: 1,
+        d_model: 12,
+        n_heads: 2,
+        n_kv_heads: 1,
+        head_dim: 6,
+        vocab: 4,
+        max_ctx: 32,
+    };
+    append(&exe, &layout, &tokenizer, &tokenizer_config, model.clone()).unwrap();
+
+    let file = std::fs::read(&exe).unwrap();
+    assert_eq!(
+        &file[..image.len()],
+        &image[..],
+        "the image is left as it was"
+    );
+    let payload = ditto_rt::payload::Payload::open(&exe).unwrap();
+    assert_eq!(payload.model(), &model);
+    assert_eq!(payload.tokenizer_json(), b"{\"tokenizer\": true}");
+    assert_eq!(payload.tokenizer_config_json(), b"{\"bos_token_id\": null}");
+    let offsets = layout.offsets();
+    for (name, data) in [("token_embd.weight", &embd), ("w#indices", &idx)] {
+        let entry = &payload.manifest().weights_index[name];
+        assert_eq!(entry.offset, offsets[name], "{name}");
+        assert_eq!(entry.offset % 64, 0, "{name} is 64-byte aligned");
+        let at = entry.offset as usize;
+        assert_eq!(&payload.weights()[at..at + data.len()], &data[..], "{name}");
+    }
+    assert_eq!(
+        payload.manifest().weights_index["w#indices"].shape,
+        vec![40]
+    );
+}
