@@ -124,8 +124,9 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     let model = model_info(&module)?;
     let print = options.print_ir_after_all;
 
-    let rules = ditto_passes::select::rule_set(&options.rules, options.codebook_kernels)?;
-    let report = ditto_passes::select::select_kernels(&context, &module, &rules)?;
+    let rules = ditto_passes::select::rule_set(&options.rules)?;
+    let report =
+        ditto_passes::select::select_kernels(&context, &module, &rules, options.codebook_kernels)?;
     eprintln!("{report}");
     if print {
         pipeline::print_after("ditto-select-kernels", &module);

@@ -3,9 +3,10 @@
 //! The numbers are ordinal, not cycle estimates. They only have to order the
 //! alternatives an e-class can hold, and the order is:
 //!
-//! 1. a kernel call (`blas.gemv`, `blas.gemm`, the fused `cb.gemv`,
-//!    `cb.gemm`) with plain operands — about 20; Ditto's dequantize-then-BLAS
-//!    recipe (`cb.dequant.*`) costs [`DEQUANTIZE_PASS`] more;
+//! 1. a kernel call (`blas.gemv`, `blas.gemm`, `cb.gemv`, `cb.gemm`) with
+//!    plain operands — about 20 (whether a codebook product then runs fused
+//!    or as Ditto's dequantize-then-BLAS recipe is an option of the lowering,
+//!    not a choice the e-graph makes);
 //! 2. a kernel call plus whole-output passes (`tensor.add`, `tensor.scale`)
 //!    that a rule could not fold into it — at least [`TENSOR_PASS`];
 //! 3. anything with a loop nest (`gen`) — at least [`LOOP_NEST`].
@@ -35,10 +36,6 @@ pub const SCALAR_FN: u64 = 4;
 pub const REDUCTION_LOOP: u64 = 100;
 /// A library kernel call.
 pub const KERNEL_CALL: u64 = 10;
-/// Dequantizing a whole codebook matrix to f32 before a BLIS call (Ditto's
-/// recipe): a pass over all N·K weights that writes 4 bytes per weight, on
-/// top of the product — the cost the fused kernels avoid.
-pub const DEQUANTIZE_PASS: u64 = 500;
 /// A whole-output elementwise pass (`tensor.add`, `tensor.scale`).
 pub const TENSOR_PASS: u64 = 1_000;
 /// A loop nest (`gen`).
@@ -56,7 +53,6 @@ impl KernelCost {
             Lang::Gen(_) => LOOP_NEST,
             Lang::Sum(_) => REDUCTION_LOOP,
             Lang::Gemv(_) | Lang::Gemm(_) | Lang::CbGemv(_) | Lang::CbGemm(_) => KERNEL_CALL,
-            Lang::CbDequantGemv(_) | Lang::CbDequantGemm(_) => KERNEL_CALL + DEQUANTIZE_PASS,
             Lang::TensorAdd(_) | Lang::TensorScale(_) => TENSOR_PASS,
             Lang::Fn(_) | Lang::Opaque(_) => SCALAR_FN,
             Lang::Ix(_)

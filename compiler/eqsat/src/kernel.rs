@@ -5,10 +5,12 @@
 //! ```text
 //! (blas.gemv ALPHA A TRANS X BETA Y)       y := BETA·Y + ALPHA·op(A)·x
 //! (blas.gemm ALPHA A TA B TB BETA C)       C := BETA·C + ALPHA·op(A)·op(B)
-//! (cb.gemv ALPHA W X BETA Y)               y := BETA·Y + ALPHA·Ŵ·x      (fused)
-//! (cb.gemm ALPHA X W BETA C)               C := BETA·C + ALPHA·X·Ŵᵀ     (fused)
-//! (cb.dequant.gemv …), (cb.dequant.gemm …) the same, dequantize then BLIS
+//! (cb.gemv ALPHA W X BETA Y)               y := BETA·Y + ALPHA·Ŵ·x
+//! (cb.gemm ALPHA X W BETA C)               C := BETA·C + ALPHA·X·Ŵᵀ
 //! ```
+//!
+//! (Whether a codebook product then runs as a fused kernel or as Ditto's
+//! dequantize-then-BLAS recipe is decided by the kernel lowering, not here.)
 //!
 //! W is `(cb.matrix Q CB BITS BLOCK)`: index stream and codebook buffers and
 //! the quantization scheme of a codebook matrix Ŵ [N, K].
@@ -82,15 +84,6 @@ pub struct CodebookMatrix {
     pub block: u64,
 }
 
-/// How a product with a codebook matrix is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodebookKernel {
-    /// A fused kernel that reads Ŵ from its codebooks directly.
-    Fused,
-    /// Ditto's recipe: dequantize Ŵ to f32, then a BLIS call.
-    Dequantize,
-}
-
 /// A recognized kernel call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kernel {
@@ -128,8 +121,6 @@ pub enum Kernel {
     },
     /// `y := beta·y + alpha·Ŵ·x`, Ŵ a codebook matrix [N, K].
     CodebookGemv {
-        /// How it is computed.
-        how: CodebookKernel,
         /// ALPHA.
         alpha: f32,
         /// Ŵ.
@@ -143,8 +134,6 @@ pub enum Kernel {
     },
     /// `c := beta·c + alpha·x·Ŵᵀ`, x [M, K], Ŵ a codebook matrix [N, K].
     CodebookGemm {
-        /// How it is computed.
-        how: CodebookKernel,
         /// ALPHA.
         alpha: f32,
         /// The left matrix buffer.
@@ -277,14 +266,9 @@ impl Kernel {
                     c,
                 }
             }
-            Lang::CbGemv([al, w, x, be, y]) | Lang::CbDequantGemv([al, w, x, be, y]) => {
+            Lang::CbGemv([al, w, x, be, y]) => {
                 let (beta, y) = init(number(*be, "BETA")?, *y, "Y")?;
                 Kernel::CodebookGemv {
-                    how: if matches!(root, Lang::CbGemv(_)) {
-                        CodebookKernel::Fused
-                    } else {
-                        CodebookKernel::Dequantize
-                    },
                     alpha: number(*al, "ALPHA")?,
                     w: codebook(*w)?,
                     x: buffer(*x, "X")?,
@@ -292,14 +276,9 @@ impl Kernel {
                     y,
                 }
             }
-            Lang::CbGemm([al, x, w, be, c]) | Lang::CbDequantGemm([al, x, w, be, c]) => {
+            Lang::CbGemm([al, x, w, be, c]) => {
                 let (beta, c) = init(number(*be, "BETA")?, *c, "C")?;
                 Kernel::CodebookGemm {
-                    how: if matches!(root, Lang::CbGemm(_)) {
-                        CodebookKernel::Fused
-                    } else {
-                        CodebookKernel::Dequantize
-                    },
                     alpha: number(*al, "ALPHA")?,
                     x: buffer(*x, "X")?,
                     w: codebook(*w)?,
@@ -340,15 +319,6 @@ impl Kernel {
             out.push((role, buf.as_str()));
         }
         out
-    }
-}
-
-impl CodebookKernel {
-    fn prefix(self) -> &'static str {
-        match self {
-            CodebookKernel::Fused => "cb_",
-            CodebookKernel::Dequantize => "dequantize+s",
-        }
     }
 }
 
@@ -406,28 +376,26 @@ impl fmt::Display for Kernel {
                 write!(f, ", C={c})")
             }
             Kernel::CodebookGemv {
-                how,
                 alpha,
                 w,
                 x,
                 beta,
                 y,
             } => {
-                write!(f, "{}gemv(alpha=", how.prefix())?;
+                f.write_str("cb_gemv(alpha=")?;
                 fmt_num(f, *alpha)?;
                 write!(f, ", W={w}, x={x}, beta=")?;
                 fmt_num(f, *beta)?;
                 write!(f, ", y={y})")
             }
             Kernel::CodebookGemm {
-                how,
                 alpha,
                 x,
                 w,
                 beta,
                 c,
             } => {
-                write!(f, "{}gemm(alpha=", how.prefix())?;
+                f.write_str("cb_gemm(alpha=")?;
                 fmt_num(f, *alpha)?;
                 write!(f, ", X={x}, W={w}, beta=")?;
                 fmt_num(f, *beta)?;

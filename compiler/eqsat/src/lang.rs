@@ -21,9 +21,8 @@
 //! | `(blas.gemm ALPHA A TA B TB BETA C)` | kernel: `C := BETA·C + ALPHA·op(A)·op(B)` |
 //! | `(tensor.add Y T)`, `(tensor.scale C T)` | whole-output `Y + T` and `C·T`; produced only by rules |
 //! | `(cb.matrix Q CB BITS BLOCK)` | a codebook-quantized matrix (docs/codebook-format.md): index stream `Q`, codebooks `CB`; read like a buffer |
-//! | `(cb.gemv ALPHA W X BETA Y)` | kernel: `y := BETA·Y + ALPHA·Ŵ·x`, fused (Ŵ never materialized) |
-//! | `(cb.gemm ALPHA X W BETA C)` | kernel: `C := BETA·C + ALPHA·X·Ŵᵀ`, fused |
-//! | `(cb.dequant.gemv …)`, `(cb.dequant.gemm …)` | the same, Ditto's recipe: dequantize Ŵ to f32, then BLIS |
+//! | `(cb.gemv ALPHA W X BETA Y)` | kernel: `y := BETA·Y + ALPHA·Ŵ·x` (fused or dequantize-then-BLIS: an option of the lowering) |
+//! | `(cb.gemm ALPHA X W BETA C)` | kernel: `C := BETA·C + ALPHA·X·Ŵᵀ` |
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -58,8 +57,6 @@ define_language! {
         "cb.matrix" = CbMatrix([Id; 4]),
         "cb.gemv" = CbGemv([Id; 5]),
         "cb.gemm" = CbGemm([Id; 5]),
-        "cb.dequant.gemv" = CbDequantGemv([Id; 5]),
-        "cb.dequant.gemm" = CbDequantGemm([Id; 5]),
         Num(Num),
         Symbol(Symbol),
     }
@@ -150,8 +147,6 @@ pub const OPERATORS: &[(&str, Arity)] = &[
     ("cb.matrix", Arity::Exactly(4)),
     ("cb.gemv", Arity::Exactly(5)),
     ("cb.gemm", Arity::Exactly(5)),
-    ("cb.dequant.gemv", Arity::Exactly(5)),
-    ("cb.dequant.gemm", Arity::Exactly(5)),
 ];
 
 /// The arity of operator `op`, or `None` if `op` is not an operator (a symbol or number).
@@ -174,12 +169,7 @@ impl Lang {
     pub fn is_kernel(&self) -> bool {
         matches!(
             self,
-            Lang::Gemv(_)
-                | Lang::Gemm(_)
-                | Lang::CbGemv(_)
-                | Lang::CbGemm(_)
-                | Lang::CbDequantGemv(_)
-                | Lang::CbDequantGemm(_)
+            Lang::Gemv(_) | Lang::Gemm(_) | Lang::CbGemv(_) | Lang::CbGemm(_)
         )
     }
 }

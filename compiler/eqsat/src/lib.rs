@@ -31,7 +31,7 @@ pub mod sexp;
 pub use analysis::{Facts, Graph};
 pub use cost::KernelCost;
 pub use error::{Diagnostic, RuleError};
-pub use kernel::{CodebookKernel, CodebookMatrix, DecodeError, Init, Kernel, Trans};
+pub use kernel::{CodebookMatrix, DecodeError, Init, Kernel, Trans};
 pub use lang::{pretty, Lang, Num, Term};
 pub use predicate::{Predicate, VOCABULARY};
 pub use ruleset::{Rule, RuleSet};

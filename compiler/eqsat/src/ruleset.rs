@@ -26,10 +26,6 @@ pub const BUILTIN_FILES: &[(&str, &str)] = &[
         "builtin/codebook.rules",
         include_str!("../rules/codebook.rules"),
     ),
-    (
-        "builtin/codebook-dequantize.rules",
-        include_str!("../rules/codebook-dequantize.rules"),
-    ),
 ];
 
 /// One named, directional rewrite rule.
@@ -79,20 +75,6 @@ impl RuleSet {
                 .unwrap_or_else(|e| unreachable!("built-in rule names are unique: {e}"));
         }
         set
-    }
-
-    /// This set without the rules read from `file` (e.g.
-    /// `"builtin/codebook.rules"`, to select Ditto's dequantize-then-BLAS
-    /// recipe over the fused codebook kernels).
-    pub fn without_file(&self, file: &str) -> RuleSet {
-        RuleSet {
-            rules: self
-                .rules
-                .iter()
-                .filter(|r| r.file != file)
-                .cloned()
-                .collect(),
-        }
     }
 
     /// Parses rule-file text; `name` is used as the file name in diagnostics.

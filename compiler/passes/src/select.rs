@@ -12,8 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use ditto_dialects::codebook::Scheme;
+pub use ditto_eqsat::RuleSet;
 use ditto_eqsat::{select, CodebookMatrix, Init, Kernel, Term, Trans};
-pub use ditto_eqsat::{CodebookKernel, RuleSet};
 use ditto_ir::melior::{
     ir::{
         attribute::{FloatAttribute, IntegerAttribute},
@@ -60,17 +60,22 @@ impl std::fmt::Display for SelectReport {
     }
 }
 
-/// The built-in rules plus those of `files` (`--rules FILE`). With
-/// `CodebookKernel::Dequantize`, the fused codebook rules are left out, so
-/// products with codebook matrices take Ditto's dequantize-then-BLIS recipe.
-pub fn rule_set(
-    files: &[std::path::PathBuf],
-    codebook: CodebookKernel,
-) -> Result<RuleSet, PassError> {
-    let mut rules = match codebook {
-        CodebookKernel::Fused => RuleSet::builtin(),
-        CodebookKernel::Dequantize => RuleSet::builtin().without_file("builtin/codebook.rules"),
-    };
+/// How a product with a codebook matrix runs, once kernel selection has
+/// recognized it (`cb.gemv`/`cb.gemm` in the e-graph).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CodebookKernel {
+    /// A fused kernel that reads Ŵ from its codebooks directly
+    /// (`codebook.gemv`/`codebook.gemm`).
+    #[default]
+    Fused,
+    /// Ditto's recipe: the `codebook.dequantize` into f32 scratch stays, and
+    /// BLIS runs on the scratch (`ditto.gemv`/`ditto.gemm`).
+    Dequantize,
+}
+
+/// The built-in rules plus those of `files` (`--rules FILE`).
+pub fn rule_set(files: &[std::path::PathBuf]) -> Result<RuleSet, PassError> {
+    let mut rules = RuleSet::builtin();
     for file in files {
         let user = RuleSet::from_file(file).map_err(|e| PassError::new(e.to_string()))?;
         rules
@@ -80,11 +85,13 @@ pub fn rule_set(
     Ok(rules)
 }
 
-/// Runs kernel selection over every block of `module`.
+/// Runs kernel selection over every block of `module`; products with a
+/// codebook matrix become the kernels `codebook` says.
 pub fn select_kernels(
     context: &Context,
     module: &ditto_ir::melior::ir::Module,
     rules: &RuleSet,
+    codebook: CodebookKernel,
 ) -> Result<SelectReport, PassError> {
     let mut report = SelectReport::default();
     let generics = rewrite::collect(module.as_operation(), "linalg.generic");
@@ -103,11 +110,11 @@ pub fn select_kernels(
         let Some(kernel) = selection.kernel else {
             continue;
         };
-        if let Some(done) = candidate.write_back(context, op, &kernel)? {
+        if let Some(done) = candidate.write_back(context, op, &kernel, codebook)? {
             match kernel {
                 Kernel::Gemv { .. } => report.gemv += 1,
                 Kernel::Gemm { .. } => report.gemm += 1,
-                Kernel::CodebookGemv { how, .. } | Kernel::CodebookGemm { how, .. } => match how {
+                Kernel::CodebookGemv { .. } | Kernel::CodebookGemm { .. } => match codebook {
                     CodebookKernel::Fused => report.codebook_fused += 1,
                     CodebookKernel::Dequantize => report.codebook_dequantized += 1,
                 },
@@ -304,6 +311,7 @@ impl<'c, 'a> Candidate<'c, 'a> {
         context: &Context,
         op: OperationRef<'c, 'a>,
         kernel: &Kernel,
+        how: CodebookKernel,
     ) -> Result<Option<Vec<OperationRef<'c, 'a>>>, PassError> {
         let buffer = |name: &str| self.buffers.get(name).copied();
         let location = op.location();
@@ -387,12 +395,7 @@ impl<'c, 'a> Candidate<'c, 'a> {
                     location,
                 )
             }
-            Kernel::CodebookGemv {
-                how, alpha, w, x, ..
-            }
-            | Kernel::CodebookGemm {
-                how, alpha, w, x, ..
-            } => {
+            Kernel::CodebookGemv { alpha, w, x, .. } | Kernel::CodebookGemm { alpha, w, x, .. } => {
                 let (Some(source), Some(x)) = (codebook(w), buffer(x)) else {
                     return Ok(None);
                 };

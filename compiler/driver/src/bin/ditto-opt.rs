@@ -81,8 +81,7 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         vec![(0, text.as_str())]
     };
-    let rules = ditto_passes::select::rule_set(&args.rules, args.codebook_kernels.into())
-        .map_err(|e| e.message)?;
+    let rules = ditto_passes::select::rule_set(&args.rules).map_err(|e| e.message)?;
     let mut outputs = Vec::new();
     let mut failures = Vec::new();
     for (first_line, chunk) in chunks {
@@ -152,7 +151,8 @@ fn process(
         if pass.is_empty() {
             break;
         }
-        if let Err(message) = run_ditto_pass(&context, &module, pass, rules) {
+        if let Err(message) = run_ditto_pass(&context, &module, pass, rules, args.codebook_kernels)
+        {
             return (None, vec![message]);
         }
         if args.print_ir_after_all {
@@ -175,12 +175,15 @@ fn run_ditto_pass(
     module: &Module,
     pass: &str,
     rules: &ditto_passes::select::RuleSet,
+    codebook: ditto_driver::CodebookKernels,
 ) -> Result<(), String> {
     let error = |e: ditto_passes::PassError| e.message;
     match pass {
-        "ditto-select-kernels" => ditto_passes::select::select_kernels(context, module, rules)
-            .map(|_| ())
-            .map_err(error),
+        "ditto-select-kernels" => {
+            ditto_passes::select::select_kernels(context, module, rules, codebook.into())
+                .map(|_| ())
+                .map_err(error)
+        }
         "ditto-lower-kernels" => ditto_passes::kernels::lower_kernels(context, module).map_err(error),
         "ditto-lower-weights" => {
             // Without a weight file, the offsets are those of dittoc's

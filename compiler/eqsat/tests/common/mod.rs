@@ -209,7 +209,6 @@ pub const CB_W: &str = "(cb.matrix %q %cb 4 256)";
 /// A fused codebook GEMV as [`Kernel::CodebookGemv`].
 pub fn cb_gemv(alpha: f32, beta: f32, y: Init) -> Kernel {
     Kernel::CodebookGemv {
-        how: ditto_eqsat::CodebookKernel::Fused,
         alpha,
         w: cb_weight(),
         x: "%x".into(),
@@ -221,7 +220,6 @@ pub fn cb_gemv(alpha: f32, beta: f32, y: Init) -> Kernel {
 /// A fused codebook GEMM `X·Ŵᵀ` as [`Kernel::CodebookGemm`].
 pub fn cb_gemm(alpha: f32, beta: f32, c: Init) -> Kernel {
     Kernel::CodebookGemm {
-        how: ditto_eqsat::CodebookKernel::Fused,
         alpha,
         x: "%x".into(),
         w: cb_weight(),
