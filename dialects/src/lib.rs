@@ -28,6 +28,16 @@ const DIALECTS: [(&str, &str, &str); 2] = [
     ),
 ];
 
+/// The IRDL definitions of every project dialect, as one MLIR source (for
+/// tools that load IRDL from a file, such as `mlir-opt`'s `--irdl-file`).
+pub fn irdl_source() -> String {
+    DIALECTS
+        .iter()
+        .map(|(_, source, _)| *source)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Loads every project dialect into `context` (which must have the upstream
 /// `irdl` dialect loaded). Loading twice is a no-op.
 pub fn load(context: &Context) -> Result<(), Vec<String>> {

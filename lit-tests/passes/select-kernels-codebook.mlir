@@ -1,5 +1,5 @@
 // RUN: %ditto-opt %s --split-input-file --pass-pipeline='builtin.module(ditto-select-kernels)' | FileCheck %s
-// RUN: %ditto-opt %s --split-input-file --codebook-kernels=dequantize --pass-pipeline='builtin.module(ditto-select-kernels)' | FileCheck %s --check-prefix=DITTO
+// RUN: %ditto-opt %s --split-input-file --pass-pipeline='builtin.module(ditto-select-kernels{codebook-kernels=dequantize})' | FileCheck %s --check-prefix=DITTO
 
 // A GEMV whose matrix was dequantized from codebooks: by default a fused
 // codebook kernel replaces both the dequantization and the product; with

@@ -1,4 +1,4 @@
-// RUN: %ditto-opt %s --rules %S/../../examples/rules/example.rules --pass-pipeline='builtin.module(ditto-select-kernels)' | FileCheck %s
+// RUN: %ditto-opt %s --pass-pipeline='builtin.module(ditto-select-kernels{rules=%S/../../examples/rules/example.rules})' | FileCheck %s
 // RUN: %ditto-opt %s --pass-pipeline='builtin.module(ditto-select-kernels)' | FileCheck %s --check-prefix=BUILTIN
 
 // Attention-style scores divided by a constant: S = Q·Kᵀ / 8. The built-in

@@ -1,8 +1,11 @@
 //! `dittoc model.mlir -O3 -o model`: from the model module to one executable.
 //!
-//! 1. dittoc's passes: kernel selection (e-graph), kernel lowering, weight
-//!    lowering against the payload layout (`ditto-passes`);
-//! 2. upstream MLIR conversions to the LLVM dialect ([`pipeline`]);
+//! 1. one MLIR pass pipeline ([`pipeline`]): dittoc's passes (verification,
+//!    kernel selection with the e-graph, kernel lowering, weight lowering at
+//!    the payload layout's offsets; `ditto-passes`), then the upstream
+//!    conversions to the LLVM dialect;
+//! 2. the weight offsets the pipeline compiled in, checked against the
+//!    payload layout;
 //! 3. in-process translation to LLVM IR, `-O` optimization for the target
 //!    CPU, object emission ([`llvm`]);
 //! 4. link with the runtime static library (which bundles BLIS) and append
@@ -14,11 +17,7 @@ use std::{
     process::Command,
 };
 
-use ditto_ir::melior::ir::{
-    attribute::{IntegerAttribute, StringAttribute},
-    operation::OperationLike,
-    Module,
-};
+use ditto_ir::melior::ir::Module;
 
 pub mod llvm;
 pub mod payload;
@@ -43,7 +42,7 @@ impl CodegenError {
 
 impl From<ditto_passes::PassError> for CodegenError {
     fn from(e: ditto_passes::PassError) -> Self {
-        CodegenError::Message(e.message)
+        CodegenError::Message(e.to_string())
     }
 }
 
@@ -75,32 +74,17 @@ pub struct CompileOptions {
     pub runtime_lib: Option<PathBuf>,
 }
 
-/// A string attribute of the module (`ditto.weights`, ...).
-pub fn string_attribute(module: &Module, key: &str) -> Result<String, CodegenError> {
-    module
-        .as_operation()
-        .attribute(key)
-        .ok()
-        .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
-        .ok_or_else(|| CodegenError::new(format!("the module has no string attribute `{key}`")))
-}
+pub use ditto_ir::string_attribute;
 
 fn integer_attribute(module: &Module, key: &str) -> Result<i64, CodegenError> {
-    module
-        .as_operation()
-        .attribute(key)
-        .ok()
-        .and_then(|a| IntegerAttribute::try_from(a).ok())
-        .map(|i| i.value())
-        .ok_or_else(|| CodegenError::new(format!("the module has no integer attribute `{key}`")))
+    Ok(ditto_ir::integer_attribute(module, key)?)
 }
 
 /// The model description the runtime reads from the manifest, from the
 /// module's attributes (the model contract, `ditto_contracts::model`).
 fn model_info(module: &Module) -> Result<ModelConfig, CodegenError> {
     ModelConfig::from_attributes(
-        string_attribute(module, attr::ARCH)?,
+        ditto_ir::string_attribute(module, attr::ARCH)?,
         |key| integer_attribute(module, key),
         |key, value| CodegenError::new(format!("the module's `{key}` is {value}, below 0")),
     )
@@ -108,6 +92,7 @@ fn model_info(module: &Module) -> Result<ModelConfig, CodegenError> {
 
 /// Compiles `options.input` to `options.output`.
 pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
+    ditto_passes::registry::register();
     let context = ditto_ir::create_context()?;
     let mut module = ditto_ir::parse_file(&context, &options.input)?;
     let dir = options
@@ -116,33 +101,23 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let sidecar = |key: &str| -> Result<PathBuf, CodegenError> {
-        Ok(dir.join(string_attribute(&module, key)?))
+        Ok(dir.join(ditto_ir::string_attribute(&module, key)?))
     };
     let weights_path = sidecar(attr::WEIGHTS)?;
     let tokenizer_path = sidecar(attr::TOKENIZER)?;
     let tokenizer_config_path = sidecar(attr::TOKENIZER_CONFIG)?;
     let model = model_info(&module)?;
-    let print = options.print_ir_after_all;
 
-    let rules = ditto_passes::select::rule_set(&options.rules)?;
-    let report =
-        ditto_passes::select::select_kernels(&context, &module, &rules, options.codebook_kernels)?;
-    eprintln!("{report}");
-    if print {
-        pipeline::print_after("ditto-select-kernels", &module);
-    }
-    ditto_passes::kernels::lower_kernels(&context, &module)?;
-    if print {
-        pipeline::print_after("ditto-lower-kernels", &module);
-    }
+    // The payload layout of the weight ops as they are (no pass adds or
+    // removes one), checked against the weight file before compiling.
     let used = ditto_passes::weights::weights_used(&module)?;
     let layout = payload::WeightLayout::new(&weights_path, &used)?;
-    ditto_passes::weights::lower_weights(&context, &module, &layout.offsets())?;
-    if print {
-        pipeline::print_after("ditto-lower-weights", &module);
-    }
-    ditto_ir::verify(&context, &module, &options.input.display().to_string())?;
-    pipeline::run_pipeline(&context, &mut module, pipeline::LOWER_TO_LLVM, print)?;
+    // The rule files, read here first so that a bad one is reported as such
+    // (ditto-select-kernels reads them again).
+    ditto_passes::select::rule_set(&options.rules)?;
+    let pipeline = pipeline::dittoc(options.codebook_kernels, &options.rules);
+    ditto_ir::run_pipeline(&context, &mut module, &pipeline, options.print_ir_after_all)?;
+    layout.check_compiled(&module)?;
 
     let write = |path: &Path, text: String| {
         std::fs::write(path, text)

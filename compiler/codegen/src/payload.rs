@@ -13,6 +13,7 @@ use ditto_contracts::payload::{
     section_start, IndexEntry, Manifest, ModelConfig, Section, FORMAT, TOKENIZER, TOKENIZER_CONFIG,
     WEIGHTS,
 };
+use ditto_ir::melior::ir::Module;
 use ditto_passes::weights::Element;
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
@@ -73,6 +74,36 @@ impl WeightLayout {
 
     pub fn offsets(&self) -> std::collections::HashMap<String, u64> {
         ditto_passes::weights::offsets(&self.placements)
+    }
+
+    /// Checks that the offsets `ditto-lower-weights` compiled into `module`
+    /// are this layout's, entry for entry: the payload written next to the
+    /// code must be the one the code reads.
+    pub fn check_compiled(&self, module: &Module) -> Result<(), CodegenError> {
+        let compiled = ditto_passes::weights::recorded_layout(module)?;
+        let planned: Vec<(&str, u64)> = self
+            .placements
+            .iter()
+            .map(|p| (p.name.as_str(), p.offset))
+            .collect();
+        let compiled: Vec<(&str, u64)> = compiled.iter().map(|(n, o)| (n.as_str(), *o)).collect();
+        if let Some(((name, offset), (compiled_name, compiled_offset))) = planned
+            .iter()
+            .zip(&compiled)
+            .find(|(planned, compiled)| planned != compiled)
+        {
+            return Err(CodegenError::new(format!(
+                "internal error: the payload puts \"{name}\" at byte {offset}, but the code was compiled to read \"{compiled_name}\" at byte {compiled_offset}"
+            )));
+        }
+        if planned.len() != compiled.len() {
+            return Err(CodegenError::new(format!(
+                "internal error: the payload holds {} weights, but the code was compiled to read {}",
+                planned.len(),
+                compiled.len()
+            )));
+        }
+        Ok(())
     }
 
     fn write(&self, out: &mut File) -> Result<(), CodegenError> {

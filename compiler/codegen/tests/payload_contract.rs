@@ -75,3 +75,68 @@ fn what_dittoc_appends_the_runtime_reads() {
         vec![40]
     );
 }
+
+/// The offsets `ditto-lower-weights` compiled in (its module attribute) must
+/// be the payload's; dittoc refuses to write a payload the code would
+/// misread.
+#[test]
+fn compiled_offsets_must_match_the_payload_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("m.weights");
+    let a: Vec<u8> = vec![0; 3 * 4];
+    let b: Vec<u8> = vec![0; 5 * 4];
+    let tensors = HashMap::from([
+        (
+            "a".to_string(),
+            TensorView::new(Dtype::F32, vec![3], &a).unwrap(),
+        ),
+        (
+            "b".to_string(),
+            TensorView::new(Dtype::F32, vec![5], &b).unwrap(),
+        ),
+    ]);
+    serialize_to_file(&tensors, None, &weights).unwrap();
+
+    ditto_passes::registry::register();
+    let context = ditto_ir::create_context().unwrap();
+    let source = r#"func.func @f(%blob: memref<?xi8>) {
+  %a = "ditto.weight"() {name = "a"} : () -> memref<3xf32>
+  %b = "ditto.weight"() {name = "b"} : () -> memref<5xf32>
+  return
+}"#;
+    let mut module = ditto_ir::parse_module(&context, source, "m.mlir").unwrap();
+    let used = ditto_passes::weights::weights_used(&module).unwrap();
+    let layout = WeightLayout::new(&weights, &used).unwrap();
+    ditto_ir::run_pipeline(
+        &context,
+        &mut module,
+        "builtin.module(ditto-lower-weights)",
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        ditto_passes::weights::recorded_layout(&module).unwrap(),
+        vec![("a".to_string(), 0), ("b".to_string(), 64)]
+    );
+    layout.check_compiled(&module).unwrap();
+
+    for (recorded, expected) in [
+        (
+            r#"[["a", 0], ["b", 128]]"#,
+            r#"the payload puts "b" at byte 64, but the code was compiled to read "b" at byte 128"#,
+        ),
+        (r#"[["a", 0]]"#, "the payload holds 2 weights, but the code was compiled to read 1"),
+    ] {
+        let other = ditto_ir::parse_module(
+            &context,
+            &format!("module attributes {{ditto.weight_layout = {recorded}}} {{}}"),
+            "other.mlir",
+        )
+        .unwrap();
+        let error = layout.check_compiled(&other).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+    let none = ditto_ir::parse_module(&context, "module {}", "none.mlir").unwrap();
+    let error = layout.check_compiled(&none).unwrap_err().to_string();
+    assert!(error.contains("ditto.weight_layout"), "{error}");
+}

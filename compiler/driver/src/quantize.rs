@@ -392,14 +392,15 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         sidecar("ditto.tokenizer_config")?,
     );
 
-    ditto_codegen::pipeline::run_pipeline(
+    ditto_ir::run_pipeline(
         &context,
         &mut module,
         "builtin.module(inline,symbol-dce)",
         false,
     )
     .map_err(|e| e.to_string())?;
-    let targets = ditto_passes::quantize::quantizable_weights(&module).map_err(|e| e.message)?;
+    let targets =
+        ditto_passes::quantize::quantizable_weights(&module).map_err(|e| e.to_string())?;
     if targets.is_empty() {
         return Err(format!(
             "{}: no f32 weight matrices left to quantize (is it quantized already?)",
@@ -523,12 +524,12 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
             )
         })
         .collect();
-    ditto_passes::quantize::apply(&context, &module, &plan).map_err(|e| e.message)?;
+    ditto_passes::quantize::apply(&context, &module, &plan).map_err(|e| e.to_string())?;
     ditto_ir::verify(&context, &module, &options.output.display().to_string())
         .map_err(|e| e.to_string())?;
 
     // The output's weight file: every entry the rewritten module uses.
-    let used = ditto_passes::weights::weights_used(&module).map_err(|e| e.message)?;
+    let used = ditto_passes::weights::weights_used(&module).map_err(|e| e.to_string())?;
     let mut entries: Vec<(String, Entry)> = Vec::new();
     for (name, _) in &used {
         if entries.iter().any(|(n, _)| n == name) {

@@ -1,6 +1,11 @@
 //! MLIR set-up shared by every stage of dittoc: one context with the upstream
 //! dialects, passes and LLVM translations registered and the project's IRDL
-//! dialects loaded, plus parsing that reports MLIR's diagnostics as errors.
+//! dialects loaded, parsing that reports MLIR's diagnostics as errors,
+//! running a textual pass pipeline, and ([`pass`]) registering passes written
+//! in Rust with MLIR's pass registry.
+
+pub mod pass;
+pub use pass::PassError;
 
 use std::{cell::RefCell, path::Path, rc::Rc};
 
@@ -19,6 +24,16 @@ pub use melior;
 pub struct MlirError {
     pub what: String,
     pub diagnostics: Vec<String>,
+}
+
+impl MlirError {
+    /// A failure without diagnostics.
+    pub fn new(what: impl Into<String>) -> Self {
+        MlirError {
+            what: what.into(),
+            diagnostics: vec![],
+        }
+    }
 }
 
 /// Creates the context every stage uses: all upstream dialects, passes and LLVM
@@ -124,6 +139,68 @@ pub fn verify(context: &Context, module: &Module, source_name: &str) -> Result<(
             diagnostics,
         })
     }
+}
+
+/// A string attribute of the module (`ditto.weights`, ...).
+pub fn string_attribute(module: &Module, key: &str) -> Result<String, MlirError> {
+    use melior::ir::{attribute::StringAttribute, operation::OperationLike};
+    module
+        .as_operation()
+        .attribute(key)
+        .ok()
+        .and_then(|a| StringAttribute::try_from(a).ok())
+        .map(|s| s.value().to_string())
+        .ok_or_else(|| MlirError::new(format!("the module has no string attribute `{key}`")))
+}
+
+/// An integer attribute of the module (`ditto.n_layers`, ...).
+pub fn integer_attribute(module: &Module, key: &str) -> Result<i64, MlirError> {
+    use melior::ir::{attribute::IntegerAttribute, operation::OperationLike};
+    module
+        .as_operation()
+        .attribute(key)
+        .ok()
+        .and_then(|a| IntegerAttribute::try_from(a).ok())
+        .map(|i| i.value())
+        .ok_or_else(|| MlirError::new(format!("the module has no integer attribute `{key}`")))
+}
+
+/// Runs a textual pass pipeline (`builtin.module(…)`, parsed by MLIR, with
+/// every registered pass) on `module`, printing the IR after every pass to
+/// stderr when `print_after_all` is set. A failure carries the diagnostics
+/// the passes emitted.
+pub fn run_pipeline(
+    context: &Context,
+    module: &mut Module,
+    pipeline: &str,
+    print_after_all: bool,
+) -> Result<(), MlirError> {
+    use melior::{
+        ir::operation::OperationPrintingFlags,
+        pass::{PassIrPrintingOptions, PassManager},
+        utility::parse_pass_pipeline,
+    };
+    let manager = PassManager::new(context);
+    parse_pass_pipeline(manager.as_operation_pass_manager(), pipeline)
+        .map_err(|e| MlirError::new(format!("invalid pass pipeline `{pipeline}`: {e}")))?;
+    if print_after_all {
+        // MLIR prints only from a single-threaded context.
+        context.enable_multi_threading(false);
+        manager.enable_ir_printing(&PassIrPrintingOptions {
+            before_all: false,
+            after_all: true,
+            module_scope: true,
+            on_change: false,
+            on_failure: false,
+            flags: OperationPrintingFlags::new(),
+            tree_printing_path: Default::default(),
+        });
+    }
+    let (result, diagnostics) = with_diagnostics(context, || manager.run(module));
+    result.map_err(|_| MlirError {
+        what: "the pass pipeline failed".into(),
+        diagnostics,
+    })
 }
 
 /// An unknown location naming a file, for ops created by passes.

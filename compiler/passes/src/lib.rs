@@ -10,34 +10,19 @@
 //!   becomes a view of the weight blob at its payload offset.
 //! - [`verify::verify`] (`ditto-verify`): what the IRDL definitions cannot
 //!   express (f32 elements, ranks, agreeing shapes).
+//! - [`quantize::apply`] (`ditto-quantize{bits=N block=N}`): weights become
+//!   codebook weights (the IR half of `dittoc quantize`).
+//!
+//! [`registry::register`] registers them with MLIR's pass registry, so that
+//! MLIR's pipeline parser runs them like upstream passes.
 
 pub mod kernels;
 pub mod lookup;
 pub mod quantize;
+pub mod registry;
 pub mod rewrite;
 pub mod select;
 pub mod verify;
 pub mod weights;
 
-use ditto_ir::melior::ir::operation::{OperationLike, OperationRef};
-
-/// A pass failure, with the location of the op it concerns.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct PassError {
-    pub message: String,
-}
-
-impl PassError {
-    pub fn new(message: impl Into<String>) -> Self {
-        PassError {
-            message: message.into(),
-        }
-    }
-
-    pub fn at(op: OperationRef, message: impl Into<String>) -> Self {
-        PassError {
-            message: format!("{}: {}", op.location(), message.into()),
-        }
-    }
-}
+pub use ditto_ir::PassError;

@@ -73,6 +73,23 @@ pub enum CodebookKernel {
     Dequantize,
 }
 
+impl CodebookKernel {
+    /// The value of the `codebook-kernels` pass option.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodebookKernel::Fused => "fused",
+            CodebookKernel::Dequantize => "dequantize",
+        }
+    }
+
+    /// [`CodebookKernel::as_str`] backwards.
+    pub fn parse(text: &str) -> Option<Self> {
+        [CodebookKernel::Fused, CodebookKernel::Dequantize]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
 /// The built-in rules plus those of `files` (`--rules FILE`).
 pub fn rule_set(files: &[std::path::PathBuf]) -> Result<RuleSet, PassError> {
     let mut rules = RuleSet::builtin();

@@ -15,9 +15,11 @@ use std::collections::HashMap;
 use ditto_ir::melior::{
     dialect::arith,
     ir::{
-        attribute::{IntegerAttribute, StringAttribute},
+        attribute::{ArrayAttribute, IntegerAttribute, StringAttribute},
         block::BlockLike,
-        operation::{OperationBuilder, OperationLike, OperationRef},
+        operation::{
+            OperationBuilder, OperationLike, OperationMutLike, OperationRef, OperationRefMut,
+        },
         r#type::MemRefType,
         Attribute, RegionLike, Type, ValueLike,
     },
@@ -162,9 +164,85 @@ fn weight_name(attribute: Option<Attribute>) -> Option<String> {
     Some(string.value().to_string())
 }
 
-/// Rewrites every `ditto.weight` into a `memref.view` of its function's
-/// first argument (which must be `memref<?xi8>`).
+/// The module attribute in which [`lower_weights`] records the offsets it
+/// compiled in, `[["NAME", OFFSET], …]` in blob order, so that the payload
+/// written next to the code can be checked against them.
+pub const LAYOUT_ATTRIBUTE: &str = "ditto.weight_layout";
+
+/// Rewrites every weight op into a `memref.view` of its function's first
+/// argument (which must be `memref<?xi8>`) at the offset `placements` give
+/// it, and records the offsets in [`LAYOUT_ATTRIBUTE`].
 pub fn lower_weights(
+    context: &Context,
+    module: &ditto_ir::melior::ir::Module,
+    placements: &[Placement],
+) -> Result<(), PassError> {
+    let offsets = offsets(placements);
+    lower_weight_ops(context, module, &offsets)?;
+    let entries: Vec<Attribute> = placements
+        .iter()
+        .map(|p| {
+            ArrayAttribute::new(
+                context,
+                &[
+                    StringAttribute::new(context, &p.name).into(),
+                    IntegerAttribute::new(
+                        Type::parse(context, "i64").expect("i64"),
+                        p.offset as i64,
+                    )
+                    .into(),
+                ],
+            )
+            .into()
+        })
+        .collect();
+    let layout = ArrayAttribute::new(context, &entries);
+    // SAFETY: the module's own operation, mutated while nothing else borrows it.
+    let mut op = unsafe { OperationRefMut::from_raw(module.as_operation().to_raw()) };
+    op.set_attribute(LAYOUT_ATTRIBUTE, layout.into());
+    Ok(())
+}
+
+/// The offsets [`lower_weights`] recorded in `module`, in blob order.
+pub fn recorded_layout(
+    module: &ditto_ir::melior::ir::Module,
+) -> Result<Vec<(String, u64)>, PassError> {
+    let bad = || {
+        PassError::new(format!(
+            "the module's `{LAYOUT_ATTRIBUTE}` is missing or not [[\"NAME\", OFFSET], …]"
+        ))
+    };
+    let layout = module
+        .as_operation()
+        .attribute(LAYOUT_ATTRIBUTE)
+        .ok()
+        .and_then(|a| ArrayAttribute::try_from(a).ok())
+        .ok_or_else(bad)?;
+    (0..layout.len())
+        .map(|i| {
+            let entry = layout
+                .element(i)
+                .ok()
+                .and_then(|e| ArrayAttribute::try_from(e).ok())
+                .filter(|e| e.len() == 2)
+                .ok_or_else(bad)?;
+            let name = entry
+                .element(0)
+                .ok()
+                .and_then(|n| StringAttribute::try_from(n).ok())
+                .ok_or_else(bad)?;
+            let offset = entry
+                .element(1)
+                .ok()
+                .and_then(|o| IntegerAttribute::try_from(o).ok())
+                .and_then(|o| u64::try_from(o.value()).ok())
+                .ok_or_else(bad)?;
+            Ok((name.value().to_string(), offset))
+        })
+        .collect()
+}
+
+fn lower_weight_ops(
     context: &Context,
     module: &ditto_ir::melior::ir::Module,
     offsets: &WeightOffsets,
