@@ -125,7 +125,10 @@ fn compiled_offsets_must_match_the_payload_layout() {
             r#"[["a", 0], ["b", 128]]"#,
             r#"the payload puts "b" at byte 64, but the code was compiled to read "b" at byte 128"#,
         ),
-        (r#"[["a", 0]]"#, "the payload holds 2 weights, but the code was compiled to read 1"),
+        (
+            r#"[["a", 0]]"#,
+            "the payload holds 2 weights, but the code was compiled to read 1",
+        ),
     ] {
         let other = ditto_ir::parse_module(
             &context,
