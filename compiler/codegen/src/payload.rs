@@ -14,7 +14,7 @@ use ditto_contracts::payload::{
     WEIGHTS,
 };
 use ditto_ir::melior::ir::Module;
-use ditto_passes::weights::Element;
+use ditto_passes::weights::{Element, WeightUse};
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
@@ -32,7 +32,7 @@ impl WeightLayout {
     /// Lays out the weights a module uses (`ditto_passes::weights::layout`),
     /// checking each against the sidecar: present, and of the element type
     /// and shape the module's `memref` type says.
-    pub fn new(sidecar: &Path, used: &[(String, String)]) -> Result<Self, CodegenError> {
+    pub fn new(sidecar: &Path, used: &[WeightUse]) -> Result<Self, CodegenError> {
         let mmap = map(sidecar)?;
         let tensors = SafeTensors::deserialize(&mmap).map_err(|e| {
             CodegenError::new(format!(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use ditto_codegen::payload::{append, WeightLayout};
 use ditto_contracts::model::ModelConfig;
+use ditto_passes::weights::{Element, WeightUse};
 use safetensors::{serialize_to_file, tensor::TensorView, Dtype};
 
 #[test]
@@ -26,11 +27,16 @@ fn what_dittoc_appends_the_runtime_reads() {
     ]);
     serialize_to_file(&tensors, None, &weights).unwrap();
     let used = vec![
-        ("w#indices".to_string(), "memref<40xi8>".to_string()),
-        (
-            "token_embd.weight".to_string(),
-            "memref<4x12xf32>".to_string(),
-        ),
+        WeightUse {
+            name: "w#indices".into(),
+            layout: Some((Element::U8, vec![40])),
+            type_text: "memref<40xi8>".into(),
+        },
+        WeightUse {
+            name: "token_embd.weight".into(),
+            layout: Some((Element::F32, vec![4, 12])),
+            type_text: "memref<4x12xf32>".into(),
+        },
     ];
     let layout = WeightLayout::new(&weights, &used).unwrap();
 

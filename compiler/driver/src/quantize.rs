@@ -531,7 +531,7 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     // The output's weight file: every entry the rewritten module uses.
     let used = ditto_passes::weights::weights_used(&module).map_err(|e| e.to_string())?;
     let mut entries: Vec<(String, Entry)> = Vec::new();
-    for (name, _) in &used {
+    for ditto_passes::weights::WeightUse { name, .. } in &used {
         if entries.iter().any(|(n, _)| n == name) {
             continue;
         }

@@ -22,6 +22,7 @@ pub mod quantize;
 pub mod registry;
 pub mod rewrite;
 pub mod select;
+pub mod types;
 pub mod verify;
 pub mod weights;
 

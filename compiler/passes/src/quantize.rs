@@ -118,7 +118,7 @@ pub fn quantizable_weights(
             .result(0)
             .map_err(|e| PassError::at(op, e.to_string()))?
             .into();
-        let shape = crate::verify::f32_shape(&value.r#type().to_string());
+        let shape = crate::types::f32_shape(value.r#type());
         let matrix = match shape.as_deref() {
             Some([Some(n), Some(k)]) if quantizable_uses(op, value) => Some((*n, *k)),
             _ => None,
@@ -154,13 +154,15 @@ pub fn storage_types<'c>(
     let count = (n * k) as u64;
     let bytes = (count * scheme.bits as u64).div_ceil(8);
     let blocks = count.div_ceil(scheme.block);
-    let parse = |text: String| {
-        MemRefType::try_from(Type::parse(context, &text).expect("memref type parses"))
-            .expect("a memref type")
-    };
+    let i8 = ditto_ir::melior::ir::r#type::IntegerType::new(context, 8).into();
     (
-        parse(format!("memref<{bytes}xi8>")),
-        parse(format!("memref<{blocks}x{}xf16>", 1u64 << scheme.bits)),
+        MemRefType::new(i8, &[bytes as i64], None, None),
+        MemRefType::new(
+            Type::float16(context),
+            &[blocks as i64, 1i64 << scheme.bits],
+            None,
+            None,
+        ),
     )
 }
 
@@ -185,7 +187,7 @@ pub fn apply(
             .into();
         let dense = MemRefType::try_from(value.r#type())
             .map_err(|_| PassError::at(op, "ditto.weight must produce a memref"))?;
-        let (n, k) = match crate::verify::f32_shape(&value.r#type().to_string()).as_deref() {
+        let (n, k) = match crate::types::f32_shape(value.r#type()).as_deref() {
             Some([Some(n), Some(k)]) => (*n as usize, *k as usize),
             _ => {
                 return Err(PassError::at(

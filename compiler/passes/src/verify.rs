@@ -9,23 +9,11 @@ use ditto_ir::melior::ir::{
     Module, ValueLike,
 };
 
-use crate::{rewrite, PassError};
-
-/// A memref type's shape (`None` for a dynamic extent) if its elements are f32.
-pub fn f32_shape(ty: &str) -> Option<Vec<Option<u64>>> {
-    typed_shape(ty, "f32")
-}
-
-/// A memref type's shape if its element type is `element`.
-pub fn typed_shape(ty: &str, element: &str) -> Option<Vec<Option<u64>>> {
-    let inner = ty.strip_prefix("memref<")?;
-    let dims_and_element = inner.split([',', '>']).next()?;
-    let mut parts: Vec<&str> = dims_and_element.split('x').collect();
-    if parts.pop()? != element {
-        return None;
-    }
-    Some(parts.iter().map(|d| d.parse().ok()).collect())
-}
+use crate::{
+    rewrite,
+    types::{f32_shape, typed_shape, ElementType},
+    PassError,
+};
 
 fn operand_shape(
     op: OperationRef,
@@ -36,9 +24,8 @@ fn operand_shape(
     let ty = op
         .operand(index)
         .map_err(|_| PassError::at(op, format!("missing operand `{what}`")))?
-        .r#type()
-        .to_string();
-    let shape = f32_shape(&ty).ok_or_else(|| {
+        .r#type();
+    let shape = f32_shape(ty).ok_or_else(|| {
         PassError::at(
             op,
             format!("operand `{what}` must be a memref of f32, got {ty}"),
@@ -85,21 +72,23 @@ pub(crate) fn scheme(op: OperationRef) -> Result<(u64, u64), PassError> {
 /// tensor quantized with (bits, block).
 fn check_storage(op: OperationRef, n: Option<u64>, k: Option<u64>) -> Result<(), PassError> {
     let (bits, block) = scheme(op)?;
-    let shape = |index: usize, element: &str| -> Result<Vec<Option<u64>>, PassError> {
+    let shape = |index: usize, element: ElementType| -> Result<Vec<Option<u64>>, PassError> {
         let ty = op
             .operand(index)
             .map_err(|e| PassError::at(op, e.to_string()))?
-            .r#type()
-            .to_string();
-        typed_shape(&ty, element).ok_or_else(|| {
+            .r#type();
+        typed_shape(ty, element).ok_or_else(|| {
             PassError::at(
                 op,
-                format!("operand {index} must be a memref of {element}, got {ty}"),
+                format!(
+                    "operand {index} must be a memref of {}, got {ty}",
+                    element.name()
+                ),
             )
         })
     };
-    let indices = shape(0, "i8")?;
-    let codebooks = shape(1, "f16")?;
+    let indices = shape(0, ElementType::I8)?;
+    let codebooks = shape(1, ElementType::F16)?;
     if indices.len() != 1 || codebooks.len() != 2 {
         return Err(PassError::at(
             op,
@@ -161,9 +150,8 @@ pub fn verify(module: &Module) -> Result<(), PassError> {
         let ty = op
             .result(0)
             .map_err(|e| PassError::at(op, e.to_string()))?
-            .r#type()
-            .to_string();
-        match f32_shape(&ty) {
+            .r#type();
+        match f32_shape(ty) {
             Some(shape) if shape.iter().all(Option::is_some) => {}
             _ => {
                 return Err(PassError::at(
@@ -227,20 +215,4 @@ pub fn verify(module: &Module) -> Result<(), PassError> {
         check_storage(op, c[1], x[1])?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::f32_shape;
-
-    #[test]
-    fn shapes() {
-        assert_eq!(f32_shape("memref<4x8xf32>"), Some(vec![Some(4), Some(8)]));
-        assert_eq!(
-            f32_shape("memref<?x8xf32, strided<[8, 1], offset: ?>>"),
-            Some(vec![None, Some(8)])
-        );
-        assert_eq!(f32_shape("memref<4xf16>"), None);
-        assert_eq!(f32_shape("memref<f32>"), Some(vec![]));
-    }
 }

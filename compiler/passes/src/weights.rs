@@ -26,7 +26,7 @@ use ditto_ir::melior::{
     Context,
 };
 
-use crate::{rewrite, PassError};
+use crate::{rewrite, types::ElementType, PassError};
 
 /// Tensor name → byte offset in the weight blob.
 pub type WeightOffsets = HashMap<String, u64>;
@@ -56,10 +56,20 @@ fn entries(op: OperationRef) -> Result<Vec<(String, usize)>, PassError> {
 
 const WEIGHT_OPS: [&str; 2] = ["ditto.weight", "codebook.weight"];
 
+/// One blob entry a weight op uses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightUse {
+    /// The entry's name in the weight file.
+    pub name: String,
+    /// Its element type and static shape, if its memref type has both in a
+    /// form the blob can hold.
+    pub layout: Option<(Element, Vec<usize>)>,
+    /// The memref type as printed, for messages.
+    pub type_text: String,
+}
+
 /// Every blob entry the weight ops of `module` use, with its memref type.
-pub fn weights_used(
-    module: &ditto_ir::melior::ir::Module,
-) -> Result<Vec<(String, String)>, PassError> {
+pub fn weights_used(module: &ditto_ir::melior::ir::Module) -> Result<Vec<WeightUse>, PassError> {
     let mut used = Vec::new();
     for kind in WEIGHT_OPS {
         for op in rewrite::collect(module.as_operation(), kind) {
@@ -68,7 +78,11 @@ pub fn weights_used(
                     .result(result)
                     .map_err(|e| PassError::at(op, e.to_string()))?
                     .r#type();
-                used.push((name, ty.to_string()));
+                used.push(WeightUse {
+                    name,
+                    layout: Element::of(ty),
+                    type_text: ty.to_string(),
+                });
             }
         }
     }
@@ -97,19 +111,18 @@ impl Element {
     }
 
     /// A statically shaped memref type's element type and shape.
-    fn of(ty: &str) -> Option<(Element, Vec<usize>)> {
-        [
-            ("f32", Element::F32),
-            ("f16", Element::F16),
-            ("i8", Element::U8),
-        ]
-        .into_iter()
-        .find_map(|(name, element)| {
-            let dims = crate::verify::typed_shape(ty, name)?;
-            let shape: Option<Vec<usize>> =
-                dims.into_iter().map(|d| d.map(|d| d as usize)).collect();
-            Some((element, shape?))
-        })
+    fn of(ty: Type) -> Option<(Element, Vec<usize>)> {
+        let (element, dims) = crate::types::memref(ty)?;
+        let element = match element? {
+            ElementType::F32 => Element::F32,
+            ElementType::F16 => Element::F16,
+            ElementType::I8 => Element::U8,
+        };
+        let shape: Option<Vec<usize>> = dims
+            .into_iter()
+            .map(|d| d.and_then(|d| usize::try_from(d).ok()))
+            .collect();
+        Some((element, shape?))
     }
 }
 
@@ -126,16 +139,21 @@ pub struct Placement {
 /// Lays out the weights a module uses (see [`weights_used`]): each once, in
 /// order of first use, [`TENSOR_ALIGN`]-aligned. Returns the placements and
 /// the blob's size.
-pub fn layout(used: &[(String, String)]) -> Result<(Vec<Placement>, u64), PassError> {
+pub fn layout(used: &[WeightUse]) -> Result<(Vec<Placement>, u64), PassError> {
     let mut placements: Vec<Placement> = Vec::new();
     let mut next = 0u64;
-    for (name, ty) in used {
+    for WeightUse {
+        name,
+        layout,
+        type_text,
+    } in used
+    {
         if placements.iter().any(|p| &p.name == name) {
             continue;
         }
-        let (element, shape) = Element::of(ty).ok_or_else(|| {
+        let (element, shape) = layout.clone().ok_or_else(|| {
             PassError::new(format!(
-                "weight \"{name}\" must be a statically shaped memref of f32, f16 or i8, not {ty}"
+                "weight \"{name}\" must be a statically shaped memref of f32, f16 or i8, not {type_text}"
             ))
         })?;
         let bytes = element.bytes() * shape.iter().product::<usize>() as u64;
@@ -308,12 +326,22 @@ fn lower_weight_ops(
 mod tests {
     use super::*;
 
+    fn weight(context: &Context, name: &str, ty: &str) -> WeightUse {
+        let ty = Type::parse(context, ty).unwrap();
+        WeightUse {
+            name: name.into(),
+            layout: Element::of(ty),
+            type_text: ty.to_string(),
+        }
+    }
+
     #[test]
     fn layout_is_in_first_use_order_aligned_and_deduplicated() {
+        let context = ditto_ir::create_context().unwrap();
         let used = [
-            ("a".to_string(), "memref<3x5xf32>".to_string()),
-            ("b".to_string(), "memref<7xf32>".to_string()),
-            ("a".to_string(), "memref<3x5xf32>".to_string()),
+            weight(&context, "a", "memref<3x5xf32>"),
+            weight(&context, "b", "memref<7xf32>"),
+            weight(&context, "a", "memref<3x5xf32>"),
         ];
         let (placements, total) = layout(&used).unwrap();
         assert_eq!(placements.len(), 2);
@@ -325,8 +353,10 @@ mod tests {
 
     #[test]
     fn layout_rejects_dynamic_or_non_f32_weights() {
+        let context = ditto_ir::create_context().unwrap();
         for ty in ["memref<?x5xf32>", "memref<5xi32>"] {
-            assert!(layout(&[("w".to_string(), ty.to_string())]).is_err());
+            let error = layout(&[weight(&context, "w", ty)]).unwrap_err();
+            assert!(error.to_string().contains(ty), "{error}");
         }
     }
 }
