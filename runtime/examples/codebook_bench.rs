@@ -34,7 +34,8 @@ use ditto_rt::codebook::{
     cb_dequantize_with, cb_gemm_int8_with, cb_gemm_with, cb_gemv_int8_with, cb_gemv_with, CbMatrix,
     Int8Isa, Isa,
 };
-use ditto_rt::kernels::{sgemm, sgemv, Pool};
+use ditto_rt::kernels::{sgemm, sgemv, Gemm, Gemv, Strided1, Strided2};
+use ditto_rt::pool::Pool;
 use half::f16;
 
 /// Bytes of weights cycled through per measurement (`--working-set MB`).
@@ -115,17 +116,25 @@ fn f32_sgemv(pool: &Pool, a: &[f32], n: usize, k: usize, x: &[f32], y: &mut [f32
     unsafe {
         sgemv(
             pool,
-            n,
-            k,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            x.as_ptr(),
-            1,
-            0.0,
-            y.as_mut_ptr(),
-            1,
+            &Gemv {
+                m: n,
+                n: k,
+                alpha: 1.0,
+                a: Strided2 {
+                    at: a.as_ptr(),
+                    row_stride: k as isize,
+                    col_stride: 1,
+                },
+                x: Strided1 {
+                    at: x.as_ptr(),
+                    stride: 1,
+                },
+                beta: 0.0,
+                y: Strided1 {
+                    at: y.as_mut_ptr(),
+                    stride: 1,
+                },
+            },
         )
     }
 }
@@ -136,17 +145,28 @@ fn f32_sgemm(pool: &Pool, m: usize, a: &[f32], n: usize, k: usize, x: &[f32], c:
     unsafe {
         sgemm(
             pool,
-            m,
-            n,
-            k,
-            1.0,
-            x.as_ptr(),
-            (k as isize, 1),
-            a.as_ptr(),
-            (1, k as isize),
-            0.0,
-            c.as_mut_ptr(),
-            (n as isize, 1),
+            &Gemm {
+                m,
+                n,
+                k,
+                alpha: 1.0,
+                a: Strided2 {
+                    at: x.as_ptr(),
+                    row_stride: k as isize,
+                    col_stride: 1,
+                },
+                b: Strided2 {
+                    at: a.as_ptr(),
+                    row_stride: 1,
+                    col_stride: k as isize,
+                },
+                beta: 0.0,
+                c: Strided2 {
+                    at: c.as_mut_ptr(),
+                    row_stride: n as isize,
+                    col_stride: 1,
+                },
+            },
         )
     }
 }

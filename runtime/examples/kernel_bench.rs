@@ -7,7 +7,8 @@
 
 use std::time::Instant;
 
-use ditto_rt::kernels::{sgemv, Pool};
+use ditto_rt::kernels::{sgemv, Gemv, Strided1, Strided2};
+use ditto_rt::pool::Pool;
 
 const WORKING_SET: usize = 256 << 20;
 
@@ -42,17 +43,25 @@ fn main() {
                     unsafe {
                         sgemv(
                             pool,
-                            m,
-                            n,
-                            1.0,
-                            a.as_ptr(),
-                            n as isize,
-                            1,
-                            x.as_ptr(),
-                            1,
-                            0.0,
-                            y.as_mut_ptr(),
-                            1,
+                            &Gemv {
+                                m,
+                                n,
+                                alpha: 1.0,
+                                a: Strided2 {
+                                    at: a.as_ptr(),
+                                    row_stride: n as isize,
+                                    col_stride: 1,
+                                },
+                                x: Strided1 {
+                                    at: x.as_ptr(),
+                                    stride: 1,
+                                },
+                                beta: 0.0,
+                                y: Strided1 {
+                                    at: y.as_mut_ptr(),
+                                    stride: 1,
+                                },
+                            },
                         )
                     }
                 }

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use crate::cli::{Activations, Args, LogitsVia, DEFAULT_MAX_CTX, DEFAULT_MAX_NEW_TOKENS};
 use crate::generate::{generate, Flow, Session, Stats, PREFILL_BATCH};
-use crate::kernels;
 use crate::model::{EntryPoints, Model};
 use crate::npy;
 use crate::payload::Payload;
@@ -15,6 +14,7 @@ use crate::sampler::{Sampler, SamplerConfig};
 use crate::stop::StopFilter;
 use crate::tokenizer::{TextStream, Tokenizer, TokenizerConfig};
 use crate::Error;
+use crate::{blis, pool};
 
 /// Where a run writes: generated text (or ids) and the timing lines.
 pub struct Console<'a> {
@@ -74,7 +74,7 @@ pub fn run(
     };
     let eos = &tokenizer_config.eos_token_ids;
     // On a pool thread, the kernels split their work without hand-off waits.
-    kernels::pool().run(|| infer(args, &model, &plan, eos, tokenizer.as_ref(), console))
+    pool::pool().run(|| infer(args, &model, &plan, eos, tokenizer.as_ref(), console))
 }
 
 /// The kernels' thread pool (`--threads`, default: every core), the GEMV's
@@ -88,9 +88,11 @@ fn load_model<'p>(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    kernels::check_blis()?;
-    kernels::init_pool(threads)?;
-    crate::codebook::set_int8_activations(args.activations == Activations::Int8);
+    blis::check_blis()?;
+    pool::init_pool(threads)?;
+    crate::state::configure(crate::state::Settings {
+        int8_activations: args.activations == Activations::Int8,
+    });
     Ok(Model::new(entry, payload.weights(), payload.model()))
 }
 
@@ -118,7 +120,7 @@ fn calibrate(
     // On a terminal, a line that counts the windows as they go.
     let progress = std::io::stderr().is_terminal();
     let windows = prompt.len().div_ceil(window);
-    let run = kernels::pool().run(|| -> Result<(), Error> {
+    let run = pool::pool().run(|| -> Result<(), Error> {
         for (done, chunk) in prompt.chunks(window).enumerate() {
             if progress {
                 let seen = done * window;
@@ -164,7 +166,7 @@ fn perplexity(
     let model = load_model(args, payload, entry)?;
     let vocab = config.vocab;
     let start = Instant::now();
-    let (nll, scored) = kernels::pool().run(|| -> Result<(f64, usize), Error> {
+    let (nll, scored) = pool::pool().run(|| -> Result<(f64, usize), Error> {
         let (mut nll, mut scored) = (0.0f64, 0usize);
         for chunk in prompt.chunks(window).filter(|c| c.len() > 1) {
             let mut session = Session::new(&model, window, PREFILL_BATCH)?;

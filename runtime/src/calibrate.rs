@@ -22,10 +22,7 @@ use std::{
     borrow::Cow,
     collections::{BTreeMap, HashMap},
     path::Path,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Mutex,
-    },
+    sync::atomic::Ordering,
 };
 
 use ditto_contracts::calibration::{self, Stat};
@@ -44,12 +41,6 @@ struct Observed {
     /// [k, k] Σ over rows of x·xᵀ
     xtx: Vec<f32>,
 }
-
-/// The statistics being gathered; `None` outside `--calibrate`.
-static ACTIVE: Mutex<Option<Calibrator>> = Mutex::new(None);
-/// Whether `ACTIVE` holds a calibrator: the GEMM adapter checks this flag,
-/// not the lock, on every call.
-static GATHERING: AtomicBool = AtomicBool::new(false);
 
 pub struct Calibrator {
     /// Address range of the weight section.
@@ -79,7 +70,10 @@ pub fn start(weights: &[u8], index: &BTreeMap<String, IndexEntry>, samples: usiz
         .filter(|(_, e)| e.shape.len() == 2)
         .map(|(name, e)| (e.offset as usize, (name.clone(), e.shape[1])))
         .collect();
-    *ACTIVE.lock().expect("calibration lock") = Some(Calibrator {
+    *crate::state::state()
+        .calibration
+        .lock()
+        .expect("calibration lock") = Some(Calibrator {
         base: weights.as_ptr() as usize,
         len: weights.len(),
         by_offset,
@@ -87,7 +81,9 @@ pub fn start(weights: &[u8], index: &BTreeMap<String, IndexEntry>, samples: usiz
         capacity: samples,
         rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
     });
-    GATHERING.store(true, Ordering::Release);
+    crate::state::state()
+        .calibrating
+        .store(true, Ordering::Release);
 }
 
 /// Called by the GEMM adapter for `C = X·Wᵀ`: `w` is W's first element,
@@ -97,10 +93,13 @@ pub fn start(weights: &[u8], index: &BTreeMap<String, IndexEntry>, samples: usiz
 /// # Safety
 /// `x` must point to `m` valid rows as described.
 pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stride: usize) {
-    if !GATHERING.load(Ordering::Acquire) {
+    if !crate::state::state().calibrating.load(Ordering::Acquire) {
         return;
     }
-    let mut guard = ACTIVE.lock().expect("calibration lock");
+    let mut guard = crate::state::state()
+        .calibration
+        .lock()
+        .expect("calibration lock");
     let Some(cal) = guard.as_mut() else {
         return;
     };
@@ -155,19 +154,28 @@ pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stri
         // SAFETY: Xᵀ [k, m] and X [m, k] are views of the caller's rows;
         // the [k, k] accumulator is ours and overlaps neither.
         unsafe {
+            use crate::kernels::{Gemm, Strided2};
+            let rows = |row_stride, col_stride| Strided2 {
+                at: x,
+                row_stride,
+                col_stride,
+            };
             crate::kernels::sgemm(
-                crate::kernels::pool(),
-                k,
-                k,
-                m,
-                1.0,
-                x,
-                (1, stride),
-                x,
-                (stride, 1),
-                1.0,
-                stats.xtx.as_mut_ptr(),
-                (k as isize, 1),
+                crate::pool::pool(),
+                &Gemm {
+                    m: k,
+                    n: k,
+                    k: m,
+                    alpha: 1.0,
+                    a: rows(1, stride),
+                    b: rows(stride, 1),
+                    beta: 1.0,
+                    c: Strided2 {
+                        at: stats.xtx.as_mut_ptr(),
+                        row_stride: k as isize,
+                        col_stride: 1,
+                    },
+                },
             );
         }
     }
@@ -175,8 +183,11 @@ pub unsafe fn observe(w: *const f32, x: *const f32, m: usize, k: usize, row_stri
 
 /// Stops gathering and writes what was seen to `path` (safetensors, f32).
 pub fn finish(path: &Path) -> Result<usize, Error> {
-    GATHERING.store(false, Ordering::Release);
-    let cal = ACTIVE
+    crate::state::state()
+        .calibrating
+        .store(false, Ordering::Release);
+    let cal = crate::state::state()
+        .calibration
         .lock()
         .expect("calibration lock")
         .take()

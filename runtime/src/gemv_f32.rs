@@ -12,23 +12,37 @@
 //! same order per lane, so the two agree up to the order of the final
 //! 16-lane reduction (checked by the tests).
 
+/// Rows `[0, rows)` of `y := beta·y + alpha·A·x`, A row-major with row
+/// stride `lda`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rows {
+    pub rows: usize,
+    pub n: usize,
+    pub alpha: f32,
+    pub a: *const f32,
+    pub lda: usize,
+    pub x: *const f32,
+    pub beta: f32,
+    pub y: *mut f32,
+}
+
 /// Rows `[0, rows)` of the product, scalar: per row, 16 interleaved partial
 /// sums over k, then their sum.
 ///
 /// # Safety
 /// `a` holds `rows` rows of `n` floats at stride `lda`; `x` holds `n`
 /// floats; `y` holds `rows` floats.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn rows_scalar(
-    rows: usize,
-    n: usize,
-    alpha: f32,
-    a: *const f32,
-    lda: usize,
-    x: *const f32,
-    beta: f32,
-    y: *mut f32,
-) {
+pub unsafe fn rows_scalar(product: &Rows) {
+    let Rows {
+        rows,
+        n,
+        alpha,
+        a,
+        lda,
+        x,
+        beta,
+        y,
+    } = *product;
     // SAFETY: sizes as the caller guarantees.
     let x = unsafe { std::slice::from_raw_parts(x, n) };
     for r in 0..rows {
@@ -55,17 +69,17 @@ pub unsafe fn rows_scalar(
 /// As [`rows_scalar`], and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn rows_avx512(
-    rows: usize,
-    n: usize,
-    alpha: f32,
-    a: *const f32,
-    lda: usize,
-    x: *const f32,
-    beta: f32,
-    y: *mut f32,
-) {
+pub unsafe fn rows_avx512(product: &Rows) {
+    let Rows {
+        rows,
+        n,
+        alpha,
+        a,
+        lda,
+        x,
+        beta,
+        y,
+    } = *product;
     use std::arch::x86_64::*;
     let full = n / 16 * 16;
     let tail: __mmask16 = ((1u32 << (n - full)) - 1) as __mmask16;

@@ -19,10 +19,14 @@
 //! | [`kernel_abi`] | the same kernels behind MLIR C-interface descriptors |
 //! | [`gemv_f32`] | the streaming f32 GEMV (AVX-512, scalar twin) behind `sgemv` |
 //! | [`kernels`] | `ditto_rt_sgemv` / `ditto_rt_sgemm` (contracts.md §4) over BLIS |
+//! | [`blis`] | the bindings of the bundled BLIS, its integer-size check and kernel-set choice |
+//! | [`pool`] | the one thread pool (`--threads`) the model runs in and the kernels split over |
+//! | [`state`] | the process-wide switches and hooks the C adapters read, in one value |
 //! | [`codebook`] | fused GEMV/GEMM on codebook-quantized weights (the `ditto-kernels` crate's kernels) over the pool, their C adapters |
 //! | [`npy`] | the float32 `.npy` writer behind `--dump-logits` |
 
 pub mod app;
+pub mod blis;
 pub mod calibrate;
 pub mod cli;
 pub mod codebook;
@@ -36,7 +40,9 @@ pub mod kv_cache;
 pub mod model;
 pub mod npy;
 pub mod payload;
+pub mod pool;
 pub mod sampler;
+pub mod state;
 pub mod stop;
 pub mod tokenizer;
 

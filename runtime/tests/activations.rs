@@ -16,11 +16,12 @@ use ditto_rt::app::Console;
 use ditto_rt::cli::{Activations, Args};
 use ditto_rt::codebook::{
     abi, cb_gemm, cb_gemm_int8_with, cb_gemm_with, cb_gemv, cb_gemv_int8_with, cb_gemv_with,
-    gemm_int8, gemm_int8_isa, gemv_int8_isa, int8_activations, set_int8_activations, Int8Isa, Isa,
+    gemm_int8, gemm_int8_isa, gemv_int8_isa, Int8Isa, Isa,
 };
 use ditto_rt::entry::main_with;
-use ditto_rt::kernels::Pool;
 use ditto_rt::model::MemRefDescriptor;
+use ditto_rt::pool::Pool;
+use ditto_rt::state::{configure, settings, Settings};
 use kernels_common::{assert_same, Lcg, Quantized};
 
 /// Runs the fake model with `args`; returns the exit code.
@@ -166,7 +167,7 @@ fn activations_flag_switches_the_codebook_gemv() {
         &payload,
         &with_payload(b"\x7fELF fake image", &sections, model_json(259, 64)),
     );
-    assert!(int8_activations(), "int8 is the default");
+    assert!(settings().int8_activations, "int8 is the default");
     assert_eq!(
         run(
             &payload,
@@ -174,9 +175,9 @@ fn activations_flag_switches_the_codebook_gemv() {
         ),
         0
     );
-    assert!(!int8_activations(), "--activations f32");
+    assert!(!settings().int8_activations, "--activations f32");
     assert_eq!(run(&payload, &["--tokens", "1,2", "-n", "2"]), 0);
-    assert!(int8_activations(), "no --activations");
+    assert!(settings().int8_activations, "no --activations");
 
     // cb_gemv and the C adapter follow the switch: the int8 kernel where it
     // applies, the f32 one otherwise and for matrices it does not fit.
@@ -199,7 +200,9 @@ fn activations_flag_switches_the_codebook_gemv() {
         });
         let what = format!("[{n}, {k}] b={bits} B={block}");
         for on in [true, false] {
-            set_int8_activations(on);
+            configure(Settings {
+                int8_activations: on,
+            });
             let want = match (&int8, on) {
                 (Some(y), true) => y,
                 _ => &exact,
@@ -245,7 +248,9 @@ fn activations_flag_switches_the_codebook_gemv() {
                 c
             });
         for on in [true, false] {
-            set_int8_activations(on);
+            configure(Settings {
+                int8_activations: on,
+            });
             let want = match (&int8, on) {
                 (Some(c), true) => c,
                 _ => &exact,
@@ -264,7 +269,7 @@ fn activations_flag_switches_the_codebook_gemv() {
             assert!(c != &exact, "{what}: int8 and f32 GEMMs agree exactly");
         }
     }
-    set_int8_activations(true);
+    configure(Settings::default());
     if Int8Isa::detected().is_none() {
         eprintln!("note: this CPU runs no int8 kernel: cb_gemv is f32 either way");
     }

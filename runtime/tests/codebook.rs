@@ -23,8 +23,8 @@ use ditto_rt::codebook::{
     cb_gemv_with, convert_codebooks_in, forget_converted_codebooks, gemm_int8_isa, Int8Isa, Isa,
     SUPPORTED_BITS,
 };
-use ditto_rt::kernels::Pool;
 use ditto_rt::model::MemRefDescriptor;
+use ditto_rt::pool::Pool;
 
 fn pools() -> [Pool; 2] {
     [Pool::new(1).unwrap(), Pool::new(3).unwrap()]

@@ -1,7 +1,7 @@
 //! The streaming f32 GEMV: AVX-512 against its scalar twin and against an
 //! f64 product, on shapes around the vector width.
 
-use ditto_rt::gemv_f32::{avx512_available, rows_scalar};
+use ditto_rt::gemv_f32::{avx512_available, rows_scalar, Rows};
 
 /// A small deterministic generator (xorshift64*), values in [-1, 1).
 fn values(seed: u64, len: usize) -> Vec<f32> {
@@ -55,16 +55,16 @@ fn scalar_twin_matches_an_f64_product() {
             let mut y = values(3, m);
             let want = reference(m, n, lda, &a, &x, alpha, beta, &y);
             unsafe {
-                rows_scalar(
-                    m,
+                rows_scalar(&Rows {
+                    rows: m,
                     n,
                     alpha,
-                    a.as_ptr(),
+                    a: a.as_ptr(),
                     lda,
-                    x.as_ptr(),
+                    x: x.as_ptr(),
                     beta,
-                    y.as_mut_ptr(),
-                )
+                    y: y.as_mut_ptr(),
+                })
             };
             for (got, want) in y.iter().zip(&want) {
                 let bound = 4.0 * (n as f64 + 2.0) * f32::EPSILON as f64 * (1.0 + want.abs()) * 2.0;
@@ -91,26 +91,26 @@ fn avx512_matches_its_scalar_twin() {
             let y0 = values(6, m);
             let (mut simd, mut scalar) = (y0.clone(), y0.clone());
             unsafe {
-                ditto_rt::gemv_f32::rows_avx512(
-                    m,
+                ditto_rt::gemv_f32::rows_avx512(&Rows {
+                    rows: m,
                     n,
                     alpha,
-                    a.as_ptr(),
+                    a: a.as_ptr(),
                     lda,
-                    x.as_ptr(),
+                    x: x.as_ptr(),
                     beta,
-                    simd.as_mut_ptr(),
-                );
-                rows_scalar(
-                    m,
+                    y: simd.as_mut_ptr(),
+                });
+                rows_scalar(&Rows {
+                    rows: m,
                     n,
                     alpha,
-                    a.as_ptr(),
+                    a: a.as_ptr(),
                     lda,
-                    x.as_ptr(),
+                    x: x.as_ptr(),
                     beta,
-                    scalar.as_mut_ptr(),
-                );
+                    y: scalar.as_mut_ptr(),
+                });
             }
             // Same 16 lanes in the same order; only the final 16-way sum differs.
             for (s, t) in simd.iter().zip(&scalar) {
@@ -125,26 +125,26 @@ fn avx512_matches_its_scalar_twin() {
         let xi: Vec<f32> = (0..n).map(|i| ((i * 3) % 5) as f32 - 2.0).collect();
         let (mut simd, mut scalar) = (vec![f32::NAN; m], vec![f32::NAN; m]);
         unsafe {
-            ditto_rt::gemv_f32::rows_avx512(
-                m,
+            ditto_rt::gemv_f32::rows_avx512(&Rows {
+                rows: m,
                 n,
-                1.0,
-                ai.as_ptr(),
+                alpha: 1.0,
+                a: ai.as_ptr(),
                 lda,
-                xi.as_ptr(),
-                0.0,
-                simd.as_mut_ptr(),
-            );
-            rows_scalar(
-                m,
+                x: xi.as_ptr(),
+                beta: 0.0,
+                y: simd.as_mut_ptr(),
+            });
+            rows_scalar(&Rows {
+                rows: m,
                 n,
-                1.0,
-                ai.as_ptr(),
+                alpha: 1.0,
+                a: ai.as_ptr(),
                 lda,
-                xi.as_ptr(),
-                0.0,
-                scalar.as_mut_ptr(),
-            );
+                x: xi.as_ptr(),
+                beta: 0.0,
+                y: scalar.as_mut_ptr(),
+            });
         }
         assert_eq!(simd, scalar, "{m}x{n}, integer data, beta 0 over NaN");
     }

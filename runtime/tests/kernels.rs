@@ -4,7 +4,8 @@
 
 use std::sync::Mutex;
 
-use ditto_rt::kernels::{self, Pool};
+use ditto_rt::kernels::{self, Gemm, Gemv, Strided1, Strided2};
+use ditto_rt::pool::Pool;
 
 /// A small LCG: the tests need no crate for random numbers.
 struct Lcg(u64);
@@ -95,17 +96,25 @@ fn sgemv_matches_a_naive_loop() {
                         let mut call = || unsafe {
                             kernels::sgemv(
                                 pool,
-                                m,
-                                n,
-                                alpha,
-                                a.as_ptr(),
-                                rsa,
-                                csa,
-                                x.as_ptr(),
-                                incx as isize,
-                                beta,
-                                y.as_mut_ptr(),
-                                incy as isize,
+                                &Gemv {
+                                    m,
+                                    n,
+                                    alpha,
+                                    a: Strided2 {
+                                        at: a.as_ptr(),
+                                        row_stride: rsa,
+                                        col_stride: csa,
+                                    },
+                                    x: Strided1 {
+                                        at: x.as_ptr(),
+                                        stride: incx as isize,
+                                    },
+                                    beta,
+                                    y: Strided1 {
+                                        at: y.as_mut_ptr(),
+                                        stride: incy as isize,
+                                    },
+                                },
                             )
                         };
                         // From inside the pool (as the model runs) and from outside.
@@ -191,17 +200,16 @@ fn sgemm_matches_a_naive_loop() {
                     let mut call = || unsafe {
                         kernels::sgemm(
                             pool,
-                            m,
-                            n,
-                            k,
-                            alpha,
-                            a.as_ptr(),
-                            (rsa, csa),
-                            b.as_ptr(),
-                            (rsb, csb),
-                            beta,
-                            c.as_mut_ptr(),
-                            (rsc, csc),
+                            &Gemm {
+                                m,
+                                n,
+                                k,
+                                alpha,
+                                a: strided(a.as_ptr(), (rsa, csa)),
+                                b: strided(b.as_ptr(), (rsb, csb)),
+                                beta,
+                                c: strided(c.as_mut_ptr(), (rsc, csc)),
+                            },
                         )
                     };
                     // From inside the pool (as the model runs) and from outside.
@@ -339,7 +347,7 @@ fn pool_slices_cover_every_row_once() {
 
 #[test]
 fn the_linked_blis_takes_64_bit_integers() {
-    kernels::check_blis().unwrap();
+    ditto_rt::blis::check_blis().unwrap();
 }
 
 /// The compiled model keeps its per-token buffers on the stack of the pool
@@ -358,8 +366,16 @@ fn the_model_runs_on_a_deep_stack_whatever_the_thread_count() {
     for threads in [1, 2] {
         let pool = Pool::new(threads).unwrap();
         let kib = 64 * 1024; // 64 MiB: more than a main thread's 8 MiB too
-        assert!(kernels::MODEL_STACK_BYTES >= 2 * kib * 1024);
+        assert!(ditto_rt::pool::MODEL_STACK_BYTES >= 2 * kib * 1024);
         let used = pool.run(|| deep(kib));
         assert!(used > 0);
+    }
+}
+
+fn strided<P>(at: P, (row_stride, col_stride): (isize, isize)) -> Strided2<P> {
+    Strided2 {
+        at,
+        row_stride,
+        col_stride,
     }
 }

@@ -34,8 +34,8 @@ use std::borrow::Cow;
 use half::f16;
 
 use super::{cb_dequantize, cb_gemm, cb_gemv, CbMatrix};
-use crate::kernels::pool;
 use crate::model::MemRefDescriptor;
+use crate::pool::pool;
 
 /// Stops the process: the generated code broke the kernel's contract.
 fn fail(kernel: &str, problem: &str) -> ! {

@@ -1,5 +1,5 @@
 //! The codebook products of `ditto_kernels::codebook` (docs/codebook-format.md)
-//! split over the runtime's one thread pool ([`crate::kernels::Pool`]),
+//! split over the runtime's one thread pool ([`crate::pool::Pool`]),
 //! like the BLIS kernels, and their C adapters:
 //!
 //! ```text
@@ -27,7 +27,7 @@
 //! b = 2..6 or, for AVX2, 4; segments on 64-column boundaries): x is
 //! quantized once per call, before the rows are split
 //! ([`cb_gemv_int8_with`]). Elsewhere, and for every product when the
-//! executable runs with `--activations f32` ([`set_int8_activations`]), it
+//! executable runs with `--activations f32` ([`crate::state::Settings`]), it
 //! is the exact f32 kernel.
 //!
 //! The GEMM (prefill) does the same where the CPU has the AVX-512 int8
@@ -45,8 +45,7 @@ pub mod abi;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use ditto_kernels::codebook::{
     gemm_int8, int8_fits, CbMatrix, FormatError, Int8Codebooks, Int8Isa, Isa, Q8Row, Q8Vector,
@@ -58,30 +57,15 @@ use ditto_kernels::codebook::{
     gemv_rows_int8,
 };
 
-use crate::kernels::Pool;
+use crate::pool::Pool;
 
 /// Below this many multiply-adds a product runs whole on the calling thread
 /// (as in `kernels.rs`).
 const MIN_PARALLEL_WORK: usize = 1 << 16;
 
-/// Whether [`cb_gemv`] and [`cb_gemm`] may use the int8 kernels (`--activations`).
-static INT8_ACTIVATIONS: AtomicBool = AtomicBool::new(true);
-
-/// Lets [`cb_gemv`] and [`cb_gemm`] use the int8 kernels (`true`, the
-/// default) or keeps them on the exact f32 ones (`false`), for the whole
-/// process.
-pub fn set_int8_activations(on: bool) {
-    INT8_ACTIVATIONS.store(on, Ordering::Relaxed)
-}
-
-/// Whether [`cb_gemv`] and [`cb_gemm`] may use the int8 kernels.
-pub fn int8_activations() -> bool {
-    INT8_ACTIVATIONS.load(Ordering::Relaxed)
-}
-
 /// The int8 kernels [`cb_gemv`] uses for `w`, if any.
 pub fn gemv_int8_isa(w: &CbMatrix) -> Option<Int8Isa> {
-    Int8Isa::detected().filter(|isa| int8_activations() && isa.fits(w))
+    Int8Isa::detected().filter(|isa| crate::state::settings().int8_activations && isa.fits(w))
 }
 
 /// The int8 kernels [`cb_gemm`] uses for `w`, if any: those of
@@ -103,20 +87,18 @@ pub fn cb_gemv(pool: &Pool, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, 
 /// The weights section whose codebooks the AVX-512 int8 GEMV reads
 /// converted ([`Int8Codebooks`], made on a matrix's first product and kept:
 /// 20 bytes per 4-bit block), and those made so far by address.
-struct Converted {
+pub(crate) struct Converted {
     /// [start, end) of the section's bytes.
     range: (usize, usize),
     by_address: HashMap<usize, Arc<Int8Codebooks>>,
 }
-
-static CONVERTED: Mutex<Option<Converted>> = Mutex::new(None);
 
 /// Converts the codebooks of the matrices in `weights` once, on first use,
 /// from now until [`forget_converted_codebooks`] (a model's weights: they
 /// do not change while it lives). One section at a time.
 pub fn convert_codebooks_in(weights: &[u8]) {
     let start = weights.as_ptr() as usize;
-    if let Ok(mut converted) = CONVERTED.lock() {
+    if let Ok(mut converted) = crate::state::state().converted.lock() {
         *converted = Some(Converted {
             range: (start, start + weights.len()),
             by_address: HashMap::new(),
@@ -127,7 +109,7 @@ pub fn convert_codebooks_in(weights: &[u8]) {
 /// Drops the converted codebooks and stops converting (the weights are
 /// going away).
 pub fn forget_converted_codebooks() {
-    if let Ok(mut converted) = CONVERTED.lock() {
+    if let Ok(mut converted) = crate::state::state().converted.lock() {
         *converted = None;
     }
 }
@@ -140,7 +122,7 @@ fn converted(isa: Int8Isa, w: &CbMatrix) -> Option<Arc<Int8Codebooks>> {
     }
     let start = w.codebooks().as_ptr() as usize;
     let end = start + std::mem::size_of_val(w.codebooks());
-    let mut guard = CONVERTED.lock().ok()?;
+    let mut guard = crate::state::state().converted.lock().ok()?;
     let section = guard.as_mut()?;
     if start < section.range.0 || end > section.range.1 {
         return None;
