@@ -188,24 +188,32 @@ pub fn register(definition: &'static PassDefinition) {
     unsafe { dittoRegisterPass(Box::leak(raw)) };
 }
 
-/// The Rust definition and the option values behind a raw call.
+/// The Rust definition and the option values behind a raw call; an error
+/// names an option whose value is not UTF-8.
 ///
 /// # Safety
 /// `raw` comes from [`register`] and `values` holds one C string per option.
 unsafe fn unpack<'a>(
     raw: *const RawPassDefinition,
     values: *const *const c_char,
-) -> (&'static PassDefinition, PassOptions<'a>) {
+) -> (&'static PassDefinition, Result<PassOptions<'a>, String>) {
     let definition = unsafe { &*((*raw).rust as *const PassDefinition) };
-    let values = (0..definition.options.len())
-        .map(|i| {
+    let values = definition
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, option)| {
             let value = unsafe { CStr::from_ptr(*values.add(i)) };
-            // MLIR's option parser hands back the bytes it was given, and a
-            // pipeline is UTF-8 text.
-            value.to_str().unwrap_or_default()
+            value.to_str().map_err(|_| {
+                format!(
+                    "the value of option `{}` is not UTF-8",
+                    option.name.to_string_lossy()
+                )
+            })
         })
-        .collect();
-    (definition, PassOptions::new(definition.options, values))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|values| PassOptions::new(definition.options, values));
+    (definition, values)
 }
 
 unsafe extern "C" fn check_callback(
@@ -213,8 +221,10 @@ unsafe extern "C" fn check_callback(
     values: *const *const c_char,
 ) -> *mut c_char {
     let (definition, options) = unsafe { unpack(raw, values) };
-    let result = catch_unwind(AssertUnwindSafe(|| (definition.check)(&options)))
-        .unwrap_or_else(|panic| Err(format!("internal error: {}", panic_message(&panic))));
+    let result = options.and_then(|options| {
+        catch_unwind(AssertUnwindSafe(|| (definition.check)(&options)))
+            .unwrap_or_else(|panic| Err(format!("internal error: {}", panic_message(&panic))))
+    });
     match result {
         Ok(()) => std::ptr::null_mut(),
         Err(message) => c_string(&message).into_raw(),
@@ -236,15 +246,17 @@ unsafe extern "C" fn run_callback(
     let module = ManuallyDrop::new(unsafe {
         Module::from_raw(mlir_sys::mlirModuleFromOperation(operation))
     });
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        (definition.run)(context, &module, &options)
-    }))
-    .unwrap_or_else(|panic| {
-        Err(PassError::new(format!(
-            "internal error in {}: {}",
-            definition.argument.to_string_lossy(),
-            panic_message(&panic)
-        )))
+    let result = options.map_err(PassError::new).and_then(|options| {
+        catch_unwind(AssertUnwindSafe(|| {
+            (definition.run)(context, &module, &options)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(PassError::new(format!(
+                "internal error in {}: {}",
+                definition.argument.to_string_lossy(),
+                panic_message(&panic)
+            )))
+        })
     });
     match result {
         Ok(()) => true,
