@@ -11,6 +11,8 @@ use melior::{
     Context,
 };
 
+pub use crate::Scale;
+
 /// How a tensor is quantized.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scheme {
@@ -89,50 +91,49 @@ pub fn load<'c>(
         .expect("codebook.load has a fixed, valid shape")
 }
 
+/// A codebook weight as the kernels take it: its index stream and
+/// codebooks (the two results of `codebook.weight`) and its scheme.
+#[derive(Clone, Copy)]
+pub struct Weight<'c, 'a> {
+    pub indices: Value<'c, 'a>,
+    pub codebooks: Value<'c, 'a>,
+    pub scheme: Scheme,
+}
+
 /// `"codebook.gemv"(%indices, %codebooks, %x, %y)`: y := beta·y + alpha·Ŵ·x.
-#[allow(clippy::too_many_arguments)]
 pub fn gemv<'c>(
     context: &'c Context,
-    indices: Value<'c, '_>,
-    codebooks: Value<'c, '_>,
+    weight: Weight<'c, '_>,
     x: Value<'c, '_>,
     y: Value<'c, '_>,
-    scheme: Scheme,
-    alpha: f32,
-    beta: f32,
+    scale: Scale,
     location: Location<'c>,
 ) -> Operation<'c> {
     kernel(
         context,
         "codebook.gemv",
-        [indices, codebooks, x, y],
-        scheme,
-        alpha,
-        beta,
+        [weight.indices, weight.codebooks, x, y],
+        weight.scheme,
+        scale,
         location,
     )
 }
 
 /// `"codebook.gemm"(%indices, %codebooks, %x, %c)`: c := beta·c + alpha·X·Ŵᵀ.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm<'c>(
     context: &'c Context,
-    indices: Value<'c, '_>,
-    codebooks: Value<'c, '_>,
+    weight: Weight<'c, '_>,
     x: Value<'c, '_>,
     c: Value<'c, '_>,
-    scheme: Scheme,
-    alpha: f32,
-    beta: f32,
+    scale: Scale,
     location: Location<'c>,
 ) -> Operation<'c> {
     kernel(
         context,
         "codebook.gemm",
-        [indices, codebooks, x, c],
-        scheme,
-        alpha,
-        beta,
+        [weight.indices, weight.codebooks, x, c],
+        weight.scheme,
+        scale,
         location,
     )
 }
@@ -142,12 +143,11 @@ fn kernel<'c>(
     name: &str,
     operands: [Value<'c, '_>; 4],
     scheme: Scheme,
-    alpha: f32,
-    beta: f32,
+    scale: Scale,
     location: Location<'c>,
 ) -> Operation<'c> {
     let mut attributes = scheme_attributes(context, scheme).to_vec();
-    attributes.extend(crate::scale_attributes(context, alpha, beta));
+    attributes.extend(crate::scale_attributes(context, scale));
     OperationBuilder::new(name, location)
         .add_operands(&operands)
         .add_attributes(&attributes)

@@ -10,6 +10,8 @@ use melior::{
     Context,
 };
 
+pub use crate::Scale;
+
 /// `%w = "ditto.weight"() {name = NAME} : () -> TYPE` — a tensor of the
 /// model's weight file, by name.
 pub fn weight<'c>(
@@ -28,15 +30,20 @@ pub fn weight<'c>(
         .expect("ditto.weight has a fixed, valid shape")
 }
 
+/// Which operands of a product are read transposed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transpose {
+    pub a: bool,
+    pub b: bool,
+}
+
 /// `"ditto.gemv"(%a, %x, %y)`: y := beta·y + alpha·op(a)·x.
-#[allow(clippy::too_many_arguments)]
 pub fn gemv<'c>(
     context: &'c Context,
     a: Value<'c, '_>,
     x: Value<'c, '_>,
     y: Value<'c, '_>,
-    alpha: f32,
-    beta: f32,
+    scale: Scale,
     transpose_a: bool,
     location: Location<'c>,
 ) -> Operation<'c> {
@@ -44,8 +51,7 @@ pub fn gemv<'c>(
         .add_operands(&[a, x, y])
         .add_attributes(&kernel_attributes(
             context,
-            alpha,
-            beta,
+            scale,
             &[("transpose_a", transpose_a)],
         ))
         .build()
@@ -53,25 +59,21 @@ pub fn gemv<'c>(
 }
 
 /// `"ditto.gemm"(%a, %b, %c)`: c := beta·c + alpha·op(a)·op(b).
-#[allow(clippy::too_many_arguments)]
 pub fn gemm<'c>(
     context: &'c Context,
     a: Value<'c, '_>,
     b: Value<'c, '_>,
     c: Value<'c, '_>,
-    alpha: f32,
-    beta: f32,
-    transpose_a: bool,
-    transpose_b: bool,
+    scale: Scale,
+    transpose: Transpose,
     location: Location<'c>,
 ) -> Operation<'c> {
     OperationBuilder::new("ditto.gemm", location)
         .add_operands(&[a, b, c])
         .add_attributes(&kernel_attributes(
             context,
-            alpha,
-            beta,
-            &[("transpose_a", transpose_a), ("transpose_b", transpose_b)],
+            scale,
+            &[("transpose_a", transpose.a), ("transpose_b", transpose.b)],
         ))
         .build()
         .expect("ditto.gemm has a fixed, valid shape")
@@ -80,11 +82,10 @@ pub fn gemm<'c>(
 /// `alpha`, `beta` (f32) and the named transposition flags.
 fn kernel_attributes<'c>(
     context: &'c Context,
-    alpha: f32,
-    beta: f32,
+    scale: Scale,
     flags: &[(&str, bool)],
 ) -> Vec<(Identifier<'c>, Attribute<'c>)> {
-    let mut attributes = crate::scale_attributes(context, alpha, beta).to_vec();
+    let mut attributes = crate::scale_attributes(context, scale).to_vec();
     for (name, value) in flags {
         attributes.push((
             Identifier::new(context, name),

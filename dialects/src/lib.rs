@@ -54,11 +54,17 @@ pub fn load(context: &Context) -> Result<(), Vec<String>> {
     Ok(())
 }
 
+/// The `alpha` and `beta` of a kernel op: `out := beta·out + alpha·product`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scale {
+    pub alpha: f32,
+    pub beta: f32,
+}
+
 /// `alpha` and `beta` as f32 attributes, as every kernel op carries them.
 pub(crate) fn scale_attributes(
     context: &Context,
-    alpha: f32,
-    beta: f32,
+    Scale { alpha, beta }: Scale,
 ) -> [(melior::ir::Identifier<'_>, melior::ir::Attribute<'_>); 2] {
     use melior::ir::{attribute::FloatAttribute, Identifier, Type};
     let float = |value: f32| FloatAttribute::new(context, Type::float32(context), value as f64);

@@ -1,7 +1,10 @@
 //! Each builder's op verifies against the IRDL definition and prints as
 //! snapshotted.
 
-use ditto_dialects::ditto;
+use ditto_dialects::{
+    ditto::{self, Transpose},
+    Scale,
+};
 use melior::{
     dialect::{func, DialectRegistry},
     ir::{
@@ -81,8 +84,10 @@ fn gemv() {
             arg(0),
             arg(1),
             arg(2),
-            1.0,
-            0.0,
+            Scale {
+                alpha: 1.0,
+                beta: 0.0,
+            },
             false,
             Location::unknown(&context),
         ));
@@ -105,10 +110,11 @@ fn gemm() {
             arg(0),
             arg(1),
             arg(2),
-            0.5,
-            1.0,
-            false,
-            true,
+            Scale {
+                alpha: 0.5,
+                beta: 1.0,
+            },
+            Transpose { a: false, b: true },
             Location::unknown(&context),
         ));
     });
@@ -214,26 +220,31 @@ fn codebook_gemv_and_gemm() {
     let text = build(&context, &args, |block| {
         let location = Location::unknown(&context);
         let arg = |i| block.argument(i).unwrap().into();
+        let weight = codebook::Weight {
+            indices: arg(0),
+            codebooks: arg(1),
+            scheme,
+        };
         block.append_operation(codebook::gemv(
             &context,
-            arg(0),
-            arg(1),
+            weight,
             arg(2),
             arg(3),
-            scheme,
-            1.0,
-            0.0,
+            Scale {
+                alpha: 1.0,
+                beta: 0.0,
+            },
             location,
         ));
         block.append_operation(codebook::gemm(
             &context,
-            arg(0),
-            arg(1),
+            weight,
             arg(4),
             arg(5),
-            scheme,
-            1.0,
-            1.0,
+            Scale {
+                alpha: 1.0,
+                beta: 1.0,
+            },
             location,
         ));
     });

@@ -137,7 +137,7 @@ unsafe fn vector<'a>(v: &MemRefDescriptor<f32, 1>, len: usize) -> Cow<'a, [f32]>
 /// # Safety
 /// The descriptors describe live buffers; y does not overlap the others.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the C ABI of contracts.md §4
 pub unsafe extern "C" fn _mlir_ciface_ditto_rt_cb_gemv(
     indices: *const MemRefDescriptor<u8, 1>,
     codebooks: *const MemRefDescriptor<u16, 2>,
@@ -203,7 +203,7 @@ unsafe fn gather(m: &MemRefDescriptor<f32, 2>, rows: usize, cols: usize) -> Vec<
 /// # Safety
 /// The descriptors describe live buffers; C does not overlap the others.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the C ABI of contracts.md §4
 pub unsafe extern "C" fn _mlir_ciface_ditto_rt_cb_gemm(
     indices: *const MemRefDescriptor<u8, 1>,
     codebooks: *const MemRefDescriptor<u16, 2>,

@@ -18,7 +18,7 @@ mod term;
 use std::collections::{HashMap, HashSet};
 
 use dataflow::{same_op, Dequantized};
-use ditto_dialects::codebook::Scheme;
+use ditto_dialects::{codebook::Scheme, ditto::Transpose, Scale};
 pub use ditto_eqsat::RuleSet;
 use ditto_eqsat::{select, CodebookMatrix, Init, Kernel, Term, Trans};
 use ditto_ir::melior::{
@@ -231,6 +231,7 @@ impl<'c, 'a> Candidate<'c, 'a> {
             }
             Init::Fill(_) => {}
         }
+        let scale = |alpha: f32| Scale { alpha, beta };
         let new = match kernel {
             Kernel::Gemv {
                 alpha, a, trans, x, ..
@@ -243,8 +244,7 @@ impl<'c, 'a> Candidate<'c, 'a> {
                     a,
                     x,
                     self.output,
-                    *alpha,
-                    beta,
+                    scale(*alpha),
                     *trans == Trans::T,
                     location,
                 )
@@ -265,10 +265,11 @@ impl<'c, 'a> Candidate<'c, 'a> {
                     a,
                     b,
                     self.output,
-                    *alpha,
-                    beta,
-                    *ta == Trans::T,
-                    *tb == Trans::T,
+                    scale(*alpha),
+                    Transpose {
+                        a: *ta == Trans::T,
+                        b: *tb == Trans::T,
+                    },
                     location,
                 )
             }
@@ -280,23 +281,18 @@ impl<'c, 'a> Candidate<'c, 'a> {
                 match how {
                     CodebookKernel::Fused => {
                         dead.push(source.op);
-                        let (q, cb) = storage(source.op)?;
+                        let (indices, codebooks) = storage(source.op)?;
                         let build = if vector {
                             ditto_dialects::codebook::gemv
                         } else {
                             ditto_dialects::codebook::gemm
                         };
-                        build(
-                            context,
-                            q,
-                            cb,
-                            x,
-                            self.output,
-                            scheme(w),
-                            *alpha,
-                            beta,
-                            location,
-                        )
+                        let weight = ditto_dialects::codebook::Weight {
+                            indices,
+                            codebooks,
+                            scheme: scheme(w),
+                        };
+                        build(context, weight, x, self.output, scale(*alpha), location)
                     }
                     // Ditto's recipe: BLIS on the dequantized scratch, as
                     // y := Ŵ·x or C := X·Ŵᵀ.
@@ -305,8 +301,7 @@ impl<'c, 'a> Candidate<'c, 'a> {
                         source.scratch,
                         x,
                         self.output,
-                        *alpha,
-                        beta,
+                        scale(*alpha),
                         false,
                         location,
                     ),
@@ -315,10 +310,8 @@ impl<'c, 'a> Candidate<'c, 'a> {
                         x,
                         source.scratch,
                         self.output,
-                        *alpha,
-                        beta,
-                        false,
-                        true,
+                        scale(*alpha),
+                        Transpose { a: false, b: true },
                         location,
                     ),
                 }
