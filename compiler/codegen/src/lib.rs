@@ -113,7 +113,18 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     let used = ditto_passes::weights::weights_used(&module)?;
     let layout = payload::WeightLayout::new(&weights_path, &used)?;
     // The rule files, read here first so that a bad one is reported as such
-    // (ditto-select-kernels reads them again).
+    // (ditto-select-kernels reads them again, from its comma-separated
+    // `rules` option).
+    if let Some(path) = options
+        .rules
+        .iter()
+        .find(|p| p.to_string_lossy().contains([',', '"']))
+    {
+        return Err(CodegenError::new(format!(
+            "--rules {}: a rule file's path cannot contain `,` or `\"` (rename or link the file)",
+            path.display()
+        )));
+    }
     ditto_passes::select::rule_set(&options.rules)?;
     let pipeline = pipeline::dittoc(options.codebook_kernels, &options.rules);
     ditto_ir::run_pipeline(&context, &mut module, &pipeline, options.print_ir_after_all)?;

@@ -300,7 +300,13 @@ pub fn opt_main(tool_name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let irdl_path = c_string(&irdl.path().to_string_lossy());
+    // The file is already unlinked: MLIR opens it through this process's
+    // descriptor, and nothing is left behind however the process ends
+    // (`--help` exits from inside MLIR's option parser).
+    let irdl_path = c_string(&format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&irdl)
+    ));
     let arguments: Vec<CString> = std::env::args_os()
         .map(|a| {
             use std::os::unix::ffi::OsStrExt;
@@ -331,12 +337,10 @@ pub fn opt_main(tool_name: &str) -> ExitCode {
     }
 }
 
-fn write_irdl() -> std::io::Result<tempfile::NamedTempFile> {
+/// The project's IRDL in an anonymous (already unlinked) temporary file.
+fn write_irdl() -> std::io::Result<std::fs::File> {
     use std::io::Write;
-    let mut file = tempfile::Builder::new()
-        .prefix("ditto-dialects")
-        .suffix(".irdl.mlir")
-        .tempfile()?;
+    let mut file = tempfile::tempfile()?;
     file.write_all(ditto_dialects::irdl_source().as_bytes())?;
     file.flush()?;
     Ok(file)
