@@ -325,7 +325,6 @@ unsafe fn broadcast<const B: usize>(p: *const u8) -> __m512i {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
 unsafe fn gemv_rows_with<const B: usize>(
     m: &CbMatrix,
