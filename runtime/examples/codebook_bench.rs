@@ -28,6 +28,7 @@
 //! 512 (or `--m`), one copy of the weights (the GEMM reuses them across the
 //! M rows: it is compute-bound); GFLOP/s count 2·M·N·K.
 
+use ditto_rt::codebook::GemmRows;
 use std::time::Instant;
 
 use ditto_rt::codebook::{
@@ -207,7 +208,20 @@ fn prefill(isa: Isa, pools: &[Pool], ms: f64) {
                 let s_mut = || unsafe { std::slice::from_raw_parts_mut(s_at as *mut f32, n * k) };
                 let w = q.matrix(n, k, 4);
                 let fused = time(pool, ms, &|_| {
-                    cb_gemm_with(isa, pool, m, &w, &x, k, c_mut(), n, 1.0, 0.0)
+                    cb_gemm_with(
+                        isa,
+                        pool,
+                        &w,
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx: k,
+                            c: c_mut(),
+                            ldc: n,
+                            alpha: 1.0,
+                            beta: 0.0,
+                        },
+                    )
                 });
                 let recipe = time(pool, ms, &|_| {
                     let s = s_mut();
@@ -392,7 +406,20 @@ fn int8_gemm_vs_f32(
                 let c_mut = || unsafe { std::slice::from_raw_parts_mut(c_at as *mut f32, m * n) };
                 let f32_run = || {
                     time_long(pool, ms, &|| {
-                        cb_gemm_with(isa, pool, m, &w, &x, k, c_mut(), n, 1.0, 0.0)
+                        cb_gemm_with(
+                            isa,
+                            pool,
+                            &w,
+                            GemmRows {
+                                m,
+                                x: &x,
+                                ldx: k,
+                                c: c_mut(),
+                                ldc: n,
+                                alpha: 1.0,
+                                beta: 0.0,
+                            },
+                        )
                     })
                 };
                 let int8_run = || {
@@ -400,14 +427,16 @@ fn int8_gemm_vs_f32(
                         cb_gemm_int8_with(
                             Int8Isa::Avx512Vnni,
                             pool,
-                            m,
                             &w,
-                            &x,
-                            k,
-                            c_mut(),
-                            n,
-                            1.0,
-                            0.0,
+                            GemmRows {
+                                m,
+                                x: &x,
+                                ldx: k,
+                                c: c_mut(),
+                                ldc: n,
+                                alpha: 1.0,
+                                beta: 0.0,
+                            },
                         )
                     })
                 };

@@ -14,6 +14,7 @@ use common::payload_file::{model_json, with_payload, write, Sections};
 use common::tiny_tokenizer;
 use ditto_rt::app::Console;
 use ditto_rt::cli::{Activations, Args};
+use ditto_rt::codebook::GemmRows;
 use ditto_rt::codebook::{
     abi, cb_gemm, cb_gemm_int8_with, cb_gemm_with, cb_gemv, cb_gemv_int8_with, cb_gemv_with,
     gemm_int8, gemm_int8_isa, gemv_int8_isa, Int8Isa, Isa,
@@ -228,22 +229,49 @@ fn activations_flag_switches_the_codebook_gemv() {
         cb_gemm_with(
             Isa::detected(),
             &pool,
-            m,
             &w,
-            &xs,
-            k,
-            &mut exact,
-            n,
-            1.0,
-            0.0,
+            GemmRows {
+                m,
+                x: &xs,
+                ldx: k,
+                c: &mut exact,
+                ldc: n,
+                alpha: 1.0,
+                beta: 0.0,
+            },
         );
         let int8 = Int8Isa::detected()
             .filter(|&isa| isa == Int8Isa::Avx512Vnni && isa.fits(&w))
             .map(|isa| {
                 let mut c = vec![0.0; m * n];
-                cb_gemm_int8_with(isa, &pool, m, &w, &xs, k, &mut c, n, 1.0, 0.0);
+                cb_gemm_int8_with(
+                    isa,
+                    &pool,
+                    &w,
+                    GemmRows {
+                        m,
+                        x: &xs,
+                        ldx: k,
+                        c: &mut c,
+                        ldc: n,
+                        alpha: 1.0,
+                        beta: 0.0,
+                    },
+                );
                 let mut one_thread = vec![0.0; m * n];
-                gemm_int8(isa, m, &w, &xs, k, &mut one_thread, n, 1.0, 0.0);
+                gemm_int8(
+                    isa,
+                    &w,
+                    GemmRows {
+                        m,
+                        x: &xs,
+                        ldx: k,
+                        c: &mut one_thread,
+                        ldc: n,
+                        alpha: 1.0,
+                        beta: 0.0,
+                    },
+                );
                 assert_same(&c, &one_thread, &format!("{what}: split over the pool"));
                 c
             });
@@ -257,7 +285,19 @@ fn activations_flag_switches_the_codebook_gemv() {
             };
             assert_eq!(gemm_int8_isa(&w).is_some(), on && int8.is_some(), "{what}");
             let mut c = vec![f32::NAN; m * n];
-            cb_gemm(&pool, m, &w, &xs, k, &mut c, n, 1.0, 0.0);
+            cb_gemm(
+                &pool,
+                &w,
+                GemmRows {
+                    m,
+                    x: &xs,
+                    ldx: k,
+                    c: &mut c,
+                    ldc: n,
+                    alpha: 1.0,
+                    beta: 0.0,
+                },
+            );
             assert_same(&c, want, &format!("cb_gemm {what} int8={on}"));
             assert_same(
                 &abi_gemm(&q, m, &xs),

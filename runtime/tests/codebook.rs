@@ -18,6 +18,7 @@ mod common;
 
 use common::*;
 use ditto_kernels::codebook::{dequantize, gemm, gemm_int8, gemv, gemv_int8};
+use ditto_rt::codebook::GemmRows;
 use ditto_rt::codebook::{
     abi, cb_dequantize_with, cb_gemm, cb_gemm_int8_with, cb_gemm_with, cb_gemv_int8_with,
     cb_gemv_with, convert_codebooks_in, forget_converted_codebooks, gemm_int8_isa, Int8Isa, Isa,
@@ -59,8 +60,33 @@ fn pool_split_matches_the_one_thread_kernels() {
                 for m in [3, 200] {
                     let x = rng.vec(m * k);
                     let (mut got, mut want) = (vec![f32::NAN; m * n], vec![0.0; m * n]);
-                    cb_gemm_with(isa, pool, m, &w, &x, k, &mut got, n, 1.0, 0.0);
-                    gemm(isa, m, &w, &x, k, &mut want, n, 1.0, 0.0);
+                    cb_gemm_with(
+                        isa,
+                        pool,
+                        &w,
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx: k,
+                            c: &mut got,
+                            ldc: n,
+                            alpha: 1.0,
+                            beta: 0.0,
+                        },
+                    );
+                    gemm(
+                        isa,
+                        &w,
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx: k,
+                            c: &mut want,
+                            ldc: n,
+                            alpha: 1.0,
+                            beta: 0.0,
+                        },
+                    );
                     assert_same(&got, &want, &format!("cb_gemm m={m} {what}"));
                 }
             }
@@ -156,8 +182,33 @@ fn int8_gemm_pool_split_matches_the_kernel_and_the_gemv() {
                     let x = rng.vec((m - 1) * ldx + k);
                     let c0 = rng.vec((m - 1) * ldc + n);
                     let (mut got, mut want) = (c0.clone(), c0.clone());
-                    cb_gemm_int8_with(isa, pool, m, &w, &x, ldx, &mut got, ldc, 0.5, -1.0);
-                    gemm_int8(isa, m, &w, &x, ldx, &mut want, ldc, 0.5, -1.0);
+                    cb_gemm_int8_with(
+                        isa,
+                        pool,
+                        &w,
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx,
+                            c: &mut got,
+                            ldc,
+                            alpha: 0.5,
+                            beta: -1.0,
+                        },
+                    );
+                    gemm_int8(
+                        isa,
+                        &w,
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx,
+                            c: &mut want,
+                            ldc,
+                            alpha: 0.5,
+                            beta: -1.0,
+                        },
+                    );
                     assert_same(&got, &want, &format!("cb_gemm_int8 {what}"));
                     for r in 0..m {
                         let mut y = c0[r * ldc..r * ldc + n].to_vec();
@@ -197,8 +248,34 @@ fn gemm_splits_rows_or_columns_alike() {
             let q = Quantized::random(&mut rng, (n, k), 4, 64);
             let x = rng.vec(m * k);
             let (mut a, mut b) = (vec![0.0; m * n], vec![0.0; m * n]);
-            cb_gemm_with(isa, &one, m, &q.matrix(), &x, k, &mut a, n, 1.0, 0.0);
-            cb_gemm_with(isa, &three, m, &q.matrix(), &x, k, &mut b, n, 1.0, 0.0);
+            cb_gemm_with(
+                isa,
+                &one,
+                &q.matrix(),
+                GemmRows {
+                    m,
+                    x: &x,
+                    ldx: k,
+                    c: &mut a,
+                    ldc: n,
+                    alpha: 1.0,
+                    beta: 0.0,
+                },
+            );
+            cb_gemm_with(
+                isa,
+                &three,
+                &q.matrix(),
+                GemmRows {
+                    m,
+                    x: &x,
+                    ldx: k,
+                    c: &mut b,
+                    ldc: n,
+                    alpha: 1.0,
+                    beta: 0.0,
+                },
+            );
             assert_same(&a, &b, &format!("{isa:?} gemm {m}x{n}x{k} 1 vs 3 threads"));
         }
     }
@@ -344,7 +421,19 @@ fn c_interface_gemm_and_dequantize_with(block: usize) {
     let int8 = Int8Isa::detected() == Some(Int8Isa::Avx512Vnni) && block == 192;
     assert_eq!(gemm_int8_isa(&q.matrix()).is_some(), int8, "B={block}");
     let mut want = c0.clone();
-    cb_gemm(&pool, m, &q.matrix(), x, ldx, &mut want, n, alpha, beta);
+    cb_gemm(
+        &pool,
+        &q.matrix(),
+        GemmRows {
+            m,
+            x,
+            ldx,
+            c: &mut want,
+            ldc: n,
+            alpha,
+            beta,
+        },
+    );
     let d_x = descriptor(&mut xs, 3, [m, k], [ldx as i64, 1]);
 
     let ldc = n + 4;

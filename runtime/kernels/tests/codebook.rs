@@ -22,6 +22,7 @@
 mod common;
 
 use common::*;
+use ditto_kernels::codebook::GemmRows;
 use ditto_kernels::codebook::{
     decode_row, dequantize, gemm, gemm_block, gemv, gemv_rows, CbMatrix, Isa, SUPPORTED_BITS,
 };
@@ -148,7 +149,19 @@ fn every_kernel_is_exact_on_integer_data() {
                     .flat_map(|s| x.iter().map(move |v| s * v))
                     .collect();
                 let mut c = vec![f32::NAN; m * n];
-                gemm(isa, m, &q.matrix(), &xs, k, &mut c, n, 1.0, 0.0);
+                gemm(
+                    isa,
+                    &q.matrix(),
+                    GemmRows {
+                        m,
+                        x: &xs,
+                        ldx: k,
+                        c: &mut c,
+                        ldc: n,
+                        alpha: 1.0,
+                        beta: 0.0,
+                    },
+                );
                 let want_c: Vec<f32> = [1.0, 2.0, -1.0]
                     .iter()
                     .flat_map(|s| want.iter().map(move |v| s * v))
@@ -195,8 +208,32 @@ fn simd_gemm_matches_its_scalar_twin_bit_for_bit() {
                 };
                 let (mut got, mut want) = (c0.clone(), c0);
                 let w = q.matrix();
-                gemm(isa, m, &w, &x, ldx, &mut got, ldc, alpha, beta);
-                gemm(Isa::SCALAR, m, &w, &x, ldx, &mut want, ldc, alpha, beta);
+                gemm(
+                    isa,
+                    &w,
+                    GemmRows {
+                        m,
+                        x: &x,
+                        ldx,
+                        c: &mut got,
+                        ldc,
+                        alpha,
+                        beta,
+                    },
+                );
+                gemm(
+                    Isa::SCALAR,
+                    &w,
+                    GemmRows {
+                        m,
+                        x: &x,
+                        ldx,
+                        c: &mut want,
+                        ldc,
+                        alpha,
+                        beta,
+                    },
+                );
                 let what = format!(
                     "{isa:?} gemm b={bits} m={m} [{n}, {k}] B={block} ld {ldx}/{ldc} {alpha}/{beta}"
                 );
@@ -220,7 +257,19 @@ fn gemm_matches_gemv_per_row_and_the_f64_reference() {
                     let scale = rng.pick(&SCALES);
                     let c0 = rng.vec((m - 1) * ldc + n);
                     let mut c = c0.clone();
-                    gemm(isa, m, &q.matrix(), &x, ldx, &mut c, ldc, scale.0, scale.1);
+                    gemm(
+                        isa,
+                        &q.matrix(),
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx,
+                            c: &mut c,
+                            ldc,
+                            alpha: scale.0,
+                            beta: scale.1,
+                        },
+                    );
                     for r in 0..m {
                         let xr = &x[r * ldx..r * ldx + k];
                         let y0 = &c0[r * ldc..r * ldc + n];
@@ -290,7 +339,19 @@ fn row_slices_match_the_whole_product() {
             let m = 11;
             let xs = rng.vec(m * k);
             let mut whole = vec![0.0; m * n];
-            gemm(isa, m, &w, &xs, k, &mut whole, n, 1.0, 0.0);
+            gemm(
+                isa,
+                &w,
+                GemmRows {
+                    m,
+                    x: &xs,
+                    ldx: k,
+                    c: &mut whole,
+                    ldc: n,
+                    alpha: 1.0,
+                    beta: 0.0,
+                },
+            );
             let mut blocks = vec![f32::NAN; m * n];
             for (rows, cols) in [((0, 4), (0, n)), ((4, m), (0, 5)), ((4, m), (5, n))] {
                 // SAFETY: X [m, K] and C [m, N] are whole; one thread.
@@ -347,7 +408,19 @@ fn padding_lanes_never_reach_the_sums() {
                 let m = 5;
                 let xs = rng.vec(m * k);
                 let mut c = vec![0.0; m * n];
-                gemm(isa, m, &q.matrix(), &xs, k, &mut c, n, 1.0, 0.0);
+                gemm(
+                    isa,
+                    &q.matrix(),
+                    GemmRows {
+                        m,
+                        x: &xs,
+                        ldx: k,
+                        c: &mut c,
+                        ldc: n,
+                        alpha: 1.0,
+                        beta: 0.0,
+                    },
+                );
                 assert!(c.iter().all(|v| v.is_finite()), "gemm {what}");
             }
         }

@@ -23,6 +23,7 @@
 mod common;
 
 use common::*;
+use ditto_kernels::codebook::GemmRows;
 use ditto_kernels::codebook::{
     gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Codebooks,
     Int8Isa, Q8Row, Q8Vector, INT8_GEMM_COLS, INT8_GEMM_ROWS, INT8_GROUP,
@@ -485,7 +486,19 @@ fn int8_products_are_exact_on_data_int8_represents() {
                 let neg: Vec<f32> = x.iter().map(|v| -v).collect();
                 let xs = [x.as_slice(), &neg, &x].concat();
                 let mut c = vec![f32::NAN; 3 * n];
-                gemm_int8(isa, 3, &q.matrix(), &xs, k, &mut c, n, 1.0, 0.0);
+                gemm_int8(
+                    isa,
+                    &q.matrix(),
+                    GemmRows {
+                        m: 3,
+                        x: &xs,
+                        ldx: k,
+                        c: &mut c,
+                        ldc: n,
+                        alpha: 1.0,
+                        beta: 0.0,
+                    },
+                );
                 let minus: Vec<f32> = want.iter().map(|v| -v).collect();
                 assert_equal(&c[..n], &want, &format!("{what} GEMM row 0"));
                 assert_equal(&c[n..2 * n], &minus, &format!("{what} GEMM row 1"));
@@ -568,7 +581,19 @@ fn int8_gemm_is_within_the_quantization_bound_of_the_f64_product() {
                             rng.vec((m - 1) * ldc + n)
                         };
                         let c0 = c.clone();
-                        gemm_int8(isa, m, &w, &x, ldx, &mut c, ldc, alpha, beta);
+                        gemm_int8(
+                            isa,
+                            &w,
+                            GemmRows {
+                                m,
+                                x: &x,
+                                ldx,
+                                c: &mut c,
+                                ldc,
+                                alpha,
+                                beta,
+                            },
+                        );
                         for r in 0..m {
                             let (xr, y0) = (&x[r * ldx..r * ldx + k], &c0[r * ldc..r * ldc + n]);
                             let want = gemv_f64(&dense, (n, k), xr, y0, (alpha, beta));
@@ -631,8 +656,32 @@ fn simd_int8_gemm_matches_its_scalar_twin_bit_for_bit() {
                 for (alpha, beta) in SCALES {
                     let c0 = start_y(&mut rng, m * n, beta);
                     let (mut got, mut want) = (c0.clone(), c0);
-                    gemm_int8(isa, m, &w, &x, k, &mut got, n, alpha, beta);
-                    gemm_int8(Int8Isa::Scalar, m, &w, &x, k, &mut want, n, alpha, beta);
+                    gemm_int8(
+                        isa,
+                        &w,
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx: k,
+                            c: &mut got,
+                            ldc: n,
+                            alpha,
+                            beta,
+                        },
+                    );
+                    gemm_int8(
+                        Int8Isa::Scalar,
+                        &w,
+                        GemmRows {
+                            m,
+                            x: &x,
+                            ldx: k,
+                            c: &mut want,
+                            ldc: n,
+                            alpha,
+                            beta,
+                        },
+                    );
                     let what =
                         format!("{isa:?} b={bits} [{n}, {k}] B={block} m={m} {alpha} {beta}");
                     assert_same(&got, &want, &what);
@@ -659,7 +708,19 @@ fn int8_gemm_blocks_match_the_whole_product() {
             let x = rng.vec(m * k);
             let c0 = rng.vec(m * n);
             let mut whole = c0.clone();
-            gemm_int8(isa, m, &w, &x, k, &mut whole, n, 0.5, 1.5);
+            gemm_int8(
+                isa,
+                &w,
+                GemmRows {
+                    m,
+                    x: &x,
+                    ldx: k,
+                    c: &mut whole,
+                    ldc: n,
+                    alpha: 0.5,
+                    beta: 1.5,
+                },
+            );
             let rows: Vec<Q8Row> = x.chunks(k).map(Q8Row::new).collect();
             let mut blocks = c0;
             for (r0, r1, c0, c1) in [(0, 4, 0, 5), (0, 4, 5, 37), (4, 11, 0, 20), (4, 11, 20, 37)] {
@@ -700,8 +761,32 @@ fn simd_int8_gemm_matches_its_scalar_twin_on_long_rows_and_many_tiles() {
             let x = rng.vec(m * k);
             let c0 = rng.vec(m * n);
             let (mut got, mut want) = (c0.clone(), c0);
-            gemm_int8(isa, m, &w, &x, k, &mut got, n, 0.75, -0.5);
-            gemm_int8(Int8Isa::Scalar, m, &w, &x, k, &mut want, n, 0.75, -0.5);
+            gemm_int8(
+                isa,
+                &w,
+                GemmRows {
+                    m,
+                    x: &x,
+                    ldx: k,
+                    c: &mut got,
+                    ldc: n,
+                    alpha: 0.75,
+                    beta: -0.5,
+                },
+            );
+            gemm_int8(
+                Int8Isa::Scalar,
+                &w,
+                GemmRows {
+                    m,
+                    x: &x,
+                    ldx: k,
+                    c: &mut want,
+                    ldc: n,
+                    alpha: 0.75,
+                    beta: -0.5,
+                },
+            );
             assert_same(&got, &want, &format!("{isa:?} b={bits}"));
         }
     }
@@ -718,7 +803,19 @@ fn int8_gemm_with_k_zero_scales_c() {
                 continue;
             }
             let mut c = vec![1.0, 2.0, -4.0, 8.0, f32::NAN, 0.5];
-            gemm_int8(isa, 2, &w, &[], 0, &mut c, 3, 2.0, 0.5);
+            gemm_int8(
+                isa,
+                &w,
+                GemmRows {
+                    m: 2,
+                    x: &[],
+                    ldx: 0,
+                    c: &mut c,
+                    ldc: 3,
+                    alpha: 2.0,
+                    beta: 0.5,
+                },
+            );
             assert_same(&c[..3], &[0.5, 1.0, -2.0], &format!("{isa:?} b={bits}"));
             assert_eq!((c[3], c[5]), (4.0, 0.25), "{isa:?} b={bits}");
             let mut y = vec![8.0, f32::NAN, 0.5];
@@ -735,13 +832,15 @@ fn int8_gemm_refuses_matrices_it_does_not_fit() {
     let mut c = vec![0.0; 8];
     gemm_int8(
         Int8Isa::Scalar,
-        2,
         &q.matrix(),
-        &[0.5; 208],
-        104,
-        &mut c,
-        4,
-        1.0,
-        0.0,
+        GemmRows {
+            m: 2,
+            x: &[0.5; 208],
+            ldx: 104,
+            c: &mut c,
+            ldc: 4,
+            alpha: 1.0,
+            beta: 0.0,
+        },
     );
 }

@@ -29,6 +29,7 @@
 //! go through scratch too. Sizes that do not fit the format are a compiler
 //! bug: the process stops with a message naming the kernel and the problem.
 
+use super::GemmRows;
 use std::borrow::Cow;
 
 use half::f16;
@@ -233,11 +234,35 @@ pub unsafe extern "C" fn _mlir_ciface_ditto_rt_cb_gemm(
     match rows_in_place(c, m, n) {
         Some(ldc) => {
             let cs = std::slice::from_raw_parts_mut(base(c), (m - 1) * ldc + n);
-            cb_gemm(pool(), m, &w, &xs, ldx, cs, ldc, alpha, beta)
+            cb_gemm(
+                pool(),
+                &w,
+                GemmRows {
+                    m,
+                    x: &xs,
+                    ldx,
+                    c: cs,
+                    ldc,
+                    alpha,
+                    beta,
+                },
+            )
         }
         None => {
             let mut scratch = gather(c, m, n);
-            cb_gemm(pool(), m, &w, &xs, ldx, &mut scratch, n, alpha, beta);
+            cb_gemm(
+                pool(),
+                &w,
+                GemmRows {
+                    m,
+                    x: &xs,
+                    ldx,
+                    c: &mut scratch,
+                    ldc: n,
+                    alpha,
+                    beta,
+                },
+            );
             for (i, v) in scratch.into_iter().enumerate() {
                 *at(c, i / n, i % n) = v;
             }

@@ -48,8 +48,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use ditto_kernels::codebook::{
-    gemm_int8, int8_fits, CbMatrix, FormatError, Int8Codebooks, Int8Isa, Isa, Q8Row, Q8Vector,
-    SUPPORTED_BITS,
+    gemm_int8, int8_fits, CbMatrix, FormatError, GemmRows, Int8Codebooks, Int8Isa, Isa, Q8Row,
+    Q8Vector, SUPPORTED_BITS,
 };
 
 use ditto_kernels::codebook::{
@@ -216,24 +216,13 @@ pub fn cb_gemv_with(
     split_rows(pool, w, y, |y, r0| gemv_rows(isa, w, x, y, r0, alpha, beta))
 }
 
-/// C := beta·C + alpha·X·Ŵᵀ for X [m, K] (row r at `x[r·ldx ..]`) and
-/// C [m, N] (row r at `c[r·ldc ..]`); `beta = 0` overwrites C. With int8
-/// activations where they apply ([`gemm_int8_isa`]), else exact f32.
-#[allow(clippy::too_many_arguments)]
-pub fn cb_gemm(
-    pool: &Pool,
-    m: usize,
-    w: &CbMatrix,
-    x: &[f32],
-    ldx: usize,
-    c: &mut [f32],
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
-) {
+/// C := beta·C + alpha·X·Ŵᵀ ([`GemmRows`]: X [m, K], C [m, N]); `beta = 0`
+/// overwrites C. With int8 activations where they apply
+/// ([`gemm_int8_isa`]), else exact f32.
+pub fn cb_gemm(pool: &Pool, w: &CbMatrix, rows: GemmRows) {
     match gemm_int8_isa(w) {
-        Some(isa) => cb_gemm_int8_with(isa, pool, m, w, x, ldx, c, ldc, alpha, beta),
-        None => cb_gemm_with(Isa::detected(), pool, m, w, x, ldx, c, ldc, alpha, beta),
+        Some(isa) => cb_gemm_int8_with(isa, pool, w, rows),
+        None => cb_gemm_with(Isa::detected(), pool, w, rows),
     }
 }
 
@@ -244,19 +233,16 @@ pub fn cb_gemm(
 /// [`cb_gemv_int8_with`] gives for row r of X to within f32 rounding, and
 /// bit for bit the kernels' own single-threaded product, however it is
 /// split. Panics unless `isa` runs here and [`Int8Isa::fits`]`(w)`.
-#[allow(clippy::too_many_arguments)]
-pub fn cb_gemm_int8_with(
-    isa: Int8Isa,
-    pool: &Pool,
-    m: usize,
-    w: &CbMatrix,
-    x: &[f32],
-    ldx: usize,
-    c: &mut [f32],
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
-) {
+pub fn cb_gemm_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows) {
+    let GemmRows {
+        m,
+        x,
+        ldx,
+        c,
+        ldc,
+        alpha,
+        beta,
+    } = rows;
     thread_local! {
         /// The calling thread's quantized rows of X, their storage kept between calls.
         static XQ: RefCell<Vec<Q8Row>> = RefCell::default();
@@ -305,19 +291,16 @@ pub fn cb_gemm_int8_with(
 }
 
 /// [`cb_gemm`] with the given kernels.
-#[allow(clippy::too_many_arguments)]
-pub fn cb_gemm_with(
-    isa: Isa,
-    pool: &Pool,
-    m: usize,
-    w: &CbMatrix,
-    x: &[f32],
-    ldx: usize,
-    c: &mut [f32],
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
-) {
+pub fn cb_gemm_with(isa: Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows) {
+    let GemmRows {
+        m,
+        x,
+        ldx,
+        c,
+        ldc,
+        alpha,
+        beta,
+    } = rows;
     check_gemm(isa, m, w, x, ldx, c, ldc);
     let (n, k) = (w.n(), w.k());
     if m == 0 {

@@ -568,18 +568,16 @@ pub const GEMM_COLS: usize = 32;
 
 /// C := beta·C + alpha·X̂·Ŵᵀ (X̂ = X [m, K] quantized row by row, row r at
 /// `x[r·ldx ..]`; C [m, N], row r at `c[r·ldc ..]`) on the calling thread.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_int8(
-    isa: Int8Isa,
-    m: usize,
-    w: &CbMatrix,
-    x: &[f32],
-    ldx: usize,
-    c: &mut [f32],
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
-) {
+pub fn gemm_int8(isa: Int8Isa, w: &CbMatrix, rows: super::GemmRows) {
+    let super::GemmRows {
+        m,
+        x,
+        ldx,
+        c,
+        ldc,
+        alpha,
+        beta,
+    } = rows;
     let (n, k) = (w.n(), w.k());
     if m == 0 {
         return;

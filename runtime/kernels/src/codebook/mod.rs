@@ -317,21 +317,30 @@ pub fn gemv(isa: Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, beta: 
     gemv_rows(isa, w, x, y, 0, alpha, beta)
 }
 
-/// C := beta·C + alpha·X·Ŵᵀ for X [m, K] (row r at `x[r·ldx ..]`) and
-/// C [m, N] (row r at `c[r·ldc ..]`) on the calling thread; `beta = 0`
-/// overwrites C.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm(
-    isa: Isa,
-    m: usize,
-    w: &CbMatrix,
-    x: &[f32],
-    ldx: usize,
-    c: &mut [f32],
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
-) {
+/// The activation side of a codebook GEMM, `C := beta·C + alpha·X·Ŵᵀ`:
+/// X [m, K] with row r at `x[r·ldx ..]`, C [m, N] with row r at
+/// `c[r·ldc ..]`; `beta = 0` overwrites C.
+pub struct GemmRows<'x, 'c> {
+    pub m: usize,
+    pub x: &'x [f32],
+    pub ldx: usize,
+    pub c: &'c mut [f32],
+    pub ldc: usize,
+    pub alpha: f32,
+    pub beta: f32,
+}
+
+/// C := beta·C + alpha·X·Ŵᵀ ([`GemmRows`]) on the calling thread.
+pub fn gemm(isa: Isa, w: &CbMatrix, rows: GemmRows) {
+    let GemmRows {
+        m,
+        x,
+        ldx,
+        c,
+        ldc,
+        alpha,
+        beta,
+    } = rows;
     check_gemm(isa, m, w, x, ldx, c, ldc);
     // SAFETY: checked above; C is borrowed mutably.
     unsafe {
