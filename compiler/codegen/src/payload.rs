@@ -52,7 +52,7 @@ impl WeightLayout {
             let dtype = match placement.element {
                 Element::F32 => Dtype::F32,
                 Element::F16 => Dtype::F16,
-                Element::U8 => Dtype::U8,
+                Element::I8 => Dtype::U8,
             };
             if view.dtype() != dtype || view.shape() != placement.shape.as_slice() {
                 return Err(CodegenError::new(format!(

@@ -29,7 +29,7 @@ fn what_dittoc_appends_the_runtime_reads() {
     let used = vec![
         WeightUse {
             name: "w#indices".into(),
-            layout: Some((Element::U8, vec![40])),
+            layout: Some((Element::I8, vec![40])),
             type_text: "memref<40xi8>".into(),
         },
         WeightUse {

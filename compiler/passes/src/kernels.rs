@@ -28,18 +28,14 @@ use ditto_ir::melior::{
     Context,
 };
 
-use ditto_contracts::kernel_abi::{Element, Operand, Scalar, KERNELS};
+use ditto_contracts::kernel_abi::{Operand, Scalar, KERNELS};
 
 use crate::{rewrite, PassError};
 
 /// The type an operand is cast to before the call: a fully dynamic strided
 /// memref of its element type and rank.
 fn operand_type(context: &Context, operand: Operand) -> Type<'_> {
-    let element = match operand.element {
-        Element::F32 => "f32",
-        Element::F16 => "f16",
-        Element::I8 => "i8",
-    };
+    let element = operand.element.name();
     let dims = "?x".repeat(operand.rank);
     let strides = vec!["?"; operand.rank].join(", ");
     let text = format!("memref<{dims}{element}, strided<[{strides}], offset: ?>>");

@@ -6,49 +6,31 @@ use ditto_ir::melior::ir::{
     Type, TypeLike,
 };
 
-/// The element types dittoc's ops and weights use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ElementType {
-    F32,
-    F16,
-    /// Signless 8-bit integers (packed codebook indices).
-    I8,
-}
+pub use ditto_contracts::kernel_abi::Element;
 
-impl ElementType {
-    /// The element type of a type, if it is one of these.
-    pub fn of(ty: Type) -> Option<Self> {
-        let raw = ty.to_raw();
-        // SAFETY: queries on a live type.
-        unsafe {
-            if mlir_sys::mlirTypeIsAF32(raw) {
-                Some(ElementType::F32)
-            } else if mlir_sys::mlirTypeIsAF16(raw) {
-                Some(ElementType::F16)
-            } else if mlir_sys::mlirTypeIsAInteger(raw)
-                && mlir_sys::mlirIntegerTypeIsSignless(raw)
-                && mlir_sys::mlirIntegerTypeGetWidth(raw) == 8
-            {
-                Some(ElementType::I8)
-            } else {
-                None
-            }
-        }
-    }
-
-    /// Its name in MLIR's syntax, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            ElementType::F32 => "f32",
-            ElementType::F16 => "f16",
-            ElementType::I8 => "i8",
+/// The element type of a type, if it is one of [`Element`]'s.
+pub fn element_of(ty: Type) -> Option<Element> {
+    let raw = ty.to_raw();
+    // SAFETY: queries on a live type.
+    unsafe {
+        if mlir_sys::mlirTypeIsAF32(raw) {
+            Some(Element::F32)
+        } else if mlir_sys::mlirTypeIsAF16(raw) {
+            Some(Element::F16)
+        } else if mlir_sys::mlirTypeIsAInteger(raw)
+            && mlir_sys::mlirIntegerTypeIsSignless(raw)
+            && mlir_sys::mlirIntegerTypeGetWidth(raw) == 8
+        {
+            Some(Element::I8)
+        } else {
+            None
         }
     }
 }
 
 /// A ranked memref type's element type and shape (`None` for a dynamic
 /// extent).
-pub fn memref(ty: Type) -> Option<(Option<ElementType>, Vec<Option<u64>>)> {
+pub fn memref(ty: Type) -> Option<(Option<Element>, Vec<Option<u64>>)> {
     let memref = MemRefType::try_from(ty).ok()?;
     let shape = (0..memref.rank())
         .map(|i| match memref.dim_size(i).ok()? {
@@ -56,11 +38,11 @@ pub fn memref(ty: Type) -> Option<(Option<ElementType>, Vec<Option<u64>>)> {
             ditto_ir::melior::ir::r#type::DimSize::Dynamic => None,
         })
         .collect();
-    Some((ElementType::of(memref.element()), shape))
+    Some((element_of(memref.element()), shape))
 }
 
 /// A memref type's shape if its element type is `element`.
-pub fn typed_shape(ty: Type, element: ElementType) -> Option<Vec<Option<u64>>> {
+pub fn typed_shape(ty: Type, element: Element) -> Option<Vec<Option<u64>>> {
     match memref(ty)? {
         (Some(e), shape) if e == element => Some(shape),
         _ => None,
@@ -69,7 +51,7 @@ pub fn typed_shape(ty: Type, element: ElementType) -> Option<Vec<Option<u64>>> {
 
 /// A memref type's shape if its elements are f32.
 pub fn f32_shape(ty: Type) -> Option<Vec<Option<u64>>> {
-    typed_shape(ty, ElementType::F32)
+    typed_shape(ty, Element::F32)
 }
 
 #[cfg(test)]
@@ -93,10 +75,10 @@ mod tests {
         assert_eq!(f32_shape(ty("memref<*xf32>")), None, "unranked");
         assert_eq!(f32_shape(ty("tensor<4xf32>")), None);
         assert_eq!(
-            typed_shape(ty("memref<40xi8>"), ElementType::I8),
+            typed_shape(ty("memref<40xi8>"), Element::I8),
             Some(vec![Some(40)])
         );
-        assert_eq!(typed_shape(ty("memref<40xui8>"), ElementType::I8), None);
+        assert_eq!(typed_shape(ty("memref<40xui8>"), Element::I8), None);
         assert_eq!(memref(ty("memref<3xi32>")), Some((None, vec![Some(3)])));
     }
 }

@@ -11,7 +11,7 @@ use ditto_ir::melior::ir::{
 
 use crate::{
     rewrite,
-    types::{f32_shape, typed_shape, ElementType},
+    types::{f32_shape, typed_shape, Element},
     PassError,
 };
 
@@ -72,7 +72,7 @@ pub(crate) fn scheme(op: OperationRef) -> Result<(u64, u64), PassError> {
 /// tensor quantized with (bits, block).
 fn check_storage(op: OperationRef, n: Option<u64>, k: Option<u64>) -> Result<(), PassError> {
     let (bits, block) = scheme(op)?;
-    let shape = |index: usize, element: ElementType| -> Result<Vec<Option<u64>>, PassError> {
+    let shape = |index: usize, element: Element| -> Result<Vec<Option<u64>>, PassError> {
         let ty = op
             .operand(index)
             .map_err(|e| PassError::at(op, e.to_string()))?
@@ -87,8 +87,8 @@ fn check_storage(op: OperationRef, n: Option<u64>, k: Option<u64>) -> Result<(),
             )
         })
     };
-    let indices = shape(0, ElementType::I8)?;
-    let codebooks = shape(1, ElementType::F16)?;
+    let indices = shape(0, Element::I8)?;
+    let codebooks = shape(1, Element::F16)?;
     if indices.len() != 1 || codebooks.len() != 2 {
         return Err(PassError::at(
             op,

@@ -26,7 +26,7 @@ use ditto_ir::melior::{
     Context,
 };
 
-use crate::{rewrite, types::ElementType, PassError};
+use crate::{rewrite, PassError};
 
 /// Tensor name → byte offset in the weight blob.
 pub type WeightOffsets = HashMap<String, u64>;
@@ -80,7 +80,7 @@ pub fn weights_used(module: &ditto_ir::melior::ir::Module) -> Result<Vec<WeightU
                     .r#type();
                 used.push(WeightUse {
                     name,
-                    layout: Element::of(ty),
+                    layout: layout_of(ty),
                     type_text: ty.to_string(),
                 });
             }
@@ -92,38 +92,16 @@ pub fn weights_used(module: &ditto_ir::melior::ir::Module) -> Result<Vec<WeightU
 /// Alignment of each tensor in the weight blob, in bytes.
 pub const TENSOR_ALIGN: u64 = 64;
 
-/// The element types the weight blob holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Element {
-    F32,
-    F16,
-    /// Packed codebook indices (`i8` in MLIR, `U8` in the weight file).
-    U8,
-}
+pub use crate::types::Element;
 
-impl Element {
-    pub fn bytes(self) -> u64 {
-        match self {
-            Element::F32 => 4,
-            Element::F16 => 2,
-            Element::U8 => 1,
-        }
-    }
-
-    /// A statically shaped memref type's element type and shape.
-    fn of(ty: Type) -> Option<(Element, Vec<usize>)> {
-        let (element, dims) = crate::types::memref(ty)?;
-        let element = match element? {
-            ElementType::F32 => Element::F32,
-            ElementType::F16 => Element::F16,
-            ElementType::I8 => Element::U8,
-        };
-        let shape: Option<Vec<usize>> = dims
-            .into_iter()
-            .map(|d| d.and_then(|d| usize::try_from(d).ok()))
-            .collect();
-        Some((element, shape?))
-    }
+/// A statically shaped memref type's element type and shape.
+fn layout_of(ty: Type) -> Option<(Element, Vec<usize>)> {
+    let (element, dims) = crate::types::memref(ty)?;
+    let shape: Option<Vec<usize>> = dims
+        .into_iter()
+        .map(|d| d.and_then(|d| usize::try_from(d).ok()))
+        .collect();
+    Some((element?, shape?))
 }
 
 /// A weight's place in the blob.
@@ -330,7 +308,7 @@ mod tests {
         let ty = Type::parse(context, ty).unwrap();
         WeightUse {
             name: name.into(),
-            layout: Element::of(ty),
+            layout: layout_of(ty),
             type_text: ty.to_string(),
         }
     }

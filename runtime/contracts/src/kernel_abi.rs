@@ -16,12 +16,34 @@ use crate::memref::MemRefDescriptor;
 /// What `llvm.emit_c_interface` puts before a function's name.
 pub const CIFACE_PREFIX: &str = "_mlir_ciface_";
 
-/// The element type of a memref operand.
+/// The element type of a memref operand (and of a weight in the blob).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Element {
     F32,
     F16,
+    /// Signless 8-bit integers (packed codebook indices; `U8` in a weight
+    /// file).
     I8,
+}
+
+impl Element {
+    /// Its spelling in MLIR types.
+    pub fn name(self) -> &'static str {
+        match self {
+            Element::F32 => "f32",
+            Element::F16 => "f16",
+            Element::I8 => "i8",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn bytes(self) -> u64 {
+        match self {
+            Element::F32 => 4,
+            Element::F16 => 2,
+            Element::I8 => 1,
+        }
+    }
 }
 
 /// A memref operand: element type and rank; sizes, strides and offset are

@@ -215,7 +215,17 @@ pub(super) fn translate<'c, 'a>(
     builder: &mut Builder<'c, 'a>,
     namespace: Namespace,
 ) -> Option<Translation<'c, 'a>> {
-    let structure = Structure::of(context, op)?;
+    translate_structure(context, op, Structure::of(context, op)?, builder, namespace)
+}
+
+/// [`translate`] of an op whose structure is read already.
+fn translate_structure<'c, 'a>(
+    context: &'c Context,
+    op: OperationRef<'c, 'a>,
+    structure: Structure<'c, 'a>,
+    builder: &mut Builder<'c, 'a>,
+    namespace: Namespace,
+) -> Option<Translation<'c, 'a>> {
     let output_index = structure.output_index();
     let mut dequantized = Vec::new();
     let mut reads: Vec<Id> = Vec::new();
@@ -352,7 +362,7 @@ fn producer_value<'c, 'a>(
     if !same(structure.output, input) || structure.index(structure.output_index()) != read_index {
         return None;
     }
-    translate(context, producer, builder, Namespace("%p"))
+    translate_structure(context, producer, structure, builder, Namespace("%p"))
 }
 
 impl Builder<'_, '_> {
