@@ -72,7 +72,8 @@ pub fn resolve_inside(dir: &Path, name: &Path, symlinks: Symlinks) -> Result<Pat
     } else {
         dir
     };
-    let shown = || dir.to_path_buf();
+    // Named as an absolute path: "outside ." would say little.
+    let shown = || std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     if name.as_os_str().is_empty() {
         return Err(Outside::Empty { dir: shown() });
     }

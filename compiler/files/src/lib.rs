@@ -19,7 +19,7 @@ pub mod overlap;
 pub mod walk;
 
 pub use inside::{resolve_inside, Outside, Symlinks};
-pub use output::{copy, write, write_with, Staged};
+pub use output::{commit_all, copy, scratch, stage, stage_copy, write, write_with, Staged};
 pub use overlap::{refuse_overwrite, same_file};
 pub use walk::files_under;
 

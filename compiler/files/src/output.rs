@@ -92,7 +92,7 @@ impl Staged {
 
 /// Writes `bytes` to `target` through a temporary file.
 pub fn write(target: &Path, bytes: impl AsRef<[u8]>) -> Result<(), FileError> {
-    write_with(target, |file| file.write_all(bytes.as_ref()))
+    stage(target, bytes)?.commit()
 }
 
 /// Writes `target` with `fill` (which gets the temporary file) and renames
@@ -108,10 +108,45 @@ pub fn write_with(
 
 /// Copies `from` to `to` through a temporary file beside `to`.
 pub fn copy(from: &Path, to: &Path) -> Result<(), FileError> {
+    stage_copy(from, to)?.commit()
+}
+
+/// `bytes` written to a temporary file for `target`, not yet committed (for
+/// a command that replaces several outputs only once all are written).
+pub fn stage(target: &Path, bytes: impl AsRef<[u8]>) -> Result<Staged, FileError> {
+    let mut staged = Staged::new(target)?;
+    staged
+        .file()
+        .write_all(bytes.as_ref())
+        .map_err(|e| FileError::io(target, "cannot write", e))?;
+    Ok(staged)
+}
+
+/// `from` copied to a temporary file for `to`, not yet committed.
+pub fn stage_copy(from: &Path, to: &Path) -> Result<Staged, FileError> {
     let mut source = File::open(from).map_err(|e| FileError::io(from, "cannot read", e))?;
     let mut staged = Staged::new(to)?;
     std::io::copy(&mut source, staged.file()).map_err(|e| FileError::io(to, "cannot write", e))?;
-    staged.commit()
+    Ok(staged)
+}
+
+/// An intermediate file beside `beside`, named `.NAME.XXXXXX{suffix}`, for a
+/// tool that wants a path (a linker's object file); removed when dropped.
+pub fn scratch(beside: &Path, suffix: &str) -> Result<tempfile::TempPath, FileError> {
+    let mut prefix = OsString::from(".");
+    prefix.push(beside.file_name().unwrap_or_default());
+    prefix.push(".");
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(suffix)
+        .tempfile_in(directory_of(beside))
+        .map(tempfile::NamedTempFile::into_temp_path)
+        .map_err(|e| FileError::io(beside, "cannot create a temporary file beside it", e))
+}
+
+/// Commits `staged` in order (a module last, after the files it names).
+pub fn commit_all(staged: impl IntoIterator<Item = Staged>) -> Result<(), FileError> {
+    staged.into_iter().try_for_each(Staged::commit)
 }
 
 #[cfg(test)]
@@ -235,6 +270,33 @@ mod tests {
             "{error}"
         );
         assert_eq!(std::fs::read_to_string(&to).unwrap(), "tokens");
+    }
+
+    #[test]
+    fn a_scratch_file_is_beside_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let scratch = scratch(&dir.path().join("model"), ".o").unwrap();
+        assert_eq!(scratch.parent(), Some(dir.path()));
+        assert!(scratch.to_string_lossy().ends_with(".o"));
+        let path = scratch.to_path_buf();
+        assert!(path.exists());
+        drop(scratch);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn staged_outputs_replace_nothing_until_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        write(&a, "old a").unwrap();
+        write(&b, "old b").unwrap();
+        let staged = vec![stage(&a, "new a").unwrap(), stage(&b, "new b").unwrap()];
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "old a");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "old b");
+        commit_all(staged).unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "new b");
+        assert_eq!(names(dir.path()), ["a", "b"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use ditto_files::Symlinks;
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
@@ -17,6 +18,9 @@ use crate::{
     sidecar::PendingTensor,
     ImportError, TokenizerConfig,
 };
+
+/// The index of a checkpoint in shards.
+const INDEX: &str = "model.safetensors.index.json";
 
 /// An opened checkpoint: its config and its tensors, mapped.
 pub struct Checkpoint {
@@ -116,17 +120,34 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, ImportError> {
 impl Checkpoint {
     pub fn open(dir: &Path) -> Result<Checkpoint, ImportError> {
         let config = read_config(dir)?;
-        let index_path = dir.join("model.safetensors.index.json");
+        let index_path = dir.join(INDEX);
         let shard_names: Vec<String> = if index_path.exists() {
             let index = read_json(&index_path)?;
             let map = index
                 .get("weight_map")
                 .and_then(Value::as_object)
                 .ok_or_else(|| ImportError::file(&index_path, "missing `weight_map`".into()))?;
-            let mut names: Vec<String> = map
-                .values()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect();
+            let mut names: Vec<String> = Vec::new();
+            for (tensor, shard) in map {
+                let shard = shard.as_str().ok_or_else(|| {
+                    ImportError::file(
+                        &index_path,
+                        format!("weight_map entry of `{tensor}` is {shard}, not a file name"),
+                    )
+                })?;
+                // The shards are the checkpoint's own files: a name may not
+                // leave its directory. (Links are followed: the Hugging Face
+                // cache's snapshot directories are links into its blobs/.)
+                ditto_files::resolve_inside(dir, Path::new(shard), Symlinks::Follow).map_err(
+                    |why| {
+                        ImportError::file(
+                            &index_path,
+                            format!("weight_map entry `{shard}` (of `{tensor}`) {why}"),
+                        )
+                    },
+                )?;
+                names.push(shard.to_string());
+            }
             names.sort();
             names.dedup();
             names
@@ -156,6 +177,33 @@ impl Checkpoint {
             shards,
             index,
         })
+    }
+
+    /// Every file of the checkpoint the import reads, with what it is (for
+    /// refusing an output that would overwrite one).
+    pub fn files(&self) -> Vec<(PathBuf, String)> {
+        let mut files: Vec<(PathBuf, String)> = [
+            ("config.json", "the checkpoint's config.json"),
+            (INDEX, "the checkpoint's shard index"),
+            ("tokenizer.json", "the checkpoint's tokenizer.json"),
+            (
+                "tokenizer_config.json",
+                "the checkpoint's tokenizer_config.json",
+            ),
+            (
+                "generation_config.json",
+                "the checkpoint's generation_config.json",
+            ),
+        ]
+        .into_iter()
+        .map(|(name, what)| (self.dir.join(name), what.to_string()))
+        .collect();
+        files.extend(
+            self.shards
+                .iter()
+                .map(|(path, _)| (path.clone(), "the checkpoint's weight file".to_string())),
+        );
+        files
     }
 
     /// The tensors of the model under their canonical names, checked for

@@ -6,6 +6,13 @@
 //! 3. write the tokenizer and its special tokens;
 //! 4. emit the transformer as MLIR ([`emit::emit_module`]), verify it, and
 //!    write it in MLIR's printed form, so that it re-parses identically.
+//!
+//! An output that is one of the source's files (by path or by identity:
+//! hard and symbolic links) is refused before anything is written. Each
+//! output is written to a temporary file beside it, and all are renamed
+//! into place (the module last) only once every one is complete
+//! (`ditto-files`): a failed or interrupted import leaves the files that were
+//! there before as they were.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +32,8 @@ pub enum ImportError {
     File { path: PathBuf, message: String },
     #[error(transparent)]
     Mlir(#[from] ditto_ir::MlirError),
+    #[error(transparent)]
+    Files(#[from] ditto_files::FileError),
 }
 
 impl ImportError {
@@ -95,21 +104,37 @@ pub fn import_with(
 ) -> Result<Imported, ImportError> {
     let mut notes = Vec::new();
     let (weights, tokenizer, tokenizer_config) = sidecar_paths(module);
-    let write_text = |path: &Path, text: &str| {
-        std::fs::write(path, text)
-            .map_err(|e| ImportError::file(path, format!("cannot write: {e}")))
-    };
+    let outputs = [
+        (module, ""),
+        (weights.as_path(), "the module's weight file"),
+        (tokenizer.as_path(), "the module's tokenizer"),
+        (
+            tokenizer_config.as_path(),
+            "the module's tokenizer configuration",
+        ),
+    ];
+    // Every output goes to a temporary file first, committed (the module
+    // last) once all are written: a failure replaces none of them.
+    let mut staged = Vec::new();
     let config = if source.is_dir() {
         let checkpoint = hf::Checkpoint::open(source)?;
+        let inputs = checkpoint.files();
+        let inputs: Vec<(&Path, &str)> = inputs
+            .iter()
+            .map(|(p, what)| (p.as_path(), what.as_str()))
+            .collect();
+        ditto_files::refuse_overwrite("-o", module, &outputs, &inputs)?;
         let tokens = checkpoint.tokenizer_config()?;
         let pending = checkpoint.tensors()?;
-        sidecar::write(&weights, pending).map_err(|m| ImportError::file(&weights, m))?;
-        let tokenizer_source = source.join("tokenizer.json");
-        std::fs::copy(&tokenizer_source, &tokenizer)
-            .map_err(|e| ImportError::file(&tokenizer_source, format!("cannot copy: {e}")))?;
-        write_text(&tokenizer_config, &to_json(&tokens))?;
+        staged.push(sidecar::write(&weights, pending)?);
+        staged.push(ditto_files::stage_copy(
+            &source.join("tokenizer.json"),
+            &tokenizer,
+        )?);
+        staged.push(ditto_files::stage(&tokenizer_config, to_json(&tokens))?);
         checkpoint.config
     } else if source.is_file() {
+        ditto_files::refuse_overwrite("-o", module, &outputs, &[(source, "the input GGUF file")])?;
         let file = ditto_gguf::GgufFile::open(source)
             .map_err(|e| ImportError::file(source, e.to_string()))?;
         let mut config = gguf::read_config(&file)?;
@@ -131,9 +156,9 @@ pub fn import_with(
             .map_err(|e| ImportError::file(source, e.to_string()))?;
         let tokens = ditto_gguf::tokenizer_config(&file)
             .map_err(|e| ImportError::file(source, e.to_string()))?;
-        sidecar::write(&weights, pending).map_err(|m| ImportError::file(&weights, m))?;
-        write_text(&tokenizer, &tokenizer_json)?;
-        write_text(&tokenizer_config, &to_json(&tokens))?;
+        staged.push(sidecar::write(&weights, pending)?);
+        staged.push(ditto_files::stage(&tokenizer, tokenizer_json)?);
+        staged.push(ditto_files::stage(&tokenizer_config, to_json(&tokens))?);
         config
     } else {
         return Err(ImportError::file(
@@ -156,7 +181,8 @@ pub fn import_with(
         },
     );
     let printed = print_verified(&text, &module.display().to_string())?;
-    write_text(module, &printed)?;
+    staged.push(ditto_files::stage(module, printed)?);
+    ditto_files::commit_all(staged)?;
     Ok(Imported {
         config,
         module: module.to_path_buf(),

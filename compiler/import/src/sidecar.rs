@@ -3,6 +3,9 @@
 
 use std::{borrow::Cow, path::Path};
 
+use ditto_files::Staged;
+
+use crate::ImportError;
 use indicatif::{ProgressBar, ProgressStyle};
 use safetensors::{tensor::View, Dtype};
 
@@ -69,8 +72,10 @@ impl LazyTensor<'_, '_> {
     }
 }
 
-/// Writes `tensors` as f32 safetensors to `path`, with a progress bar.
-pub fn write(path: &Path, tensors: Vec<PendingTensor>) -> Result<(), String> {
+/// Writes `tensors` as f32 safetensors for `path`, with a progress bar, into
+/// a temporary file beside it that the caller commits (`path` itself is
+/// untouched until then, and the temporary file is removed on failure).
+pub fn write(path: &Path, tensors: Vec<PendingTensor>) -> Result<Staged, ImportError> {
     let progress = ProgressBar::new(tensors.len() as u64);
     progress.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
@@ -92,11 +97,12 @@ pub fn write(path: &Path, tensors: Vec<PendingTensor>) -> Result<(), String> {
             )
         })
         .collect();
-    let result = safetensors::serialize_to_file(views, None, path);
+    let staged = Staged::new(path)?;
+    let result = safetensors::serialize_to_file(views, None, staged.path());
     progress.finish_and_clear();
-    if let Some(message) = failure.into_inner().unwrap() {
-        let _ = std::fs::remove_file(path);
-        return Err(message);
+    if let Some(message) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(ImportError::file(path, message));
     }
-    result.map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    result.map_err(|e| ImportError::file(path, format!("cannot write: {e}")))?;
+    Ok(staged)
 }
