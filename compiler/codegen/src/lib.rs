@@ -32,6 +32,8 @@ pub enum CodegenError {
     Message(String),
     #[error(transparent)]
     Mlir(#[from] ditto_ir::MlirError),
+    #[error(transparent)]
+    Files(#[from] ditto_files::FileError),
 }
 
 impl CodegenError {
@@ -90,28 +92,82 @@ fn model_info(module: &Module) -> Result<ModelConfig, CodegenError> {
     )
 }
 
-/// Compiles `options.input` to `options.output`.
+/// The files a module names in its attributes (`ditto.weights`,
+/// `ditto.tokenizer`, `ditto.tokenizer_config`), beside it.
+#[derive(Clone, Debug)]
+pub struct Sidecars {
+    pub weights: PathBuf,
+    pub tokenizer: PathBuf,
+    pub tokenizer_config: PathBuf,
+}
+
+impl Sidecars {
+    /// The sidecars of `module`, read from `path`: each attribute must name
+    /// a file in the module's directory (no absolute path, no `..`, no
+    /// symbolic link out of it), or the error names the attribute and its
+    /// value.
+    pub fn of(module: &Module, path: &Path) -> Result<Sidecars, CodegenError> {
+        let sidecar = |key: &str| -> Result<PathBuf, CodegenError> {
+            let value = ditto_ir::string_attribute(module, key)?;
+            let dir = path.parent().unwrap_or(Path::new(""));
+            ditto_files::resolve_inside(dir, Path::new(&value), ditto_files::Symlinks::StayInside)
+                .map_err(|why| {
+                    CodegenError::new(format!(
+                        "{}: the module's {key} = {value:?} {why}",
+                        path.display()
+                    ))
+                })
+        };
+        Ok(Sidecars {
+            weights: sidecar(attr::WEIGHTS)?,
+            tokenizer: sidecar(attr::TOKENIZER)?,
+            tokenizer_config: sidecar(attr::TOKENIZER_CONFIG)?,
+        })
+    }
+
+    /// The three with what they are, as inputs for
+    /// [`ditto_files::refuse_overwrite`].
+    pub fn inputs(&self) -> [(&Path, &'static str); 3] {
+        [
+            (&self.weights, "the module's weight file (ditto.weights)"),
+            (&self.tokenizer, "the module's tokenizer (ditto.tokenizer)"),
+            (
+                &self.tokenizer_config,
+                "the module's tokenizer configuration (ditto.tokenizer_config)",
+            ),
+        ]
+    }
+}
+
+/// Compiles `options.input` to `options.output` (through a temporary file
+/// beside it, renamed into place once complete). An output that is the
+/// module, one of its sidecars, a rule file or the runtime library is
+/// refused before anything is written.
 pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     ditto_passes::registry::register();
     let context = ditto_ir::create_context()?;
     let mut module = ditto_ir::parse_file(&context, &options.input)?;
-    let dir = options
-        .input
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let sidecar = |key: &str| -> Result<PathBuf, CodegenError> {
-        Ok(dir.join(ditto_ir::string_attribute(&module, key)?))
-    };
-    let weights_path = sidecar(attr::WEIGHTS)?;
-    let tokenizer_path = sidecar(attr::TOKENIZER)?;
-    let tokenizer_config_path = sidecar(attr::TOKENIZER_CONFIG)?;
+    let sidecars = Sidecars::of(&module, &options.input)?;
     let model = model_info(&module)?;
+    let runtime = match &options.runtime_lib {
+        Some(path) => path.clone(),
+        None => default_runtime_lib()?,
+    };
+    let mut inputs: Vec<(&Path, &str)> = vec![(&options.input, "the input module")];
+    inputs.extend(sidecars.inputs());
+    inputs.extend(
+        options
+            .rules
+            .iter()
+            .map(|r| (r.as_path(), "a rule file (--rules)")),
+    );
+    inputs.push((&runtime, "the runtime library"));
+    ditto_files::refuse_overwrite("-o", &options.output, &[(&options.output, "")], &inputs)?;
 
     // The payload layout of the weight ops as they are (no pass adds or
     // removes one), checked against the weight file before compiling.
     let used = ditto_passes::weights::weights_used(&module)?;
-    let layout = payload::WeightLayout::new(&weights_path, &used)?;
+    let layout = payload::WeightLayout::new(&sidecars.weights, &used)?;
     // The rule files, read here first so that a bad one is reported as such
     // (ditto-select-kernels reads them again, from its comma-separated
     // `rules` option).
@@ -130,40 +186,55 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     ditto_ir::run_pipeline(&context, &mut module, &pipeline, options.print_ir_after_all)?;
     layout.check_compiled(&module)?;
 
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text)
-            .map_err(|e| CodegenError::new(format!("{}: cannot write: {e}", path.display())))
-    };
     match options.emit {
-        Emit::Mlir => return write(&options.output, format!("{}\n", module.as_operation())),
+        Emit::Mlir => {
+            return Ok(ditto_files::write(
+                &options.output,
+                format!("{}\n", module.as_operation()),
+            )?)
+        }
         Emit::Llvm | Emit::Obj => {
             let llvm = llvm::translate(&module)?;
-            return llvm::optimize_and_write(
+            let staged = ditto_files::Staged::new(&options.output)?;
+            llvm::optimize_and_write(
                 &llvm,
                 &options.target,
-                &options.output,
+                staged.path(),
                 options.emit == Emit::Obj,
-            );
+            )
+            .map_err(|e| naming_output(e, &staged))?;
+            return Ok(staged.commit()?);
         }
         Emit::Exe => {}
     }
     let llvm = llvm::translate(&module)?;
-    let object = options.output.with_extension("o");
+    let object = ditto_files::scratch(&options.output, ".o")?;
     llvm::optimize_and_write(&llvm, &options.target, &object, true)?;
-    let runtime = match &options.runtime_lib {
-        Some(path) => path.clone(),
-        None => default_runtime_lib()?,
-    };
-    let linked = link(&object, &runtime, &options.output);
-    let _ = std::fs::remove_file(&object);
-    linked?;
+    // Linked and given its payload under a temporary name beside the
+    // output, then renamed onto it: an executable that exists is replaced
+    // only by a complete one.
+    let staged = ditto_files::Staged::executable(&options.output)?;
+    link(&object, &runtime, staged.path()).map_err(|e| naming_output(e, &staged))?;
+    drop(object);
     payload::append(
-        &options.output,
+        staged.path(),
         &layout,
-        &tokenizer_path,
-        &tokenizer_config_path,
+        &sidecars.tokenizer,
+        &sidecars.tokenizer_config,
         model,
     )
+    .map_err(|e| naming_output(e, &staged))?;
+    Ok(staged.commit()?)
+}
+
+/// `error` with the temporary file of `staged` named as the output it becomes.
+fn naming_output(error: CodegenError, staged: &ditto_files::Staged) -> CodegenError {
+    let temporary = staged.path().display().to_string();
+    let target = staged.target().display().to_string();
+    match error {
+        CodegenError::Message(m) => CodegenError::Message(m.replace(&temporary, &target)),
+        other => other,
+    }
 }
 
 /// `libditto_rt.a` next to the running dittoc (where cargo builds both), or

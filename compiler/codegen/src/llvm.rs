@@ -217,7 +217,9 @@ pub fn optimize_and_write(
             )));
         }
 
-        let file = c(&path.to_string_lossy());
+        let file = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).map_err(
+            |_| CodegenError::new(format!("{}: a path with a NUL byte", path.display())),
+        )?;
         let mut message = ptr::null_mut();
         let failed = if object {
             LLVMTargetMachineEmitToFile(

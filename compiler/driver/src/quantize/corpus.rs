@@ -36,33 +36,33 @@ pub(super) enum Kind {
 }
 
 /// Files under `path` (itself, if a file), sorted; for a directory, as
-/// `kind` says.
+/// `kind` says. Symbolic links are followed, each directory read once
+/// (`ditto_files::files_under`): a link loop ends the walk, it does not
+/// repeat it.
 fn calibration_files(path: &Path, kind: Kind) -> Result<Vec<PathBuf>, String> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut files = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| format!("{}: cannot read the calibration set: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if kind == Kind::Prose
+    let files = ditto_files::files_under(path)
+        .map_err(|e| match e {
+            ditto_files::FileError::Io { path, source, .. } => {
+                format!(
+                    "{}: cannot read the calibration set: {source}",
+                    path.display()
+                )
+            }
+            other => other.to_string(),
+        })?
+        .into_iter()
+        .filter(|p| {
+            kind == Kind::Prose
                 || p.extension()
                     .and_then(|e| e.to_str())
                     .is_some_and(|e| CODE_EXTENSIONS.contains(&e))
-            {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+        });
     Ok(match kind {
-        Kind::Code => files.into_iter().step_by(2).collect(),
-        Kind::Prose => files,
+        Kind::Code => files.step_by(2).collect(),
+        Kind::Prose => files.collect(),
     })
 }
 

@@ -99,21 +99,27 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
 
     let context = ditto_ir::create_context().map_err(|e| e.to_string())?;
     let mut module = ditto_ir::parse_file(&context, &options.input).map_err(|e| e.to_string())?;
-    let dir = options
-        .input
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let sidecar = |key: &str| {
-        ditto_codegen::string_attribute(&module, key)
-            .map(|name| dir.join(name))
-            .map_err(|e| e.to_string())
-    };
-    let (weights_in, tokenizer_in, tokenizer_config_in) = (
-        sidecar("ditto.weights")?,
-        sidecar("ditto.tokenizer")?,
-        sidecar("ditto.tokenizer_config")?,
-    );
+    let sidecars =
+        ditto_codegen::Sidecars::of(&module, &options.input).map_err(|e| e.to_string())?;
+    let weights_in = sidecars.weights.clone();
+    let (weights_out, tokenizer_out, tokenizer_config_out) =
+        ditto_import::sidecar_paths(&options.output);
+    let (report_md, report_json) = (with_suffix(".report.md"), with_suffix(".report.json"));
+    refuse_overwrites(
+        options,
+        &sidecars,
+        &[
+            (&options.output, ""),
+            (&weights_out, "the output's weight file"),
+            (&tokenizer_out, "the output's tokenizer"),
+            (
+                &tokenizer_config_out,
+                "the output's tokenizer configuration",
+            ),
+            (&report_md, "the output's report"),
+            (&report_json, "the output's report"),
+        ],
+    )?;
 
     ditto_ir::run_pipeline(
         &context,
@@ -130,7 +136,7 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
             options.input.display()
         ));
     }
-    let statistics = statistics(options, &with_suffix(".calibration.safetensors"))?;
+    let statistics = statistics(options, &with_suffix(".calibration"))?;
 
     let file = File::open(&weights_in)
         .map_err(|e| format!("{}: cannot open: {e}", weights_in.display()))?;
@@ -165,15 +171,17 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
         .collect();
     let result = ditto_quantize::quantize_model(&tensors, &model_options(options))
         .map_err(|e| e.to_string())?;
-    let report_md = with_suffix(".report.md");
-    let report_json = with_suffix(".report.json");
-    std::fs::write(&report_md, result.report.to_markdown())
-        .map_err(|e| format!("{}: {e}", report_md.display()))?;
-    std::fs::write(
-        &report_json,
-        serde_json::to_string_pretty(&result.report).expect("plain data"),
-    )
-    .map_err(|e| format!("{}: {e}", report_json.display()))?;
+    // Every output is staged beside its path and renamed into place once
+    // all are written, the module last: a failure replaces none of them.
+    let mut staged = vec![
+        ditto_files::stage(&report_md, result.report.to_markdown()).map_err(|e| e.to_string())?,
+        ditto_files::stage(
+            &report_json,
+            serde_json::to_string_pretty(&result.report)
+                .map_err(|e| format!("{}: {e}", report_json.display()))?,
+        )
+        .map_err(|e| e.to_string())?,
+    ];
     let quantized: HashMap<String, ditto_quantize::Quantized> = targets
         .iter()
         .map(|t| t.name.clone())
@@ -201,22 +209,19 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     // The output's weight file: every entry the rewritten module uses.
     let used = ditto_passes::weights::weights_used(&module).map_err(|e| e.to_string())?;
     let entries = weights::output_entries(&used, &quantized, &source, &weights_in)?;
-    let (weights_out, tokenizer_out, tokenizer_config_out) =
-        ditto_import::sidecar_paths(&options.output);
+    let weights_staged = ditto_files::Staged::new(&weights_out).map_err(|e| e.to_string())?;
     safetensors::serialize_to_file(
         entries.iter().map(|(n, e)| (n.clone(), e)),
         None,
-        &weights_out,
+        weights_staged.path(),
     )
     .map_err(|e| format!("{}: cannot write: {e}", weights_out.display()))?;
+    staged.push(weights_staged);
     for (from, to) in [
-        (&tokenizer_in, &tokenizer_out),
-        (&tokenizer_config_in, &tokenizer_config_out),
+        (&sidecars.tokenizer, &tokenizer_out),
+        (&sidecars.tokenizer_config, &tokenizer_config_out),
     ] {
-        if from != to {
-            std::fs::copy(from, to)
-                .map_err(|e| format!("{}: cannot copy to {}: {e}", from.display(), to.display()))?;
-        }
+        staged.push(ditto_files::stage_copy(from, to).map_err(|e| e.to_string())?);
     }
     let file_name = |p: &Path| {
         p.file_name()
@@ -232,8 +237,11 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
             .as_operation_mut()
             .set_attribute(key, StringAttribute::new(&context, &file_name(path)).into());
     }
-    std::fs::write(&options.output, format!("{}\n", module.as_operation()))
-        .map_err(|e| format!("{}: cannot write: {e}", options.output.display()))?;
+    staged.push(
+        ditto_files::stage(&options.output, format!("{}\n", module.as_operation()))
+            .map_err(|e| e.to_string())?,
+    );
+    ditto_files::commit_all(staged).map_err(|e| e.to_string())?;
     Ok(summary(
         &quantized,
         count,
@@ -265,6 +273,50 @@ fn check_options(options: &QuantizeOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses `outputs` (the module `-o` names and the files beside it), and
+/// `--save-calib-stats`, when one is a file the run reads: the input module,
+/// its sidecars, `--calib-stats`, a `--calib` file (not the files of a
+/// `--calib` directory, which are read before anything is written).
+fn refuse_overwrites(
+    options: &QuantizeOptions,
+    sidecars: &ditto_codegen::Sidecars,
+    outputs: &[(&Path, &str)],
+) -> Result<(), String> {
+    let mut inputs: Vec<(&Path, &str)> = vec![(&options.input, "the input module")];
+    inputs.extend(sidecars.inputs());
+    match &options.calibration {
+        Calibration::Stats(path) => inputs.push((path, "the statistics file (--calib-stats)")),
+        Calibration::Texts { paths, .. } | Calibration::Prose { paths, .. } => inputs.extend(
+            paths
+                .iter()
+                .filter(|p| p.is_file())
+                .map(|p| (p.as_path(), "a calibration text (--calib)")),
+        ),
+        Calibration::None | Calibration::Random { .. } => {}
+    }
+    ditto_files::refuse_overwrite("-o", &options.output, outputs, &inputs)
+        .map_err(|e| e.to_string())?;
+    if let Some(stats) = &options.save_stats {
+        let with_outputs: Vec<(&Path, &str)> = inputs
+            .iter()
+            .copied()
+            .chain(outputs.iter().map(|&(path, what)| {
+                (
+                    path,
+                    if what.is_empty() {
+                        "the output module"
+                    } else {
+                        what
+                    },
+                )
+            }))
+            .collect();
+        ditto_files::refuse_overwrite("--save-calib-stats", stats, &[(stats, "")], &with_outputs)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// The statistics the calibration option asks for; a calibration run writes
 /// them to `intermediate` (or `--save-calib-stats`), read back here.
 fn statistics(
@@ -275,15 +327,16 @@ fn statistics(
         Calibration::None => calibration::Statistics::new(),
         Calibration::Stats(path) => calibration::read_statistics(path)?,
         Calibration::Texts { .. } | Calibration::Prose { .. } | Calibration::Random { .. } => {
-            // About 3 GB for a 0.5B model with XᵀX: an intermediate unless
-            // asked for, removed (also on error) once read.
+            // About 3 GB for a 0.5B model with XᵀX: unless asked for, an
+            // intermediate beside the output (not in a /tmp that may be
+            // memory), under a name of its own, removed (also on error) once
+            // read.
             let (path, _remove) = match &options.save_stats {
                 Some(path) => (path.clone(), None),
                 None => {
-                    let path = intermediate.to_path_buf();
-                    let remove = tempfile::TempPath::try_from_path(&path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    (path, Some(remove))
+                    let remove = ditto_files::scratch(intermediate, ".safetensors")
+                        .map_err(|e| e.to_string())?;
+                    (remove.to_path_buf(), Some(remove))
                 }
             };
             calibration::run_calibration(options, &path)?;
