@@ -31,6 +31,7 @@ pub fn run(
     entry: EntryPoints,
     console: &mut Console,
 ) -> Result<(), Error> {
+    refuse_overwrites(args, payload_path)?;
     let payload = Payload::open(payload_path)?;
     let config = payload.model();
     let tokenizer_config = TokenizerConfig::from_json(payload.tokenizer_config_json())?;
@@ -75,6 +76,29 @@ pub fn run(
     let eos = &tokenizer_config.eos_token_ids;
     // On a pool thread, the kernels split their work without hand-off waits.
     pool::pool().run(|| infer(args, &model, &plan, eos, tokenizer.as_ref(), console))
+}
+
+/// Refuses an output (`--dump-logits`, `--calibrate`) that is a file the run
+/// reads: this executable (its payload is mapped), `-f`, `--tokens-file`.
+fn refuse_overwrites(args: &Args, payload_path: &Path) -> Result<(), Error> {
+    // Named as the real file in messages, not /proc/self/exe.
+    let executable = std::fs::canonicalize(payload_path).unwrap_or_else(|_| payload_path.into());
+    let mut inputs: Vec<(&Path, &str)> = vec![(&executable, "the running executable")];
+    if let Some(file) = &args.file {
+        inputs.push((file, "the prompt file (-f)"));
+    }
+    if let Some(file) = &args.tokens_file {
+        inputs.push((file, "the token file (--tokens-file)"));
+    }
+    for (flag, output) in [
+        ("--dump-logits", &args.dump_logits),
+        ("--calibrate", &args.calibrate),
+    ] {
+        if let Some(output) = output {
+            ditto_files::refuse_overwrite(flag, output, &[(output, "")], &inputs)?;
+        }
+    }
+    Ok(())
 }
 
 /// The kernels' thread pool (`--threads`, default: every core), the GEMV's

@@ -215,13 +215,20 @@ pub fn finish(path: &Path) -> Result<usize, Error> {
             F32View::new(vec![stats.k, stats.k], stats.xtx.as_slice().into()),
         ));
     }
-    safetensors::serialize_to_file(views.iter().map(|(n, v)| (n.as_str(), v)), None, path)
-        .map_err(|e| {
-            Error::io(
-                format!("writing {}", path.display()),
-                std::io::Error::other(e.to_string()),
-            )
-        })?;
+    // Through a temporary file beside `path`, renamed onto it once complete.
+    let staged = ditto_files::Staged::new(path)?;
+    safetensors::serialize_to_file(
+        views.iter().map(|(n, v)| (n.as_str(), v)),
+        None,
+        staged.path(),
+    )
+    .map_err(|e| {
+        Error::io(
+            format!("writing {}", path.display()),
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    staged.commit()?;
     Ok(cal.observed.len())
 }
 

@@ -55,3 +55,18 @@ impl Error {
         }
     }
 }
+
+impl From<ditto_files::FileError> for Error {
+    fn from(e: ditto_files::FileError) -> Self {
+        match e {
+            ditto_files::FileError::Io {
+                path,
+                action,
+                source,
+            } => Error::io(format!("{}: {action}", path.display()), source),
+            overwrite @ ditto_files::FileError::Overwrite { .. } => {
+                Error::Usage(overwrite.to_string())
+            }
+        }
+    }
+}

@@ -35,17 +35,16 @@ pub fn header(shape: &[usize]) -> Vec<u8> {
     out
 }
 
-/// Writes `data` as an array of `shape` to `path`.
+/// Writes `data` as an array of `shape` to `path`, through a temporary file
+/// beside it (an old `path` stays as it was if the write fails).
 pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), Error> {
     assert_eq!(shape.iter().product::<usize>(), data.len());
-    let what = || format!("writing {}", path.display());
-    let file = File::create(path).map_err(|e| Error::io(what(), e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    out.write_all(&header(shape))
-        .map_err(|e| Error::io(what(), e))?;
-    for value in data {
-        out.write_all(&value.to_le_bytes())
-            .map_err(|e| Error::io(what(), e))?;
-    }
-    out.flush().map_err(|e| Error::io(what(), e))
+    Ok(ditto_files::write_with(path, |file: &mut File| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        out.write_all(&header(shape))?;
+        for value in data {
+            out.write_all(&value.to_le_bytes())?;
+        }
+        out.flush()
+    })?)
 }
