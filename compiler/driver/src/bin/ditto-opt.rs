@@ -8,8 +8,9 @@
 //! (`ditto-quantize{bits=4 block=64}`), `--mlir-print-ir-after-all`,
 //! `--verify-diagnostics`, `--help` (which lists dittoc's passes and their
 //! options). One check comes first: an `-o` that names a file given as
-//! another argument (the input) is refused, since MLIR opens the output,
-//! truncating it, before it has read the input.
+//! another argument (the input) is refused. MLIR would replace the input
+//! with its output, and it opens (truncates) the output before it parses an
+//! input that LLVM has memory-mapped rather than read.
 
 use std::{
     ffi::OsString,
