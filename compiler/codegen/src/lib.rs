@@ -149,9 +149,11 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     let mut module = ditto_ir::parse_file(&context, &options.input)?;
     let sidecars = Sidecars::of(&module, &options.input)?;
     let model = model_info(&module)?;
-    let runtime = match &options.runtime_lib {
-        Some(path) => path.clone(),
-        None => default_runtime_lib()?,
+    // The runtime library is needed (and looked for) only to link.
+    let runtime = match (&options.runtime_lib, options.emit) {
+        (_, Emit::Mlir | Emit::Llvm | Emit::Obj) => None,
+        (Some(path), Emit::Exe) => Some(path.clone()),
+        (None, Emit::Exe) => Some(default_runtime_lib()?),
     };
     let mut inputs: Vec<(&Path, &str)> = vec![(&options.input, "the input module")];
     inputs.extend(sidecars.inputs());
@@ -161,7 +163,7 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
             .iter()
             .map(|r| (r.as_path(), "a rule file (--rules)")),
     );
-    inputs.push((&runtime, "the runtime library"));
+    inputs.extend(runtime.as_deref().map(|r| (r, "the runtime library")));
     ditto_files::refuse_overwrite("-o", &options.output, &[(&options.output, "")], &inputs)?;
 
     // The payload layout of the weight ops as they are (no pass adds or
@@ -214,6 +216,8 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
     // output, then renamed onto it: an executable that exists is replaced
     // only by a complete one.
     let staged = ditto_files::Staged::executable(&options.output)?;
+    let runtime =
+        runtime.ok_or_else(|| CodegenError::new("internal error: no runtime library to link"))?;
     link(&object, &runtime, staged.path()).map_err(|e| naming_output(e, &staged))?;
     drop(object);
     payload::append(

@@ -51,7 +51,7 @@ pub(super) fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result
             };
             let text = corpus(paths, kind, tokens.saturating_mul(BYTES_PER_TOKEN))?;
             let file = work.path().join("corpus.txt");
-            std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+            ditto_files::write(&file, text).map_err(|e| e.to_string())?;
             command.arg("-f").arg(file);
         }
         Calibration::Random { tokens } => {
@@ -60,7 +60,7 @@ pub(super) fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result
                 .map(|id| id.to_string())
                 .collect();
             let file = work.path().join("ids.txt");
-            std::fs::write(&file, ids.join(" ")).map_err(|e| format!("{}: {e}", file.display()))?;
+            ditto_files::write(&file, ids.join(" ")).map_err(|e| e.to_string())?;
             command.arg("--tokens-file").arg(file);
         }
         Calibration::None | Calibration::Stats(_) => unreachable!("nothing to run"),
