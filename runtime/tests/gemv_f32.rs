@@ -16,20 +16,33 @@ fn values(seed: u64, len: usize) -> Vec<f32> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reference(
-    m: usize,
-    n: usize,
-    lda: usize,
-    a: &[f32],
-    x: &[f32],
-    alpha: f32,
-    beta: f32,
-    y: &[f32],
-) -> Vec<f64> {
-    (0..m)
+/// `product` in f64, from what its pointers address before a kernel runs.
+///
+/// # Safety
+/// As for [`rows_scalar`].
+unsafe fn reference(product: &Rows) -> Vec<f64> {
+    let Rows {
+        rows,
+        n,
+        alpha,
+        a,
+        lda,
+        x,
+        beta,
+        y,
+    } = *product;
+    // SAFETY: sizes as the caller guarantees.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(x, n),
+            std::slice::from_raw_parts(y, rows),
+        )
+    };
+    (0..rows)
         .map(|r| {
-            let dot: f64 = (0..n).map(|k| a[r * lda + k] as f64 * x[k] as f64).sum();
+            // SAFETY: row r of A.
+            let row = unsafe { std::slice::from_raw_parts(a.add(r * lda), n) };
+            let dot: f64 = (0..n).map(|k| row[k] as f64 * x[k] as f64).sum();
             beta as f64 * y[r] as f64 + alpha as f64 * dot
         })
         .collect()
@@ -53,19 +66,18 @@ fn scalar_twin_matches_an_f64_product() {
         let (a, x) = (values(1, m * lda), values(2, n));
         for (alpha, beta) in [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)] {
             let mut y = values(3, m);
-            let want = reference(m, n, lda, &a, &x, alpha, beta, &y);
-            unsafe {
-                rows_scalar(&Rows {
-                    rows: m,
-                    n,
-                    alpha,
-                    a: a.as_ptr(),
-                    lda,
-                    x: x.as_ptr(),
-                    beta,
-                    y: y.as_mut_ptr(),
-                })
+            let product = Rows {
+                rows: m,
+                n,
+                alpha,
+                a: a.as_ptr(),
+                lda,
+                x: x.as_ptr(),
+                beta,
+                y: y.as_mut_ptr(),
             };
+            let want = unsafe { reference(&product) };
+            unsafe { rows_scalar(&product) };
             for (got, want) in y.iter().zip(&want) {
                 let bound = 4.0 * (n as f64 + 2.0) * f32::EPSILON as f64 * (1.0 + want.abs()) * 2.0;
                 assert!(

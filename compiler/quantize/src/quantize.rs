@@ -61,6 +61,12 @@ pub fn quantize_with(
     }
     let mut indices = vec![0u8; format.index_bytes()];
     let mut codebooks = vec![f16::ZERO; format.codebook_len()];
+    let job = Job {
+        format: &format,
+        importance,
+        seed,
+        options,
+    };
     indices
         .par_chunks_mut(format.block_index_bytes())
         .zip(codebooks.par_chunks_mut(format.levels()))
@@ -72,7 +78,7 @@ pub fn quantize_with(
                 start: j * format.block,
                 values: w,
             };
-            s.quantize(&block, &format, importance, seed, options, book, packed);
+            s.quantize(&block, &job, book, packed);
         });
     Ok(Quantized {
         n: format.n,
@@ -145,6 +151,14 @@ struct Block<'a> {
     values: &'a [f32],
 }
 
+/// What every block of one tensor is quantized with.
+struct Job<'a> {
+    format: &'a Format,
+    importance: Option<&'a [f32]>,
+    seed: u64,
+    options: &'a KmeansOptions,
+}
+
 /// Per-thread scratch space, reused from block to block.
 #[derive(Default)]
 struct BlockScratch {
@@ -155,17 +169,13 @@ struct BlockScratch {
 }
 
 impl BlockScratch {
-    #[allow(clippy::too_many_arguments)]
-    fn quantize(
-        &mut self,
-        block: &Block<'_>,
-        format: &Format,
-        importance: Option<&[f32]>,
-        seed: u64,
-        options: &KmeansOptions,
-        book: &mut [f16],
-        packed: &mut [u8],
-    ) {
+    fn quantize(&mut self, block: &Block<'_>, job: &Job<'_>, book: &mut [f16], packed: &mut [u8]) {
+        let Job {
+            format,
+            importance,
+            seed,
+            options,
+        } = *job;
         let levels = format.levels();
         self.collect_points(block, format.k, importance);
         let mut rng = SplitMix64::new(seed, block.index as u64);

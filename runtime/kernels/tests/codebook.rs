@@ -22,9 +22,9 @@
 mod common;
 
 use common::*;
-use ditto_kernels::codebook::GemmRows;
 use ditto_kernels::codebook::{
-    decode_row, dequantize, gemm, gemm_block, gemv, gemv_rows, CbMatrix, Isa, SUPPORTED_BITS,
+    decode_row, dequantize, gemm, gemm_block, gemv, gemv_rows, CbMatrix, GemmBlock, GemmRows, Isa,
+    Scale, SUPPORTED_BITS,
 };
 use half::f16;
 
@@ -322,8 +322,12 @@ fn row_slices_match_the_whole_product() {
             gemv(isa, &w, &x, &mut whole, 0.5, 1.5);
             let mut sliced = y0;
             let (top, bottom) = sliced.split_at_mut(9);
-            gemv_rows(isa, &w, &x, top, 0, 0.5, 1.5);
-            gemv_rows(isa, &w, &x, bottom, 9, 0.5, 1.5);
+            let scale = Scale {
+                alpha: 0.5,
+                beta: 1.5,
+            };
+            gemv_rows(isa, &w, &x, top, 0, scale);
+            gemv_rows(isa, &w, &x, bottom, 9, scale);
             assert_same(&sliced, &whole, &format!("{isa:?} b={bits} gemv_rows"));
 
             let mut dense = vec![0.0; n * k];
@@ -359,14 +363,18 @@ fn row_slices_match_the_whole_product() {
                     gemm_block(
                         isa,
                         &w,
-                        rows,
-                        cols,
-                        xs.as_ptr(),
-                        k,
-                        blocks.as_mut_ptr(),
-                        n,
-                        1.0,
-                        0.0,
+                        GemmBlock {
+                            rows,
+                            cols,
+                            x: xs.as_ptr(),
+                            ldx: k,
+                            c: blocks.as_mut_ptr(),
+                            ldc: n,
+                        },
+                        Scale {
+                            alpha: 1.0,
+                            beta: 0.0,
+                        },
                     )
                 };
             }

@@ -23,10 +23,10 @@
 mod common;
 
 use common::*;
-use ditto_kernels::codebook::GemmRows;
 use ditto_kernels::codebook::{
-    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, Int8Codebooks,
-    Int8Isa, Q8Row, Q8Vector, INT8_GEMM_COLS, INT8_GEMM_ROWS, INT8_GROUP,
+    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, GemmRows,
+    Int8Codebooks, Int8GemmBlock, Int8Isa, Q8Row, Q8Vector, Scale, INT8_GEMM_COLS, INT8_GEMM_ROWS,
+    INT8_GROUP,
 };
 use half::f16;
 
@@ -299,8 +299,12 @@ fn int8_row_slices_match_the_whole_product() {
             gemv_int8(isa, &w, &x, &mut whole, 0.5, 1.5);
             let mut sliced = y0;
             let (top, bottom) = sliced.split_at_mut(9);
-            gemv_rows_int8(isa, &w, None, &xq, top, 0, 0.5, 1.5);
-            gemv_rows_int8(isa, &w, None, &xq, bottom, 9, 0.5, 1.5);
+            let scale = Scale {
+                alpha: 0.5,
+                beta: 1.5,
+            };
+            gemv_rows_int8(isa, &w, None, &xq, top, 0, scale);
+            gemv_rows_int8(isa, &w, None, &xq, bottom, 9, scale);
             assert_same(&sliced, &whole, &format!("{isa:?} b={bits}"));
         }
     }
@@ -327,9 +331,13 @@ fn int8_gemv_with_converted_codebooks_matches_bit_for_bit() {
                 let (mut got, mut want) = (y0.clone(), y0);
                 let cut = n / 3;
                 let (top, bottom) = got.split_at_mut(cut);
-                gemv_rows_int8(isa, &w, Some(&converted), &xq, top, 0, 0.5, 1.5);
-                gemv_rows_int8(isa, &w, Some(&converted), &xq, bottom, cut, 0.5, 1.5);
-                gemv_rows_int8(isa, &w, None, &xq, &mut want, 0, 0.5, 1.5);
+                let scale = Scale {
+                    alpha: 0.5,
+                    beta: 1.5,
+                };
+                gemv_rows_int8(isa, &w, Some(&converted), &xq, top, 0, scale);
+                gemv_rows_int8(isa, &w, Some(&converted), &xq, bottom, cut, scale);
+                gemv_rows_int8(isa, &w, None, &xq, &mut want, 0, scale);
                 assert_same(
                     &got,
                     &want,
@@ -358,8 +366,10 @@ fn int8_gemv_refuses_converted_codebooks_of_another_shape() {
         &xq,
         &mut y,
         0,
-        1.0,
-        0.0,
+        Scale {
+            alpha: 1.0,
+            beta: 0.0,
+        },
     );
 }
 
@@ -729,12 +739,16 @@ fn int8_gemm_blocks_match_the_whole_product() {
                     gemm_block_int8(
                         isa,
                         &w,
-                        &rows[r0..r1],
-                        (c0, c1),
-                        blocks.as_mut_ptr().add(r0 * n),
-                        n,
-                        0.5,
-                        1.5,
+                        Int8GemmBlock {
+                            xq: &rows[r0..r1],
+                            cols: (c0, c1),
+                            c: blocks.as_mut_ptr().add(r0 * n),
+                            ldc: n,
+                        },
+                        Scale {
+                            alpha: 0.5,
+                            beta: 1.5,
+                        },
                     )
                 };
             }

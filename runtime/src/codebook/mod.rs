@@ -54,7 +54,7 @@ pub use ditto_kernels::codebook::{
 
 use ditto_kernels::codebook::{
     check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemm_block_int8, gemv_rows,
-    gemv_rows_int8,
+    gemv_rows_int8, GemmBlock, Int8GemmBlock, Scale,
 };
 
 use crate::pool::Pool;
@@ -152,9 +152,10 @@ pub fn cb_gemv_int8_with(
     }
     check_gemv(Isa::SCALAR, w, x, y);
     let converted = converted(isa, w);
+    let scale = Scale { alpha, beta };
     let mut product = |xq: &Q8Vector| {
         split_rows(pool, w, y, |y, r0| {
-            gemv_rows_int8(isa, w, converted.as_deref(), xq, y, r0, alpha, beta)
+            gemv_rows_int8(isa, w, converted.as_deref(), xq, y, r0, scale)
         })
     };
     XQ.with(|xq| match xq.try_borrow_mut() {
@@ -213,7 +214,8 @@ pub fn cb_gemv_with(
     beta: f32,
 ) {
     check_gemv(isa, w, x, y);
-    split_rows(pool, w, y, |y, r0| gemv_rows(isa, w, x, y, r0, alpha, beta))
+    let scale = Scale { alpha, beta };
+    split_rows(pool, w, y, |y, r0| gemv_rows(isa, w, x, y, r0, scale))
 }
 
 /// C := beta·C + alpha·X·Ŵᵀ ([`GemmRows`]: X [m, K], C [m, N]); `beta = 0`
@@ -277,8 +279,13 @@ pub fn cb_gemm_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows
             // SAFETY: C holds the rows checked above; each call writes its
             // own block of C; `gemm_block_int8` checks the rest.
             unsafe {
-                let c = (c_at as *mut f32).add(r0 * ldc);
-                gemm_block_int8(isa, w, &rows[r0..r1], cols, c, ldc, alpha, beta)
+                let block = Int8GemmBlock {
+                    xq: &rows[r0..r1],
+                    cols,
+                    c: (c_at as *mut f32).add(r0 * ldc),
+                    ldc,
+                };
+                gemm_block_int8(isa, w, block, Scale { alpha, beta })
             }
         };
         split_blocks(pool, parallel, (m, n), block)
@@ -308,10 +315,17 @@ pub fn cb_gemm_with(isa: Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows) {
     }
     let (x_at, c_at) = (x.as_ptr() as usize, c.as_mut_ptr() as usize);
     let block = |rows: (usize, usize), cols: (usize, usize)| {
-        let (x, c) = (x_at as *const f32, c_at as *mut f32);
+        let block = GemmBlock {
+            rows,
+            cols,
+            x: x_at as *const f32,
+            ldx,
+            c: c_at as *mut f32,
+            ldc,
+        };
         // SAFETY: X and C hold the rows checked above; each call writes its
         // own block of C; the ISA's features were checked.
-        unsafe { gemm_block(isa, w, rows, cols, x, ldx, c, ldc, alpha, beta) }
+        unsafe { gemm_block(isa, w, block, Scale { alpha, beta }) }
     };
     let parallel = m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_WORK;
     split_blocks(pool, parallel, (m, n), block)

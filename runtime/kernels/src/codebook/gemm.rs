@@ -17,6 +17,7 @@
 //! multiply-adds in k order, the same in every ISA's tile.
 
 use super::layout::{epilogue, CbMatrix};
+use super::{GemmBlock, Scale};
 
 /// Columns of K decoded per panel.
 pub(crate) const KC: usize = 256;
@@ -42,24 +43,23 @@ pub(crate) trait Gemm {
     unsafe fn tile(kc: usize, xs: &[*const f32], panel: *const f32, s: *mut f32);
 }
 
-/// Rows `r0..r1` and columns `c0..c1` of C := beta·C + alpha·X·Ŵᵀ.
-/// X row r is at `x + r·ldx` (K contiguous values), C row r at `c + r·ldc`.
+/// Rows `r0..r1` and columns `c0..c1` of C := beta·C + alpha·X·Ŵᵀ
+/// ([`GemmBlock`]'s `rows` and `cols`, [`Scale`]). X row r is at
+/// `x + r·ldx` (K contiguous values), C row r at `c + r·ldc`.
 ///
 /// # Safety
 /// The CPU has G's features; X and C are that large; no other thread
 /// writes that block of C.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_block<G: Gemm>(
-    m: &CbMatrix,
-    (r0, r1): (usize, usize),
-    (c0, c1): (usize, usize),
-    x: *const f32,
-    ldx: usize,
-    c: *mut f32,
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
-) {
+pub(crate) unsafe fn gemm_block<G: Gemm>(m: &CbMatrix, block: GemmBlock, scale: Scale) {
+    let GemmBlock {
+        rows: (r0, r1),
+        cols: (c0, c1),
+        x,
+        ldx,
+        c,
+        ldc,
+    } = block;
+    let Scale { alpha, beta } = scale;
     let (mr, nr, k) = (G::MR, G::NR, m.k());
     let rows = r1 - r0;
     if rows == 0 || c1 <= c0 {

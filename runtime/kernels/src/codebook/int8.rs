@@ -55,9 +55,9 @@
 use std::sync::OnceLock;
 
 use super::layout::CbMatrix;
-use super::scalar;
 #[cfg(target_arch = "x86_64")]
 use super::{avx2_vnni, avx512_vnni};
+use super::{scalar, Scale};
 
 /// Activations per group (one scale each).
 pub const GROUP: usize = 64;
@@ -447,15 +447,14 @@ pub fn int8_fits(w: &CbMatrix) -> bool {
             || (k.is_multiple_of(GROUP) && block.is_multiple_of(GROUP)))
 }
 
-/// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x̂ for the rows of `y`, x̂ the
-/// quantized x, with `isa`. `converted`: Ŵ's codebooks converted once
+/// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x̂ for the rows of `y` ([`Scale`]),
+/// x̂ the quantized x, with `isa`. `converted`: Ŵ's codebooks converted once
 /// ([`Int8Codebooks`]), which the AVX-512 kernel then reads instead of
 /// converting them (the other kernels convert as before); the result is
 /// the same bit for bit.
 ///
 /// Panics unless `isa` runs here, `xq` has K entries, the rows are in Ŵ,
 /// [`Int8Isa::fits`] holds and `converted` is of Ŵ's shape.
-#[allow(clippy::too_many_arguments)]
 pub fn gemv_rows_int8(
     isa: Int8Isa,
     w: &CbMatrix,
@@ -463,8 +462,7 @@ pub fn gemv_rows_int8(
     xq: &Q8Vector,
     y: &mut [f32],
     r0: usize,
-    alpha: f32,
-    beta: f32,
+    Scale { alpha, beta }: Scale,
 ) {
     isa.check();
     super::check_rows("gemv_rows_int8", w, xq.k(), r0, y.len());
@@ -505,12 +503,23 @@ pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f3
         w.n(),
         w.k()
     );
-    gemv_rows_int8(isa, w, None, &Q8Vector::new(x), y, 0, alpha, beta)
+    gemv_rows_int8(isa, w, None, &Q8Vector::new(x), y, 0, Scale { alpha, beta })
 }
 
-/// C[r, i] := beta·C[r, i] + alpha·Ŵ[i, :]·x̂_r for every row r of `xq`
-/// (C row r at `c + r·ldc`) and the rows `i` of Ŵ in `cols.0 .. cols.1`
-/// (columns of C): the int8-activation GEMM (prefill), with `isa`.
+/// A block of the int8-activation GEMM in memory: the rows of X̂ it takes
+/// (`xq`, one row of C each, C row r at `c + r·ldc`) and the rows `i` of Ŵ
+/// in `cols.0 .. cols.1` (columns of C).
+#[derive(Clone, Copy, Debug)]
+pub struct Int8GemmBlock<'x> {
+    pub xq: &'x [Q8Row],
+    pub cols: (usize, usize),
+    pub c: *mut f32,
+    pub ldc: usize,
+}
+
+/// C[r, i] := beta·C[r, i] + alpha·Ŵ[i, :]·x̂_r for every row r of
+/// `block.xq` and the rows `i` of Ŵ in `block.cols` ([`Int8GemmBlock`],
+/// [`Scale`]): the int8-activation GEMM (prefill), with `isa`.
 ///
 /// Per output, the exact integer sums of the GEMV, group by group, then one
 /// f32 fused multiply-add per group by `s_c·s_x[g]` in k order (the module
@@ -524,16 +533,11 @@ pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f3
 /// C holds those rows and columns; no other thread writes them. Panics
 /// unless `isa` runs here, every row has K entries, the columns are rows of
 /// Ŵ and [`Int8Isa::fits`] holds.
-#[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm_block_int8(
     isa: Int8Isa,
     w: &CbMatrix,
-    xq: &[Q8Row],
-    cols: (usize, usize),
-    c: *mut f32,
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
+    Int8GemmBlock { xq, cols, c, ldc }: Int8GemmBlock,
+    Scale { alpha, beta }: Scale,
 ) {
     isa.check();
     assert!(
@@ -596,7 +600,19 @@ pub fn gemm_int8(isa: Int8Isa, w: &CbMatrix, rows: super::GemmRows) {
         })
         .collect();
     // SAFETY: C [m, N] checked above and borrowed mutably.
-    unsafe { gemm_block_int8(isa, w, &rows, (0, n), c.as_mut_ptr(), ldc, alpha, beta) }
+    unsafe {
+        gemm_block_int8(
+            isa,
+            w,
+            Int8GemmBlock {
+                xq: &rows,
+                cols: (0, n),
+                c: c.as_mut_ptr(),
+                ldc,
+            },
+            Scale { alpha, beta },
+        )
+    }
 }
 
 #[cfg(test)]

@@ -58,8 +58,8 @@ mod scalar;
 use std::sync::OnceLock;
 
 pub use int8::{
-    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, Int8Codebooks, Int8Isa,
-    Q8Group, Q8Row, Q8Vector, GEMM_COLS as INT8_GEMM_COLS, GEMM_ROWS as INT8_GEMM_ROWS,
+    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, Int8Codebooks, Int8GemmBlock,
+    Int8Isa, Q8Group, Q8Row, Q8Vector, GEMM_COLS as INT8_GEMM_COLS, GEMM_ROWS as INT8_GEMM_ROWS,
     GROUP as INT8_GROUP,
 };
 pub use layout::{CbMatrix, FormatError, SUPPORTED_BITS};
@@ -223,16 +223,24 @@ pub(crate) fn check_rows(kernel: &str, w: &CbMatrix, x_len: usize, r0: usize, ro
     );
 }
 
-/// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x for the rows of `y`
-/// (`beta = 0` overwrites y), with `isa`.
+/// The `alpha` and `beta` of a row- or block-level product ([`gemv_rows`],
+/// [`gemm_block`], [`gemv_rows_int8`], [`gemm_block_int8`]): `out :=
+/// beta·out + alpha·product`, where `beta = 0` overwrites out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scale {
+    pub alpha: f32,
+    pub beta: f32,
+}
+
+/// y[i] := beta·y[i] + alpha·Ŵ[r0 + i, :]·x for the rows of `y` ([`Scale`]),
+/// with `isa`.
 pub fn gemv_rows(
     isa: Isa,
     w: &CbMatrix,
     x: &[f32],
     y: &mut [f32],
     r0: usize,
-    alpha: f32,
-    beta: f32,
+    Scale { alpha, beta }: Scale,
 ) {
     isa.check();
     check_rows("gemv_rows", w, x.len(), r0, y.len());
@@ -276,36 +284,34 @@ pub fn decode_row(isa: Isa, w: &CbMatrix, row: usize, out: &mut [f32]) {
     }
 }
 
-/// Rows `r0..r1` and columns `c0..c1` of C := beta·C + alpha·X·Ŵᵀ with
-/// `isa`: X row r at `x + r·ldx` (K values), C row r at `c + r·ldc`.
+/// A block of `C := beta·C + alpha·X·Ŵᵀ` in memory: rows `rows.0..rows.1`
+/// and columns `cols.0..cols.1` of C, X row r at `x + r·ldx` (K values), C
+/// row r at `c + r·ldc` ([`GemmRows`] as pointers, for one thread's share).
+#[derive(Clone, Copy, Debug)]
+pub struct GemmBlock {
+    pub rows: (usize, usize),
+    pub cols: (usize, usize),
+    pub x: *const f32,
+    pub ldx: usize,
+    pub c: *mut f32,
+    pub ldc: usize,
+}
+
+/// The block `block` of C := beta·C + alpha·X·Ŵᵀ ([`Scale`]) with `isa`.
 ///
 /// # Safety
 /// `isa` runs here ([`Isa::check`]); X and C hold those rows (as
 /// [`check_gemm`] checks for slices); no other thread writes that block of C.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm_block(
-    isa: Isa,
-    w: &CbMatrix,
-    rows: (usize, usize),
-    cols: (usize, usize),
-    x: *const f32,
-    ldx: usize,
-    c: *mut f32,
-    ldc: usize,
-    alpha: f32,
-    beta: f32,
-) {
+pub unsafe fn gemm_block(isa: Isa, w: &CbMatrix, block: GemmBlock, scale: Scale) {
     use gemm::gemm_block;
     match isa {
-        Isa::Scalar { .. } => {
-            gemm_block::<scalar::ScalarGemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta)
-        }
+        Isa::Scalar { .. } => gemm_block::<scalar::ScalarGemm>(w, block, scale),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => gemm_block::<avx2::Avx2Gemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
+        Isa::Avx2 => gemm_block::<avx2::Avx2Gemm>(w, block, scale),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => gemm_block::<avx512::Avx512Gemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
+        Isa::Avx512 => gemm_block::<avx512::Avx512Gemm>(w, block, scale),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => gemm_block::<neon::NeonGemm>(w, rows, cols, x, ldx, c, ldc, alpha, beta),
+        Isa::Neon => gemm_block::<neon::NeonGemm>(w, block, scale),
         _ => unreachable!("{isa:?} kernels are not built for this architecture"),
     }
 }
@@ -314,7 +320,7 @@ pub unsafe fn gemm_block(
 /// overwrites y.
 pub fn gemv(isa: Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, beta: f32) {
     check_gemv(isa, w, x, y);
-    gemv_rows(isa, w, x, y, 0, alpha, beta)
+    gemv_rows(isa, w, x, y, 0, Scale { alpha, beta })
 }
 
 /// The activation side of a codebook GEMM, `C := beta·C + alpha·X·Ŵᵀ`:
@@ -347,14 +353,15 @@ pub fn gemm(isa: Isa, w: &CbMatrix, rows: GemmRows) {
         gemm_block(
             isa,
             w,
-            (0, m),
-            (0, w.n()),
-            x.as_ptr(),
-            ldx,
-            c.as_mut_ptr(),
-            ldc,
-            alpha,
-            beta,
+            GemmBlock {
+                rows: (0, m),
+                cols: (0, w.n()),
+                x: x.as_ptr(),
+                ldx,
+                c: c.as_mut_ptr(),
+                ldc,
+            },
+            Scale { alpha, beta },
         )
     }
 }
