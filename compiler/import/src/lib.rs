@@ -4,8 +4,8 @@
 //! 1. read the hyper-parameters ([`hf::read_config`], [`gguf::read_config`]);
 //! 2. write every tensor as f32 to `model.weights` ([`sidecar::write`]);
 //! 3. write the tokenizer and its special tokens;
-//! 4. emit the transformer as MLIR ([`emit::emit_module`]), verify it, and
-//!    write it in MLIR's printed form, so that it re-parses identically.
+//! 4. build the transformer as an MLIR module ([`emit::emit_module`]),
+//!    verify it, and write it in MLIR's printed form.
 //!
 //! An output that is one of the source's files (by path or by identity:
 //! hard and symbolic links) is refused before anything is written. Each
@@ -172,15 +172,12 @@ pub fn import_with(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let text = emit::emit_module(
-        &config,
-        &emit::Sidecars {
-            weights: file_name(&weights),
-            tokenizer: file_name(&tokenizer),
-            tokenizer_config: file_name(&tokenizer_config),
-        },
-    );
-    let printed = print_verified(&text, &module.display().to_string())?;
+    let sidecars = emit::Sidecars {
+        weights: file_name(&weights),
+        tokenizer: file_name(&tokenizer),
+        tokenizer_config: file_name(&tokenizer_config),
+    };
+    let printed = emit_verified(&config, &sidecars, &module.display().to_string())?;
     staged.push(ditto_files::stage(module, printed)?);
     ditto_files::commit_all(staged)?;
     Ok(Imported {
@@ -193,10 +190,16 @@ pub fn import_with(
     })
 }
 
-/// Parses and verifies emitted text and returns MLIR's printed form.
-pub fn print_verified(text: &str, name: &str) -> Result<String, ImportError> {
+/// Emits the module of `config`, verifies it (`name` is the file it is
+/// for, in diagnostics) and returns MLIR's printed form.
+pub fn emit_verified(
+    config: &ModelConfig,
+    sidecars: &emit::Sidecars,
+    name: &str,
+) -> Result<String, ImportError> {
     let context = ditto_ir::create_context()?;
-    let module = ditto_ir::parse_module(&context, text, name)?;
+    let module = emit::emit_module(&context, config, sidecars);
+    ditto_ir::verify(&context, &module, name)?;
     Ok(format!("{}\n", module.as_operation()))
 }
 

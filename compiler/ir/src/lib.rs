@@ -207,3 +207,24 @@ pub fn run_pipeline(
 pub fn file_location<'c>(context: &'c Context, name: &str) -> Location<'c> {
     Location::new(context, name, 0, 0)
 }
+
+/// The attribute holding `map` (`affine_map<…>`, as in a `linalg.generic`'s
+/// `indexing_maps`).
+pub fn affine_map_attribute(map: melior::ir::AffineMap<'_>) -> melior::ir::Attribute<'_> {
+    // SAFETY: the map is live; the attribute lives in the map's context.
+    unsafe { melior::ir::Attribute::from_raw(mlir_sys::mlirAffineMapAttrGet(map.to_raw())) }
+}
+
+/// The marker MLIR stores for a dynamic extent (`?`) in a shape or in the
+/// static lists beside an op's dynamic operands.
+pub fn dynamic_size() -> i64 {
+    // SAFETY: a constant of the C API.
+    unsafe { mlir_sys::mlirShapedTypeGetDynamicSize() }
+}
+
+/// The marker MLIR stores for a dynamic offset or stride (`?`) in a
+/// `strided<…>` layout.
+pub fn dynamic_stride_or_offset() -> i64 {
+    // SAFETY: a constant of the C API.
+    unsafe { mlir_sys::mlirShapedTypeGetDynamicStrideOrOffset() }
+}

@@ -1,442 +1,439 @@
 //! Attention: RoPE, the KV cache slot, grouped-query scores, softmax, and the
 //! reshapes between heads and rows.
 
-use super::{func::*, layer::*, Mode};
+use ditto_ir::melior::{
+    dialect::arith::CmpiPredicate,
+    ir::{r#type::IntegerType, Type, Value},
+};
+
+use super::{entries::Caches, func::*, layer::*, Mode};
 use crate::config::ModelConfig;
 
 /// [.., H*hd] → [.., H, hd] (a view).
-pub(super) fn expand(f: &mut Func, buf: &Buf, heads: usize, hd: usize) -> Buf {
-    let name = f.fresh("heads");
-    let ty = format!("memref<{}f32>", f.shape(&[heads, hd]));
-    let line = match f.mode {
-        Mode::Decode => format!(
-            "{name} = memref.expand_shape {} [[0, 1]] output_shape [{heads}, {hd}] : {} into {ty}",
-            buf.name, buf.ty
+pub(super) fn expand<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    buf: Buf<'c, 'a>,
+    heads: usize,
+    hd: usize,
+) -> Buf<'c, 'a> {
+    let ty = f.row_type(&[heads, hd]);
+    match f.mode {
+        Mode::Decode => f.expand_shape(
+            buf,
+            &[&[0, 1]],
+            &[Extent::Static(heads), Extent::Static(hd)],
+            ty,
         ),
-        Mode::Prefill => format!(
-            "{name} = memref.expand_shape {} [[0], [1, 2]] output_shape [%rows, {heads}, {hd}] : {} into {ty}",
-            buf.name, buf.ty
-        ),
-    };
-    f.line(&line);
-    Buf { name, ty }
+        Mode::Prefill => {
+            let rows = Extent::Value(f.rows());
+            f.expand_shape(
+                buf,
+                &[&[0], &[1, 2]],
+                &[rows, Extent::Static(heads), Extent::Static(hd)],
+                ty,
+            )
+        }
+    }
 }
 
 /// [.., H, hd] → [.., H*hd] (a view).
-pub(super) fn collapse(f: &mut Func, buf: &Buf, width: usize) -> Buf {
-    let name = f.fresh("flat");
-    let ty = format!("memref<{}f32>", f.shape(&[width]));
-    let reassociation = match f.mode {
-        Mode::Decode => "[[0, 1]]",
-        Mode::Prefill => "[[0], [1, 2]]",
+pub(super) fn collapse<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    buf: Buf<'c, 'a>,
+    width: usize,
+) -> Buf<'c, 'a> {
+    let ty = f.row_type(&[width]);
+    let reassociation: &[&[i64]] = match f.mode {
+        Mode::Decode => &[&[0, 1]],
+        Mode::Prefill => &[&[0], &[1, 2]],
     };
-    f.line(&format!(
-        "{name} = memref.collapse_shape {} {reassociation} : {} into {ty}",
-        buf.name, buf.ty
-    ));
-    Buf { name, ty }
+    f.collapse_shape(buf, reassociation, ty)
 }
 
 /// The cache rows of this layer at this step's positions:
 /// cache[layer, pos.., :, :] as [.., KV, hd].
-pub(super) fn cache_slot(f: &mut Func, cfg: &ModelConfig, cache: &str) -> Buf {
+pub(super) fn cache_slot<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    cfg: &ModelConfig,
+    cache: Buf<'c, 'a>,
+    layer: Value<'c, 'a>,
+) -> Buf<'c, 'a> {
     let (kvh, hd) = (cfg.n_kv_heads, cfg.head_dim);
-    let name = f.fresh("slot");
     let (extent, ty) = match f.mode {
         Mode::Decode => (
-            "1".to_string(),
-            format!("memref<{kvh}x{hd}xf32, strided<[{hd}, 1], offset: ?>>"),
+            Extent::Static(1),
+            f.strided(&[kvh as i64, hd as i64], &[hd as i64, 1]),
         ),
         Mode::Prefill => (
-            "%rows".to_string(),
-            format!(
-                "memref<?x{kvh}x{hd}xf32, strided<[{}, {hd}, 1], offset: ?>>",
-                kvh * hd
+            Extent::Value(f.rows()),
+            f.strided(
+                &[dynamic(), kvh as i64, hd as i64],
+                &[(kvh * hd) as i64, hd as i64, 1],
             ),
         ),
     };
-    f.line(&format!(
-        "{name} = memref.subview {cache}[%layer, %pos, 0, 0] [1, {extent}, {kvh}, {hd}] [1, 1, 1, 1] : {} to {ty}",
-        cache_type(cfg)
-    ));
-    Buf { name, ty }
+    let pos = f.pos();
+    f.subview(
+        cache,
+        &[
+            Extent::Value(layer),
+            Extent::Value(pos),
+            Extent::Static(0),
+            Extent::Static(0),
+        ],
+        &[
+            Extent::Static(1),
+            extent,
+            Extent::Static(kvh),
+            Extent::Static(hd),
+        ],
+        ty,
+    )
 }
 
 /// The rotary angles' cosines and sines, one per row and frequency
 /// (`[(T,) hd/2]`): for frequency j at position p = pos (+ t), the angle
 /// p·θ^(−2j/hd), computed in f64 and rounded to f32. Computed once per
 /// layer for both of its [`rope`]s, instead of once per head and element.
-pub(super) fn rope_tables(f: &mut Func, cfg: &ModelConfig) -> (Buf, Buf) {
+pub(super) fn rope_tables<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    cfg: &ModelConfig,
+) -> (Buf<'c, 'a>, Buf<'c, 'a>) {
     let half = cfg.head_dim / 2;
     let rows = f.row_dims();
-    let dims: Vec<&str> = rows.iter().copied().chain(["j"]).collect();
+    let dims: Vec<&'static str> = rows.iter().copied().chain(["j"]).collect();
+    let all = ix(&dims);
     let log_scale = -2.0 * cfg.rope_theta.ln() / cfg.head_dim as f64;
-    let table = |f: &mut Func, op: &str| {
-        let buf = f.buffer(&format!("rope_{op}"), &[half]);
-        f.generic(&dims, &[], &[], &[(&buf, &dims)], |f, _| {
+    let table = |f: &mut Func<'c, 'a>, op: &str| {
+        let buf = f.buffer(&[half]);
+        f.generic(&dims, &[], &[], &[(buf, &all)], |f, _| {
             let position = if rows.is_empty() {
-                "%pos".to_string()
+                f.pos()
             } else {
                 let t = f.linalg_index(0);
-                let p = f.fresh("i");
-                f.line(&format!("  {p} = arith.addi %pos, {t} : index"));
-                p
+                f.bin("arith.addi", f.pos(), t)
             };
             let j = f.linalg_index(rows.len());
-            let to_f64 = |f: &mut Func, index: &str| {
-                let i = f.fresh("n");
-                f.line(&format!("  {i} = arith.index_cast {index} : index to i64"));
-                let x = f.fresh("n");
-                f.line(&format!("  {x} = arith.sitofp {i} : i64 to f64"));
-                x
+            let to_f64 = |f: &mut Func<'c, 'a>, index: Value<'c, 'a>| {
+                let i64_type = IntegerType::new(f.context, 64).into();
+                let i = f.cast("arith.index_cast", index, i64_type);
+                f.cast("arith.sitofp", i, Type::float64(f.context))
             };
-            let jf = to_f64(f, &j);
-            let pf = to_f64(f, &position);
-            let scale = f.fresh("n");
-            f.line(&format!(
-                "  {scale} = arith.constant {} : f64",
-                float(log_scale)
-            ));
-            let exponent = f.fresh("n");
-            f.line(&format!("  {exponent} = arith.mulf {jf}, {scale} : f64"));
-            let inv_freq = f.fresh("n");
-            f.line(&format!("  {inv_freq} = math.exp {exponent} : f64"));
-            let angle = f.fresh("n");
-            f.line(&format!("  {angle} = arith.mulf {pf}, {inv_freq} : f64"));
-            let v = f.fresh("n");
-            f.line(&format!("  {v} = math.{op} {angle} : f64"));
-            let v32 = f.fresh("v");
-            f.line(&format!("  {v32} = arith.truncf {v} : f64 to f32"));
-            v32
+            let jf = to_f64(f, j);
+            let pf = to_f64(f, position);
+            let scale = f.f64(log_scale);
+            let exponent = f.bin("arith.mulf", jf, scale);
+            let inv_freq = f.unary("math.exp", exponent);
+            let angle = f.bin("arith.mulf", pf, inv_freq);
+            let v = f.unary(op, angle);
+            f.cast("arith.truncf", v, f.f32_type())
         });
         buf
     };
-    let cos = table(f, "cos");
-    let sin = table(f, "sin");
+    let cos = table(f, "math.cos");
+    let sin = table(f, "math.sin");
     (cos, sin)
 }
 
 /// Rotary position embedding in the "rotate half" form: for d < hd/2,
 /// out[d] = x[d]·cos − x[d+hd/2]·sin, and out[d+hd/2] = x[d+hd/2]·cos + x[d]·sin,
 /// with the cosine and sine of frequency d mod hd/2 from [`rope_tables`].
-pub(super) fn rope(
-    f: &mut Func,
+pub(super) fn rope<'c, 'a>(
+    f: &mut Func<'c, 'a>,
     cfg: &ModelConfig,
-    (cos, sin): (&Buf, &Buf),
-    src: &Buf,
-    out: &Buf,
+    (cos, sin): (Buf<'c, 'a>, Buf<'c, 'a>),
+    src: Buf<'c, 'a>,
+    out: Buf<'c, 'a>,
 ) {
     let rows = f.row_dims();
-    let dims: Vec<&str> = rows.iter().copied().chain(["h", "d"]).collect();
+    let dims: Vec<&'static str> = rows.iter().copied().chain(["h", "d"]).collect();
     let n_rows = rows.len();
     let half = cfg.head_dim / 2;
-    let freq = format!("d mod {half}");
-    let table: Vec<&str> = rows.iter().copied().chain([freq.as_str()]).collect();
+    let table: Vec<Ix> = ix(&rows).into_iter().chain([Ix::Mod("d", half)]).collect();
     f.generic(
         &dims,
         &[],
         &[(cos, &table), (sin, &table)],
-        &[(out, &dims)],
+        &[(out, &ix(&dims))],
         |f, a| {
             let t = (n_rows == 1).then(|| f.linalg_index(0));
             let h = f.linalg_index(n_rows);
             let d = f.linalg_index(n_rows + 1);
-            let half_c = f.fresh("c");
-            f.line(&format!("  {half_c} = arith.constant {half} : index"));
-            let is_lo = f.fresh("lo");
-            f.line(&format!(
-                "  {is_lo} = arith.cmpi ult, {d}, {half_c} : index"
-            ));
-            let d_plus = f.fresh("i");
-            f.line(&format!("  {d_plus} = arith.addi {d}, {half_c} : index"));
-            let d_minus = f.fresh("i");
-            f.line(&format!("  {d_minus} = arith.subi {d}, {half_c} : index"));
-            let partner = f.fresh("i");
-            f.line(&format!(
-                "  {partner} = arith.select {is_lo}, {d_plus}, {d_minus} : index"
-            ));
-            let prefix = t.as_ref().map(|t| format!("{t}, ")).unwrap_or_default();
-            let xv = f.fresh("v");
-            f.line(&format!(
-                "  {xv} = memref.load {}[{prefix}{h}, {d}] : {}",
-                src.name, src.ty
-            ));
-            let xp = f.fresh("v");
-            f.line(&format!(
-                "  {xp} = memref.load {}[{prefix}{h}, {partner}] : {}",
-                src.name, src.ty
-            ));
-            let xc = f.bin("mulf", &xv, &a[0]);
-            let ps = f.bin("mulf", &xp, &a[1]);
-            let neg = f.fresh("v");
-            f.line(&format!("  {neg} = arith.negf {ps} : f32"));
-            let rot = f.fresh("v");
-            f.line(&format!(
-                "  {rot} = arith.select {is_lo}, {neg}, {ps} : f32"
-            ));
-            f.bin("addf", &xc, &rot)
+            let half_c = f.index(half);
+            let is_lo = f.cmpi(CmpiPredicate::Ult, d, half_c);
+            let d_plus = f.bin("arith.addi", d, half_c);
+            let d_minus = f.bin("arith.subi", d, half_c);
+            let partner = f.select(is_lo, d_plus, d_minus);
+            let at =
+                |d: Value<'c, 'a>| -> Vec<Value<'c, 'a>> { t.into_iter().chain([h, d]).collect() };
+            let xv = f.load(src, &at(d));
+            let xp = f.load(src, &at(partner));
+            let xc = f.bin("arith.mulf", xv, a[0]);
+            let ps = f.bin("arith.mulf", xp, a[1]);
+            let neg = f.unary("arith.negf", ps);
+            let rot = f.select(is_lo, neg, ps);
+            f.bin("arith.addf", xc, rot)
         },
     );
 }
 
 /// Grouped-query attention of this step's rotated queries over the layer's
 /// cache (positions 0..pos+T), causal: row t sees positions ≤ pos + t.
-pub(super) fn attention(f: &mut Func, cfg: &ModelConfig, q_rot: &Buf, out: &Buf) {
+pub(super) fn attention<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    cfg: &ModelConfig,
+    (caches, layer): (Caches<'c, 'a>, Value<'c, 'a>),
+    q_rot: Buf<'c, 'a>,
+    out: Buf<'c, 'a>,
+) {
     let (heads, kvh, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim);
     let group = cfg.group();
     let prefill = f.mode == Mode::Prefill;
     // Cached positions visible to this step.
-    let kv_len = f.fresh("kv_len");
-    match f.mode {
+    let kv_len = match f.mode {
         Mode::Decode => {
             let one = f.index(1);
-            f.line(&format!("{kv_len} = arith.addi %pos, {one} : index"));
+            f.bin("arith.addi", f.pos(), one)
         }
-        Mode::Prefill => f.line(&format!("{kv_len} = arith.addi %pos, %rows : index")),
-    }
-    let cache_view = |f: &mut Func, cache: &str| {
-        let name = f.fresh("past");
-        let ty = format!(
-            "memref<?x{kvh}x{hd}xf32, strided<[{}, {hd}, 1], offset: ?>>",
-            kvh * hd
-        );
-        f.line(&format!(
-            "{name} = memref.subview {cache}[%layer, 0, 0, 0] [1, {kv_len}, {kvh}, {hd}] [1, 1, 1, 1] : {} to {ty}",
-            cache_type(cfg)
-        ));
-        Buf { name, ty }
+        Mode::Prefill => f.bin("arith.addi", f.pos(), f.rows()),
     };
-    let keys = cache_view(f, "%k_cache");
-    let values = cache_view(f, "%v_cache");
-    let kv_head = format!("h floordiv {group}");
+    let cache_view = |f: &mut Func<'c, 'a>, cache: Buf<'c, 'a>| {
+        let ty = f.strided(
+            &[dynamic(), kvh as i64, hd as i64],
+            &[(kvh * hd) as i64, hd as i64, 1],
+        );
+        f.subview(
+            cache,
+            &[
+                Extent::Value(layer),
+                Extent::Static(0),
+                Extent::Static(0),
+                Extent::Static(0),
+            ],
+            &[
+                Extent::Static(1),
+                Extent::Value(kv_len),
+                Extent::Static(kvh),
+                Extent::Static(hd),
+            ],
+            ty,
+        )
+    };
+    let keys = cache_view(f, caches.k);
+    let values = cache_view(f, caches.v);
+    let kv_head = Ix::FloorDiv("h", group);
 
     // scores[h, (t,) s] = Σ_d q[(t,) h, d] · k[s, h/group, d]
-    let scores = {
-        let name = f.fresh("scores");
-        let (ty, line) = if prefill {
-            let ty = format!("memref<{heads}x?x?xf32>");
-            let line = format!("{name} = memref.alloc(%rows, {kv_len}) : {ty}");
-            (ty, line)
-        } else {
-            let ty = format!("memref<{heads}x?xf32>");
-            let line = format!("{name} = memref.alloca({kv_len}) : {ty}");
-            (ty, line)
-        };
-        f.line(&line);
-        let buf = Buf { name, ty };
-        if prefill {
-            f.heap.push(buf.clone());
-        }
-        buf
+    let scores = if prefill {
+        let ty = f.memref(&[heads as i64, dynamic(), dynamic()]);
+        let rows = f.rows();
+        f.alloc(ty, &[rows, kv_len])
+    } else {
+        let ty = f.memref(&[heads as i64, dynamic()]);
+        f.alloca(ty, &[kv_len])
     };
     let zero = f.f32(0.0);
-    let key_index: [&str; 3] = ["s", &kv_head, "d"];
+    let key_index = [Ix::Dim("s"), kv_head, Ix::Dim("d")];
     if prefill {
         // scores[h] = Q_h · K_gᵀ  ([T, hd] · [hd, s]), one 2-D product per
         // query head, which kernel selection hands to the threaded GEMM.
         per_head(f, cfg, |f, h, g| {
             let q_h = head_rows(f, q_rot, h, heads, hd);
-            let k_g = head_rows(f, &keys, g, kvh, hd);
-            let s_h = head_scores(f, &scores, h, &kv_len);
+            let k_g = head_rows(f, keys, g, kvh, hd);
+            let s_h = head_scores(f, scores, h, kv_len);
             multiply_accumulate(
                 f,
                 (&["t", "s", "d"], &["d"]),
-                [(&q_h, &["t", "d"]), (&k_g, &["s", "d"])],
-                (&s_h, &["t", "s"]),
-                &zero,
+                [(q_h, &ix(&["t", "d"])), (k_g, &ix(&["s", "d"]))],
+                (s_h, &ix(&["t", "s"])),
+                zero,
             );
         });
     } else {
-        f.fill(&scores, &zero);
+        f.fill(scores, zero);
         f.generic(
             &["h", "s", "d"],
             &["d"],
-            &[(q_rot, &["h", "d"]), (&keys, &key_index)],
-            &[(&scores, &["h", "s"])],
+            &[(q_rot, &ix(&["h", "d"])), (keys, &key_index)],
+            &[(scores, &ix(&["h", "s"]))],
             |f, a| {
-                let p = f.bin_reassoc("mulf", &a[0], &a[1]);
-                f.bin_reassoc("addf", &a[2], &p)
+                let p = f.bin_reassoc("arith.mulf", a[0], a[1]);
+                f.bin_reassoc("arith.addf", a[2], p)
             },
         );
     }
-    softmax(f, &scores, heads, 1.0 / (hd as f64).sqrt());
+    softmax(f, scores, heads, 1.0 / (hd as f64).sqrt());
 
     // out[(t,) h, d] = Σ_s p[h, (t,) s] · v[s, h/group, d].
-    let value_index: [&str; 3] = ["s", &kv_head, "d"];
     if prefill {
         // out_h = P_h · V_g  ([T, s] · [s, hd]), per query head as above.
         per_head(f, cfg, |f, h, g| {
-            let p_h = head_scores(f, &scores, h, &kv_len);
-            let v_g = head_rows(f, &values, g, kvh, hd);
+            let p_h = head_scores(f, scores, h, kv_len);
+            let v_g = head_rows(f, values, g, kvh, hd);
             let out_h = head_rows(f, out, h, heads, hd);
             multiply_accumulate(
                 f,
                 (&["t", "d", "s"], &["s"]),
-                [(&p_h, &["t", "s"]), (&v_g, &["s", "d"])],
-                (&out_h, &["t", "d"]),
-                &zero,
+                [(p_h, &ix(&["t", "s"])), (v_g, &ix(&["s", "d"]))],
+                (out_h, &ix(&["t", "d"])),
+                zero,
             );
         });
     } else {
         // d innermost, so that the loop over a value row is contiguous.
+        let value_index = [Ix::Dim("s"), kv_head, Ix::Dim("d")];
         multiply_accumulate(
             f,
             (&["h", "s", "d"], &["s"]),
-            [(&scores, &["h", "s"]), (&values, &value_index)],
-            (out, &["h", "d"]),
-            &zero,
+            [(scores, &ix(&["h", "s"])), (values, &value_index)],
+            (out, &ix(&["h", "d"])),
+            zero,
         );
     }
 }
 
 /// `body(f, h, g)` inside `scf.for h in 0..heads`, with `g = h / group` the
 /// head's K/V head (prefill).
-pub(super) fn per_head(f: &mut Func, cfg: &ModelConfig, body: impl FnOnce(&mut Func, &str, &str)) {
+pub(super) fn per_head<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    cfg: &ModelConfig,
+    body: impl FnOnce(&mut Func<'c, 'a>, Value<'c, 'a>, Value<'c, 'a>),
+) {
     let (c0, c1) = (f.index(0), f.index(1));
     let heads = f.index(cfg.n_heads);
     let group = f.index(cfg.group());
-    let h = f.fresh("h");
-    f.line(&format!("scf.for {h} = {c0} to {heads} step {c1} {{"));
-    let g = f.fresh("g");
-    f.line(&format!("  {g} = arith.divui {h}, {group} : index"));
-    body(f, &h, &g);
-    f.line("}");
+    f.for_loop(c0, heads, c1, |f, h| {
+        let g = f.bin("arith.divui", h, group);
+        body(f, h, g);
+    });
 }
 
 /// Rows `[R, hd]` of head `head` in `buf` (`[R, heads, hd]`, unit inner stride).
-pub(super) fn head_rows(f: &mut Func, buf: &Buf, head: &str, heads: usize, hd: usize) -> Buf {
-    let name = f.fresh("head");
-    let rows = f.fresh("n");
-    let c0 = f.index(0);
-    f.line(&format!(
-        "{rows} = memref.dim {}, {c0} : {}",
-        buf.name, buf.ty
-    ));
-    let ty = format!(
-        "memref<?x{hd}xf32, strided<[{}, 1], offset: ?>>",
-        heads * hd
-    );
-    f.line(&format!(
-        "{name} = memref.subview {}[0, {head}, 0] [{rows}, 1, {hd}] [1, 1, 1] : {} to {ty}",
-        buf.name, buf.ty
-    ));
-    Buf { name, ty }
+pub(super) fn head_rows<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    buf: Buf<'c, 'a>,
+    head: Value<'c, 'a>,
+    heads: usize,
+    hd: usize,
+) -> Buf<'c, 'a> {
+    let rows = f.rows_of(buf);
+    let ty = f.strided(&[dynamic(), hd as i64], &[(heads * hd) as i64, 1]);
+    f.subview(
+        buf,
+        &[Extent::Static(0), Extent::Value(head), Extent::Static(0)],
+        &[Extent::Value(rows), Extent::Static(1), Extent::Static(hd)],
+        ty,
+    )
 }
 
 /// Head `head`'s `[T, s]` slice of the prefill `scores` (`[H, T, s]`).
-pub(super) fn head_scores(f: &mut Func, scores: &Buf, head: &str, kv_len: &str) -> Buf {
-    let name = f.fresh("head_scores");
-    let rows = f.rows.clone().expect("prefill rows");
-    let ty = "memref<?x?xf32, strided<[?, 1], offset: ?>>".to_string();
-    f.line(&format!(
-        "{name} = memref.subview {}[{head}, 0, 0] [1, {rows}, {kv_len}] [1, 1, 1] : {} to {ty}",
-        scores.name, scores.ty
-    ));
-    Buf { name, ty }
+pub(super) fn head_scores<'c, 'a>(
+    f: &mut Func<'c, 'a>,
+    scores: Buf<'c, 'a>,
+    head: Value<'c, 'a>,
+    kv_len: Value<'c, 'a>,
+) -> Buf<'c, 'a> {
+    let rows = f.rows();
+    let ty = f.strided(
+        &[dynamic(), dynamic()],
+        &[ditto_ir::dynamic_stride_or_offset(), 1],
+    );
+    f.subview(
+        scores,
+        &[Extent::Value(head), Extent::Static(0), Extent::Static(0)],
+        &[
+            Extent::Static(1),
+            Extent::Value(rows),
+            Extent::Value(kv_len),
+        ],
+        ty,
+    )
 }
 
 /// In place over the last dim of `scores` ([H, s] or [H, T, s]):
 /// p = softmax(scale · scores), with positions s > pos + t masked out in
 /// prefill.
-pub(super) fn softmax(f: &mut Func, scores: &Buf, heads: usize, scale: f64) {
+pub(super) fn softmax<'c, 'a>(f: &mut Func<'c, 'a>, scores: Buf<'c, 'a>, heads: usize, scale: f64) {
     let prefill = f.mode == Mode::Prefill;
-    let (dims, row): (Vec<&str>, Vec<&str>) = if prefill {
+    let (dims, row): (Vec<&'static str>, Vec<&'static str>) = if prefill {
         (vec!["h", "t", "s"], vec!["h", "t"])
     } else {
         (vec!["h", "s"], vec!["h"])
     };
-    let row_buf = |f: &mut Func, hint: &str| {
-        let name = f.fresh(hint);
-        let (ty, line) = if prefill {
-            let ty = format!("memref<{heads}x?xf32>");
-            (ty.clone(), format!("{name} = memref.alloc(%rows) : {ty}"))
-        } else {
-            let ty = format!("memref<{heads}xf32>");
-            (ty.clone(), format!("{name} = memref.alloca() : {ty}"))
-        };
-        f.line(&line);
-        let buf = Buf { name, ty };
+    let (all, per_row) = (ix(&dims), ix(&row));
+    let row_buf = |f: &mut Func<'c, 'a>| {
         if prefill {
-            f.heap.push(buf.clone());
+            let ty = f.memref(&[heads as i64, dynamic()]);
+            let rows = f.rows();
+            f.alloc(ty, &[rows])
+        } else {
+            let ty = f.memref(&[heads as i64]);
+            f.alloca(ty, &[])
         }
-        buf
     };
     let scale_c = f.f32(scale as f32);
     let neg_inf = f.f32(f32::NEG_INFINITY);
     let zero = f.f32(0.0);
     // In prefill, `visible` is s ≤ pos + t.
-    let visible = |f: &mut Func| -> Option<String> {
+    let visible = |f: &mut Func<'c, 'a>| -> Option<Value<'c, 'a>> {
         if !prefill {
             return None;
         }
         let t = f.linalg_index(1);
         let s = f.linalg_index(2);
-        let last = f.fresh("i");
-        f.line(&format!("  {last} = arith.addi %pos, {t} : index"));
-        let ok = f.fresh("ok");
-        f.line(&format!("  {ok} = arith.cmpi ule, {s}, {last} : index"));
-        Some(ok)
+        let last = f.bin("arith.addi", f.pos(), t);
+        Some(f.cmpi(CmpiPredicate::Ule, s, last))
     };
 
     // row_max = max_s scale·scores. `maxnumf`, not `maximumf`: LLVM vectorizes
     // its reduction (a NaN score still reaches the output through the exp).
-    let row_max = row_buf(f, "row_max");
-    f.fill(&row_max, &neg_inf);
+    let row_max = row_buf(f);
+    f.fill(row_max, neg_inf);
     f.generic(
         &dims,
         &["s"],
-        &[(scores, &dims)],
-        &[(&row_max, &row)],
+        &[(scores, &all)],
+        &[(row_max, &per_row)],
         |f, a| {
-            let scaled = f.bin("mulf", &a[0], &scale_c);
+            let scaled = f.bin("arith.mulf", a[0], scale_c);
             let candidate = match visible(f) {
-                Some(ok) => {
-                    let v = f.fresh("v");
-                    f.line(&format!(
-                        "  {v} = arith.select {ok}, {scaled}, {neg_inf} : f32"
-                    ));
-                    v
-                }
+                Some(ok) => f.select(ok, scaled, neg_inf),
                 None => scaled,
             };
-            f.bin("maxnumf", &a[1], &candidate)
+            f.bin("arith.maxnumf", a[1], candidate)
         },
     );
     // scores = exp(scale·scores − row_max)  (0 where masked)
     f.generic(
         &dims,
         &[],
-        &[(&row_max, &row)],
-        &[(scores, &dims)],
+        &[(row_max, &per_row)],
+        &[(scores, &all)],
         |f, a| {
-            let scaled = f.bin("mulf", &a[1], &scale_c);
-            let shifted = f.bin("subf", &scaled, &a[0]);
-            let e = exp_f32(f, &shifted);
+            let scaled = f.bin("arith.mulf", a[1], scale_c);
+            let shifted = f.bin("arith.subf", scaled, a[0]);
+            let e = exp_f32(f, shifted);
             match visible(f) {
-                Some(ok) => {
-                    let v = f.fresh("v");
-                    f.line(&format!("  {v} = arith.select {ok}, {e}, {zero} : f32"));
-                    v
-                }
+                Some(ok) => f.select(ok, e, zero),
                 None => e,
             }
         },
     );
     // row_sum = Σ_s scores; scores /= row_sum
-    let row_sum = row_buf(f, "row_sum");
-    f.fill(&row_sum, &zero);
+    let row_sum = row_buf(f);
+    f.fill(row_sum, zero);
     f.generic(
         &dims,
         &["s"],
-        &[(scores, &dims)],
-        &[(&row_sum, &row)],
-        |f, a| f.bin("addf", &a[1], &a[0]),
+        &[(scores, &all)],
+        &[(row_sum, &per_row)],
+        |f, a| f.bin("arith.addf", a[1], a[0]),
     );
     f.generic(
         &dims,
         &[],
-        &[(&row_sum, &row)],
-        &[(scores, &dims)],
-        |f, a| f.bin("divf", &a[1], &a[0]),
+        &[(row_sum, &per_row)],
+        &[(scores, &all)],
+        |f, a| f.bin("arith.divf", a[1], a[0]),
     );
 }

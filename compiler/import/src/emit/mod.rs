@@ -16,13 +16,21 @@
 //! | file | part |
 //! |---|---|
 //! | `mod.rs` | the module and its attributes (the model contract) |
-//! | `func.rs` | the text builder of function bodies |
+//! | `func.rs` | the builder of function bodies, one method per upstream op |
 //! | `entries.rs` | the three entry points, the weights, the layer calls |
 //! | `layer.rs` | one transformer block: RMSNorm, linear layers, SwiGLU, residuals |
 //! | `attention.rs` | RoPE, the KV cache, grouped-query attention, softmax |
 
 use ditto_contracts::model::attr;
-use std::fmt::Write;
+use ditto_ir::melior::{
+    ir::{
+        attribute::{IntegerAttribute, StringAttribute},
+        operation::OperationMutLike,
+        r#type::IntegerType,
+        Location, Module,
+    },
+    Context,
+};
 
 use crate::config::ModelConfig;
 
@@ -42,9 +50,10 @@ pub struct Sidecars {
     pub tokenizer_config: String,
 }
 
-/// The whole module as text.
-pub fn emit_module(cfg: &ModelConfig, sidecars: &Sidecars) -> String {
-    let mut text = String::new();
+/// The whole module, built in `context` (which has the project's dialects
+/// loaded: see `ditto_ir::create_context`). It is not verified yet.
+pub fn emit_module<'c>(context: &'c Context, cfg: &ModelConfig, sidecars: &Sidecars) -> Module<'c> {
+    let mut module = Module::new(Location::unknown(context));
     // The model contract's attributes (ditto_contracts::model::attr).
     let strings = [
         (attr::ARCH, cfg.arch.name()),
@@ -62,27 +71,20 @@ pub fn emit_module(cfg: &ModelConfig, sidecars: &Sidecars) -> String {
         (attr::VOCAB, cfg.vocab),
         (attr::MAX_CTX, cfg.max_ctx),
     ];
-    let attributes: Vec<String> = strings
-        .iter()
-        .map(|(key, value)| format!("{key} = \"{}\"", escape(value)))
-        .chain(
-            integers
-                .iter()
-                .map(|(key, value)| format!("{key} = {value} : i64")),
-        )
-        .collect();
-    writeln!(text, "module attributes {{{}}} {{", attributes.join(", ")).unwrap();
-    text.push_str(&entry_decode(cfg));
-    text.push_str(&layer(cfg, Mode::Decode));
-    text.push_str(&entry_prefill(cfg));
-    text.push_str(&layer(cfg, Mode::Prefill));
-    text.push_str(&entry_lm_head(cfg));
-    text.push_str("}\n");
-    text
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+    let i64_type = IntegerType::new(context, 64).into();
+    let mut op = module.as_operation_mut();
+    for (key, value) in strings {
+        op.set_attribute(key, StringAttribute::new(context, value).into());
+    }
+    for (key, value) in integers {
+        op.set_attribute(key, IntegerAttribute::new(i64_type, value as i64).into());
+    }
+    entry_decode(context, &module, cfg);
+    layer(context, &module, cfg, Mode::Decode);
+    entry_prefill(context, &module, cfg);
+    layer(context, &module, cfg, Mode::Prefill);
+    entry_lm_head(context, &module, cfg);
+    module
 }
 
 /// One token (vectors) or T tokens (rows of a matrix).
