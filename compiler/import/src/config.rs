@@ -1,6 +1,7 @@
 //! The architecture hyper-parameters every importer produces and the emitter
 //! consumes. One struct for the Llama and Qwen2 families.
 
+use ditto_contracts::model::{Dims, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Model families the importer understands.
@@ -92,52 +93,70 @@ impl ModelConfig {
         self.n_heads / self.n_kv_heads
     }
 
+    /// The dimensions the tensor-shape convention is written in.
+    pub fn dims(&self) -> Dims {
+        Dims {
+            n_layers: self.n_layers,
+            d_model: self.d_model,
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            head_dim: self.head_dim,
+            ffn: self.ffn,
+            vocab: self.vocab,
+        }
+    }
+
     /// The name and row-major shape of every tensor the model needs, in the
     /// order the emitted module first uses them (docs/contracts.md §1).
     pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
-        let (d, q, kv, f) = (self.d_model, self.q_dim(), self.kv_dim(), self.ffn);
-        let mut tensors = vec![("token_embd.weight".to_string(), vec![self.vocab, d])];
+        let dims = self.dims();
+        let shape = |name: &str| match dims.tensor(name) {
+            Tensor::Shaped(shape) => shape.iter().map(|e| e.value).collect(),
+            _ => unreachable!("{name} is a tensor of the convention"),
+        };
+        let mut tensors = vec![("token_embd.weight".to_string(), shape("token_embd.weight"))];
         for layer in 0..self.n_layers {
-            for (name, shape) in self.layer_tensors(d, q, kv, f) {
+            for (name, shape) in self.layer_tensors() {
                 tensors.push((format!("blk.{layer}.{name}"), shape));
             }
         }
-        tensors.push(("output_norm.weight".into(), vec![d]));
+        tensors.push(("output_norm.weight".into(), shape("output_norm.weight")));
         if !self.tied_embeddings {
-            tensors.push(("output.weight".into(), vec![self.vocab, d]));
+            tensors.push(("output.weight".into(), shape("output.weight")));
         }
         tensors
     }
 
     /// One layer's tensors, names relative to `blk.N.`, in argument order of
-    /// the emitted layer functions.
-    pub fn layer_tensors(
-        &self,
-        d: usize,
-        q: usize,
-        kv: usize,
-        f: usize,
-    ) -> Vec<(&'static str, Vec<usize>)> {
-        let mut tensors = vec![("attn_norm.weight", vec![d]), ("attn_q.weight", vec![q, d])];
-        if self.qkv_bias {
-            tensors.push(("attn_q.bias", vec![q]));
-        }
-        tensors.push(("attn_k.weight", vec![kv, d]));
-        if self.qkv_bias {
-            tensors.push(("attn_k.bias", vec![kv]));
-        }
-        tensors.push(("attn_v.weight", vec![kv, d]));
-        if self.qkv_bias {
-            tensors.push(("attn_v.bias", vec![kv]));
-        }
-        tensors.extend([
-            ("attn_output.weight", vec![d, q]),
-            ("ffn_norm.weight", vec![d]),
-            ("ffn_gate.weight", vec![f, d]),
-            ("ffn_up.weight", vec![f, d]),
-            ("ffn_down.weight", vec![d, f]),
-        ]);
-        tensors
+    /// the emitted layer functions, with their shapes
+    /// ([`Dims::layer_tensor`]).
+    pub fn layer_tensors(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let bias = |name| self.qkv_bias.then_some(name);
+        let names = [
+            Some("attn_norm.weight"),
+            Some("attn_q.weight"),
+            bias("attn_q.bias"),
+            Some("attn_k.weight"),
+            bias("attn_k.bias"),
+            Some("attn_v.weight"),
+            bias("attn_v.bias"),
+            Some("attn_output.weight"),
+            Some("ffn_norm.weight"),
+            Some("ffn_gate.weight"),
+            Some("ffn_up.weight"),
+            Some("ffn_down.weight"),
+        ];
+        let dims = self.dims();
+        names
+            .into_iter()
+            .flatten()
+            .map(|name| {
+                let shape = dims
+                    .layer_tensor(name)
+                    .expect("a layer tensor of the convention");
+                (name, shape.iter().map(|e| e.value).collect())
+            })
+            .collect()
     }
 
     /// Name of the LM head matrix.

@@ -8,7 +8,8 @@
 //!   from a codebook weight) into arith and memref ops.
 //! - [`weights::lower_weights`] (`ditto-lower-weights`): `ditto.weight`
 //!   becomes a view of the weight blob at its payload offset.
-//! - [`verify::verify`] (`ditto-verify`): what the IRDL definitions cannot
+//! - [`verify::verify`] (`ditto-verify`): the module against itself and the
+//!   model contract ([`contract`]), and what the IRDL definitions cannot
 //!   express (f32 elements, ranks, agreeing shapes).
 //! - [`quantize::apply`] (`ditto-quantize{bits=N block=N}`): weights become
 //!   codebook weights (the IR half of `dittoc quantize`).
@@ -16,6 +17,7 @@
 //! [`registry::register`] registers them with MLIR's pass registry, so that
 //! MLIR's pipeline parser runs them like upstream passes.
 
+pub mod contract;
 pub mod kernels;
 pub mod lookup;
 pub mod quantize;

@@ -139,7 +139,7 @@ pub static VERIFY: PassDefinition = PassDefinition {
     description: c"Check the ditto and codebook ops beyond their IRDL definitions (f32 elements, ranks, agreeing shapes)",
     options: &[],
     check: no_options,
-    run: |_, module, _| crate::verify::verify(module),
+    run: |context, module, _| crate::verify::verify(context, module),
 };
 
 /// `ditto-quantize`: the IR rewrite of quantization alone, without weight

@@ -3,10 +3,13 @@
 //! `ditto` op, with the op's location in the message.
 
 use ditto_contracts::codebook;
-use ditto_ir::melior::ir::{
-    attribute::{BoolAttribute, IntegerAttribute},
-    operation::{OperationLike, OperationRef},
-    Module, ValueLike,
+use ditto_ir::melior::{
+    ir::{
+        attribute::{BoolAttribute, IntegerAttribute},
+        operation::{OperationLike, OperationRef},
+        Module, ValueLike,
+    },
+    Context,
 };
 
 use crate::{
@@ -145,7 +148,10 @@ fn agree(op: OperationRef, a: Option<u64>, b: Option<u64>, what: &str) -> Result
     }
 }
 
-pub fn verify(module: &Module) -> Result<(), PassError> {
+/// Every check of `ditto-verify`: the model contract ([`crate::contract`]),
+/// then each project op.
+pub fn verify(context: &Context, module: &Module) -> Result<(), PassError> {
+    crate::contract::verify(context, module)?;
     for op in rewrite::collect(module.as_operation(), "ditto.weight") {
         let ty = op
             .result(0)

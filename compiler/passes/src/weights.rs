@@ -126,15 +126,33 @@ pub fn layout(used: &[WeightUse]) -> Result<(Vec<Placement>, u64), PassError> {
         type_text,
     } in used
     {
-        if placements.iter().any(|p| &p.name == name) {
-            continue;
-        }
         let (element, shape) = layout.clone().ok_or_else(|| {
             PassError::new(format!(
                 "weight \"{name}\" must be a statically shaped memref of f32, f16 or i8, not {type_text}"
             ))
         })?;
-        let bytes = element.bytes() * shape.iter().product::<usize>() as u64;
+        if let Some(first) = placements.iter().find(|p| &p.name == name) {
+            if (first.element, &first.shape) != (element, &shape) {
+                return Err(PassError::new(format!(
+                    "weight \"{name}\" is used as {type_text} and as {} {:?} elsewhere",
+                    first.element.name(),
+                    first.shape
+                )));
+            }
+            continue;
+        }
+        let too_large = || {
+            PassError::new(format!(
+                "weight \"{name}\" ({type_text}) is too large for a weight blob"
+            ))
+        };
+        let bytes = shape
+            .iter()
+            .try_fold(element.bytes(), |bytes, &extent| {
+                bytes.checked_mul(extent as u64)
+            })
+            .filter(|&bytes| bytes <= i64::MAX as u64)
+            .ok_or_else(too_large)?;
         placements.push(Placement {
             name: name.clone(),
             element,
@@ -142,7 +160,11 @@ pub fn layout(used: &[WeightUse]) -> Result<(Vec<Placement>, u64), PassError> {
             offset: next,
             bytes,
         });
-        next = (next + bytes).next_multiple_of(TENSOR_ALIGN);
+        next = next
+            .checked_add(bytes)
+            .and_then(|end| end.checked_next_multiple_of(TENSOR_ALIGN))
+            .filter(|&end| end <= i64::MAX as u64)
+            .ok_or_else(too_large)?;
     }
     Ok((placements, next))
 }
@@ -336,5 +358,29 @@ mod tests {
             let error = layout(&[weight(&context, "w", ty)]).unwrap_err();
             assert!(error.to_string().contains(ty), "{error}");
         }
+    }
+
+    #[test]
+    fn layout_rejects_one_name_with_two_types() {
+        let context = ditto_ir::create_context().unwrap();
+        let used = [
+            weight(&context, "a", "memref<3x5xf32>"),
+            weight(&context, "a", "memref<5x3xf32>"),
+        ];
+        let error = layout(&used).unwrap_err().to_string();
+        assert!(
+            error.contains("weight \"a\" is used as memref<5x3xf32> and as f32 [3, 5] elsewhere"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn layout_rejects_sizes_beyond_a_blob() {
+        let context = ditto_ir::create_context().unwrap();
+        let huge = "memref<4294967296x4294967296xf32>";
+        let error = layout(&[weight(&context, "w", huge)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("too large for a weight blob"), "{error}");
     }
 }

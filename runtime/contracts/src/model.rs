@@ -108,3 +108,228 @@ impl ModelConfig {
         Ok(())
     }
 }
+
+/// The dimensions every tensor of a model is shaped by (the integer module
+/// attributes but `ditto.max_ctx`), and the tensor-shape convention: which
+/// tensor a name stands for and the shape it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub n_layers: usize,
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn: usize,
+    pub vocab: usize,
+}
+
+/// The largest value each dimension may have: far above any model this
+/// project compiles, low enough that every size computed from them (a
+/// tensor's bytes, the KV cache of `ditto.max_ctx` ≤ [`MAX_CTX`] positions)
+/// fits an `i64` without overflow.
+pub const LIMITS: [(&str, usize); 7] = [
+    (attr::N_LAYERS, 4096),
+    (attr::D_MODEL, 1 << 17),
+    (attr::N_HEADS, 4096),
+    (attr::N_KV_HEADS, 4096),
+    (attr::HEAD_DIM, 4096),
+    (attr::FFN, 1 << 20),
+    (attr::VOCAB, i32::MAX as usize),
+];
+
+/// The largest `ditto.max_ctx`.
+pub const MAX_CTX: usize = 1 << 24;
+
+/// One extent of a tensor's shape and the attributes it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extent {
+    pub value: usize,
+    pub from: &'static str,
+}
+
+/// What a weight's name says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tensor {
+    /// A tensor of the convention, with its shape.
+    Shaped(Vec<Extent>),
+    /// `blk.N.…` with N not below `ditto.n_layers`.
+    NoSuchLayer(usize),
+    /// A name outside the convention (a module may read other tensors of
+    /// its weight file; only the weight file says what they hold).
+    Other,
+}
+
+impl Dims {
+    /// The relations every reader of the model relies on, each named by
+    /// its module attributes: every dimension between 1 and its
+    /// [`LIMITS`] entry, `ditto.n_kv_heads` dividing `ditto.n_heads`, and an
+    /// even `ditto.head_dim` (RoPE rotates halves).
+    pub fn check(&self) -> Result<(), String> {
+        let values = [
+            self.n_layers,
+            self.d_model,
+            self.n_heads,
+            self.n_kv_heads,
+            self.head_dim,
+            self.ffn,
+            self.vocab,
+        ];
+        for ((name, limit), value) in LIMITS.into_iter().zip(values) {
+            if value == 0 || value > limit {
+                return Err(format!("{name} = {value} is not between 1 and {limit}"));
+            }
+        }
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
+            return Err(format!(
+                "{} = {} is not a multiple of {} = {}",
+                attr::N_HEADS,
+                self.n_heads,
+                attr::N_KV_HEADS,
+                self.n_kv_heads
+            ));
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(format!(
+                "{} = {} is odd (RoPE rotates halves)",
+                attr::HEAD_DIM,
+                self.head_dim
+            ));
+        }
+        Ok(())
+    }
+
+    fn d(&self) -> Extent {
+        Extent {
+            value: self.d_model,
+            from: attr::D_MODEL,
+        }
+    }
+
+    fn q(&self) -> Extent {
+        Extent {
+            value: self.n_heads * self.head_dim,
+            from: "ditto.n_heads × ditto.head_dim",
+        }
+    }
+
+    fn kv(&self) -> Extent {
+        Extent {
+            value: self.n_kv_heads * self.head_dim,
+            from: "ditto.n_kv_heads × ditto.head_dim",
+        }
+    }
+
+    fn ffn(&self) -> Extent {
+        Extent {
+            value: self.ffn,
+            from: attr::FFN,
+        }
+    }
+
+    fn vocab(&self) -> Extent {
+        Extent {
+            value: self.vocab,
+            from: attr::VOCAB,
+        }
+    }
+
+    /// The shape of a layer's tensor, by its name relative to `blk.N.`
+    /// (`attn_q.weight`); `None` for a name that is not one.
+    pub fn layer_tensor(&self, name: &str) -> Option<Vec<Extent>> {
+        let (d, q, kv, ffn) = (self.d(), self.q(), self.kv(), self.ffn());
+        Some(match name {
+            "attn_norm.weight" | "ffn_norm.weight" => vec![d],
+            "attn_q.weight" => vec![q, d],
+            "attn_q.bias" => vec![q],
+            "attn_k.weight" | "attn_v.weight" => vec![kv, d],
+            "attn_k.bias" | "attn_v.bias" => vec![kv],
+            "attn_output.weight" => vec![d, q],
+            "ffn_gate.weight" | "ffn_up.weight" => vec![ffn, d],
+            "ffn_down.weight" => vec![d, ffn],
+            _ => return None,
+        })
+    }
+
+    /// What the weight `name` is, and its shape when the convention names
+    /// it: `token_embd.weight`, `output.weight`, `output_norm.weight`, and
+    /// `blk.N.` followed by a [`layer_tensor`](Self::layer_tensor) name.
+    pub fn tensor(&self, name: &str) -> Tensor {
+        match name {
+            "token_embd.weight" | "output.weight" => {
+                return Tensor::Shaped(vec![self.vocab(), self.d()])
+            }
+            "output_norm.weight" => return Tensor::Shaped(vec![self.d()]),
+            _ => {}
+        }
+        let Some((layer, tensor)) = name
+            .strip_prefix("blk.")
+            .and_then(|rest| rest.split_once('.'))
+        else {
+            return Tensor::Other;
+        };
+        let (Ok(layer), Some(shape)) = (layer.parse::<usize>(), self.layer_tensor(tensor)) else {
+            return Tensor::Other;
+        };
+        if layer >= self.n_layers {
+            Tensor::NoSuchLayer(layer)
+        } else {
+            Tensor::Shaped(shape)
+        }
+    }
+}
+
+#[cfg(test)]
+mod dims_tests {
+    use super::*;
+
+    fn qwen_05b() -> Dims {
+        Dims {
+            n_layers: 24,
+            d_model: 896,
+            n_heads: 14,
+            n_kv_heads: 2,
+            head_dim: 64,
+            ffn: 4864,
+            vocab: 151_936,
+        }
+    }
+
+    fn values(tensor: Tensor) -> Vec<usize> {
+        match tensor {
+            Tensor::Shaped(shape) => shape.iter().map(|e| e.value).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn shapes_follow_the_convention() {
+        let dims = qwen_05b();
+        assert_eq!(values(dims.tensor("token_embd.weight")), [151_936, 896]);
+        assert_eq!(values(dims.tensor("blk.0.attn_q.weight")), [896, 896]);
+        assert_eq!(values(dims.tensor("blk.23.attn_k.weight")), [128, 896]);
+        assert_eq!(values(dims.tensor("blk.3.attn_v.bias")), [128]);
+        assert_eq!(values(dims.tensor("blk.3.attn_output.weight")), [896, 896]);
+        assert_eq!(values(dims.tensor("blk.3.ffn_down.weight")), [896, 4864]);
+        assert_eq!(values(dims.tensor("output_norm.weight")), [896]);
+        assert_eq!(dims.tensor("blk.24.attn_q.weight"), Tensor::NoSuchLayer(24));
+        assert_eq!(dims.tensor("blk.x.attn_q.weight"), Tensor::Other);
+        assert_eq!(dims.tensor("blk.0.rope_freqs"), Tensor::Other);
+        assert_eq!(dims.tensor("extra"), Tensor::Other);
+    }
+
+    #[test]
+    fn checks_name_the_attributes() {
+        assert_eq!(qwen_05b().check(), Ok(()));
+        let bad = |f: fn(&mut Dims)| {
+            let mut dims = qwen_05b();
+            f(&mut dims);
+            dims.check().unwrap_err()
+        };
+        assert!(bad(|d| d.n_kv_heads = 3)
+            .contains("ditto.n_heads = 14 is not a multiple of ditto.n_kv_heads = 3"));
+        assert!(bad(|d| d.head_dim = 63).contains("ditto.head_dim = 63 is odd"));
+        assert!(bad(|d| d.n_layers = 0).contains("ditto.n_layers = 0 is not between 1 and 4096"));
+        assert!(bad(|d| d.vocab = 1 << 40).contains("ditto.vocab"));
+        assert!(bad(|d| d.ffn = usize::MAX).contains("ditto.ffn"));
+    }
+}

@@ -28,7 +28,7 @@ pub(super) fn layer_weights<'c, 'a>(
     cfg: &ModelConfig,
     layer: usize,
 ) -> Vec<Buf<'c, 'a>> {
-    cfg.layer_tensors(cfg.d_model, cfg.q_dim(), cfg.kv_dim(), cfg.ffn)
+    cfg.layer_tensors()
         .into_iter()
         .map(|(name, shape)| weight(f, &format!("blk.{layer}.{name}"), &shape))
         .collect()

@@ -20,7 +20,7 @@ pub(super) fn layer<'c>(context: &'c Context, module: &Module<'c>, cfg: &ModelCo
         cfg.n_kv_heads,
         cfg.head_dim,
     );
-    let tensors = cfg.layer_tensors(d, q, kv, cfg.ffn);
+    let tensors = cfg.layer_tensors();
     // (%x: [T x] D, %k_cache, %v_cache, %layer: index, %pos: index, weights...)
     let x_shape: Vec<i64> = match mode {
         Mode::Decode => vec![d as i64],
