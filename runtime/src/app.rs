@@ -34,6 +34,7 @@ pub fn run(
     refuse_overwrites(args, payload_path)?;
     let payload = Payload::open(payload_path)?;
     let config = payload.model();
+    entry.check_manifest(config)?;
     let tokenizer_config = TokenizerConfig::from_json(payload.tokenizer_config_json())?;
     // Parsing a 150k-token vocabulary takes a moment: only when text is involved.
     let ids_only = args.tokens.is_some() || args.tokens_file.is_some();

@@ -1,10 +1,14 @@
 //! `ditto_rt_main`, called by the `main` that dittoc generates:
 //!
 //! ```c
-//! int ditto_rt_main(int argc, char** argv, void* decode_fn, void* prefill_fn, void* lm_head_fn);
+//! int ditto_rt_main(int argc, char** argv, void* decode_fn, void* prefill_fn, void* lm_head_fn,
+//!                   const int64_t* model_shape);
 //! ```
 //!
-//! The three pointers are the `_mlir_ciface_ditto_*` functions. Every error
+//! The three function pointers are the `_mlir_ciface_ditto_*` functions;
+//! `model_shape` points at the 7 dimensions they were compiled for
+//! (`ditto_contracts::model::CompiledShape`), which the payload's manifest
+//! must repeat. Every error
 //! becomes a message on stderr and exit code 1 (2 for a bad command line);
 //! no panic crosses into C.
 
@@ -23,7 +27,8 @@ use crate::Error;
 
 /// # Safety
 /// `argv` must hold `argc` C strings; the pointers must be the generated
-/// entry points of the model whose payload this executable carries.
+/// entry points of a model, and `model_shape` the 7 dimensions of
+/// `ditto_contracts::model::CompiledShape` they were compiled for.
 #[no_mangle]
 pub unsafe extern "C" fn ditto_rt_main(
     argc: c_int,
@@ -31,10 +36,11 @@ pub unsafe extern "C" fn ditto_rt_main(
     decode_fn: *const c_void,
     prefill_fn: *const c_void,
     lm_head_fn: *const c_void,
+    model_shape: *const i64,
 ) -> c_int {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let args = c_args(argc, argv);
-        let entry = EntryPoints::from_raw(decode_fn, prefill_fn, lm_head_fn);
+        let entry = EntryPoints::from_raw(decode_fn, prefill_fn, lm_head_fn, model_shape);
         let mut stdout = std::io::stdout();
         let mut console = Console {
             out_is_terminal: stdout.is_terminal(),

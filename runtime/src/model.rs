@@ -7,7 +7,7 @@
 use std::ffi::c_void;
 
 use crate::kv_cache::KvCache;
-use crate::payload::ModelConfig;
+use crate::payload::{CompiledShape, ModelConfig};
 use crate::Error;
 
 pub use ditto_contracts::memref::MemRefDescriptor;
@@ -40,34 +40,46 @@ pub type LmHeadFn = unsafe extern "C" fn(
     *mut MemRefDescriptor<f32, 2>,
 );
 
-/// The three functions of the generated code.
+/// The three functions of the generated code, and the model shape they
+/// were compiled for.
 #[derive(Clone, Copy)]
 pub struct EntryPoints {
     pub decode: DecodeFn,
     pub prefill: PrefillFn,
     pub lm_head: LmHeadFn,
+    pub shape: CompiledShape,
 }
 
 impl EntryPoints {
     /// # Safety
     /// Each non-null pointer must be a function with the signature of
     /// contracts.md §3 that reads and writes only within the memrefs it is
-    /// given (the generated code of a model matching the payload).
+    /// given (the generated code of a model of the shape `shape` points
+    /// at, a [`CompiledShape`]).
     pub unsafe fn from_raw(
         decode: *const c_void,
         prefill: *const c_void,
         lm_head: *const c_void,
+        shape: *const i64,
     ) -> Result<EntryPoints, Error> {
-        if decode.is_null() || prefill.is_null() || lm_head.is_null() {
+        if decode.is_null() || prefill.is_null() || lm_head.is_null() || shape.is_null() {
             return Err(Error::Setup(
-                "ditto_rt_main was given a null entry point (a bug in the generated main)".into(),
+                "ditto_rt_main was given a null pointer (a bug in the generated main)".into(),
             ));
         }
         Ok(EntryPoints {
             decode: std::mem::transmute::<*const c_void, DecodeFn>(decode),
             prefill: std::mem::transmute::<*const c_void, PrefillFn>(prefill),
             lm_head: std::mem::transmute::<*const c_void, LmHeadFn>(lm_head),
+            shape: *shape.cast::<CompiledShape>(),
         })
+    }
+
+    /// The payload's model configuration against the shape the code was
+    /// compiled for: a payload of another model (appended or edited) is
+    /// refused before its weights are read.
+    pub fn check_manifest(&self, config: &ModelConfig) -> Result<(), Error> {
+        config.check_compiled(&self.shape).map_err(Error::Setup)
     }
 }
 

@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+pub use ditto_contracts::model::CompiledShape;
 use ditto_contracts::payload::{read_trailer, TrailerError};
 pub use ditto_contracts::payload::{
     IndexEntry, Manifest, ModelConfig, Section, MAGIC, SECTION_ALIGN, TOKENIZER, TOKENIZER_CONFIG,

@@ -37,7 +37,12 @@ fn run(payload: &std::path::Path, args: &[&str]) -> i32 {
         .chain(args.iter().copied())
         .map(Into::into)
         .collect();
-    main_with(argv, payload, fake_model::entry_points(), &mut console)
+    main_with(
+        argv,
+        payload,
+        fake_model::entry_points_for(payload),
+        &mut console,
+    )
 }
 
 /// y := Ŵ·x through the C adapter.

@@ -53,7 +53,12 @@ fn run(payload: &Path, args: &[&str]) -> (i32, String, String) {
         .chain(args.iter().copied())
         .map(Into::into)
         .collect();
-    let code = main_with(argv, payload, fake_model::entry_points(), &mut console);
+    let code = main_with(
+        argv,
+        payload,
+        fake_model::entry_points_for(payload),
+        &mut console,
+    );
     (
         code,
         String::from_utf8(out).unwrap(),
@@ -392,4 +397,29 @@ fn bad_payloads_and_files_exit_1_with_a_message() {
 
     let f = fixture_with(&tiny_tokenizer::byte_level(), "[]", 64);
     fails(&f.payload, &["--tokens", "1"], 1, "tokenizer_config");
+}
+
+#[test]
+fn a_payload_of_another_shape_is_refused() {
+    let fx = fixture(false);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut console = Console {
+        out: &mut out,
+        err: &mut err,
+        out_is_terminal: false,
+    };
+    // The code "compiled" for a context of 32; the payload says 64.
+    let entry = fake_model::entry_points(&fake_model::config(VOCAB, 32));
+    let argv = ["model", "--tokens", "5,6", "-n", "2", "--ids"]
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let code = main_with(argv, &fx.payload, entry, &mut console);
+    let err = String::from_utf8(err).unwrap();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the payload's manifest says model.max_ctx = 64, but this executable's code was compiled for 32"),
+        "{err}"
+    );
+    assert!(out.is_empty());
 }

@@ -28,7 +28,7 @@ fn run(
     batch: usize,
 ) -> (Vec<u32>, ditto_rt::generate::Generation) {
     let config = fake_model::config(VOCAB, 64);
-    let model = Model::new(fake_model::entry_points(), WEIGHTS, &config);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
     let mut session = Session::new(&model, 64, batch).unwrap();
     let logits = session.prefill(prompt).unwrap();
     assert_eq!(session.pos(), prompt.len());
@@ -80,7 +80,7 @@ fn stops_before_an_end_of_text_id() {
 fn emit_can_end_the_generation_without_another_decode() {
     let prompt = [3, 5, 7];
     let config = fake_model::config(VOCAB, 64);
-    let model = Model::new(fake_model::entry_points(), WEIGHTS, &config);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
     let mut session = Session::new(&model, 64, 512).unwrap();
     let logits = session.prefill(&prompt).unwrap();
     let mut out = Vec::new();
@@ -122,7 +122,7 @@ fn chunked_prefill_matches_one_chunk() {
 fn prompt_logits_via_prefill_and_via_decode_agree_with_the_rule() {
     let prompt: Vec<u32> = vec![9, 1, 30, 30, 2, 36, 0];
     let config = fake_model::config(VOCAB, 32);
-    let model = Model::new(fake_model::entry_points(), WEIGHTS, &config);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
     let expected: Vec<f32> = fake_model::predicted_after(&prompt, VOCAB)
         .iter()
         .flat_map(|&next| fake_model::logits_row(next, VOCAB))
@@ -163,7 +163,7 @@ fn prompt_logits_via_prefill_and_via_decode_agree_with_the_rule() {
 #[test]
 fn overflowing_the_context_is_an_error_not_a_crash() {
     let config = fake_model::config(VOCAB, 5);
-    let model = Model::new(fake_model::entry_points(), WEIGHTS, &config);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
     let mut session = Session::new(&model, 5, 512).unwrap();
     assert!(matches!(
         session.prefill(&[1, 2, 3, 4, 5, 6]),

@@ -196,7 +196,7 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
             )?)
         }
         Emit::Llvm | Emit::Obj => {
-            let llvm = llvm::translate(&module)?;
+            let llvm = llvm::translate(&module, &model.compiled_shape())?;
             let staged = ditto_files::Staged::new(&options.output)?;
             llvm::optimize_and_write(
                 &llvm,
@@ -209,7 +209,7 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
         }
         Emit::Exe => {}
     }
-    let llvm = llvm::translate(&module)?;
+    let llvm = llvm::translate(&module, &model.compiled_shape())?;
     let object = ditto_files::scratch(&options.output, ".o")?;
     llvm::optimize_and_write(&llvm, &options.target, &object, true)?;
     // Linked and given its payload under a temporary name beside the

@@ -8,6 +8,7 @@ use std::{
     ptr,
 };
 
+use ditto_contracts::model::CompiledShape;
 use ditto_ir::melior::ir::Module;
 use llvm_sys::{
     core::*,
@@ -61,8 +62,9 @@ unsafe fn take_message(message: *mut std::os::raw::c_char) -> String {
     text
 }
 
-/// Translates a module in the LLVM dialect to LLVM IR and adds `main`.
-pub fn translate(module: &Module) -> Result<LlvmModule, CodegenError> {
+/// Translates a module in the LLVM dialect to LLVM IR and adds `main`, which
+/// hands the runtime `shape`, the model dimensions the code is compiled for.
+pub fn translate(module: &Module, shape: &CompiledShape) -> Result<LlvmModule, CodegenError> {
     unsafe {
         let context = LLVMContextCreate();
         let raw = mlir_sys::mlirTranslateModuleToLLVMIR(
@@ -79,14 +81,15 @@ pub fn translate(module: &Module) -> Result<LlvmModule, CodegenError> {
             context,
             module: raw,
         };
-        add_main(&llvm)?;
+        add_main(&llvm, shape)?;
         Ok(llvm)
     }
 }
 
 /// `int main(int argc, char **argv)` calling
-/// `ditto_rt_main(argc, argv, decode, prefill, lm_head)`.
-unsafe fn add_main(llvm: &LlvmModule) -> Result<(), CodegenError> {
+/// `ditto_rt_main(argc, argv, decode, prefill, lm_head, ditto_model_shape)`,
+/// with `ditto_model_shape` a private constant `[7 x i64]` holding `shape`.
+unsafe fn add_main(llvm: &LlvmModule, shape: &CompiledShape) -> Result<(), CodegenError> {
     let (context, module) = (llvm.context, llvm.module);
     let i32_type = LLVMInt32TypeInContext(context);
     let ptr_type = LLVMPointerTypeInContext(context, 0);
@@ -105,8 +108,21 @@ unsafe fn add_main(llvm: &LlvmModule) -> Result<(), CodegenError> {
         }
         entries.push(function);
     }
-    let mut runtime_params = [i32_type, ptr_type, ptr_type, ptr_type, ptr_type];
-    let runtime_type = LLVMFunctionType(i32_type, runtime_params.as_mut_ptr(), 5, 0);
+    let i64_type = LLVMInt64TypeInContext(context);
+    let mut dims: Vec<LLVMValueRef> = shape
+        .iter()
+        .map(|&d| LLVMConstInt(i64_type, d as u64, 1))
+        .collect();
+    let shape_type = LLVMArrayType2(i64_type, dims.len() as u64);
+    let shape_global = LLVMAddGlobal(module, shape_type, c("ditto_model_shape").as_ptr());
+    LLVMSetInitializer(
+        shape_global,
+        LLVMConstArray2(i64_type, dims.as_mut_ptr(), dims.len() as u64),
+    );
+    LLVMSetGlobalConstant(shape_global, 1);
+    LLVMSetLinkage(shape_global, llvm_sys::LLVMLinkage::LLVMPrivateLinkage);
+    let mut runtime_params = [i32_type, ptr_type, ptr_type, ptr_type, ptr_type, ptr_type];
+    let runtime_type = LLVMFunctionType(i32_type, runtime_params.as_mut_ptr(), 6, 0);
     let runtime_main = LLVMAddFunction(module, c("ditto_rt_main").as_ptr(), runtime_type);
     let mut main_params = [i32_type, ptr_type];
     let main_type = LLVMFunctionType(i32_type, main_params.as_mut_ptr(), 2, 0);
@@ -120,13 +136,14 @@ unsafe fn add_main(llvm: &LlvmModule) -> Result<(), CodegenError> {
         entries[0],
         entries[1],
         entries[2],
+        shape_global,
     ];
     let status = LLVMBuildCall2(
         builder,
         runtime_type,
         runtime_main,
         args.as_mut_ptr(),
-        5,
+        6,
         c("status").as_ptr(),
     );
     LLVMBuildRet(builder, status);

@@ -28,6 +28,11 @@ pub mod attr {
     pub const MAX_CTX: &str = "ditto.max_ctx";
 }
 
+/// The model dimensions compiled into an executable's code, in the order of
+/// [`ModelConfig::integers`]: n_layers, d_model, n_heads, n_kv_heads,
+/// head_dim, vocab, max_ctx.
+pub type CompiledShape = [i64; 7];
+
 /// What the runtime needs to know about the compiled model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -92,6 +97,29 @@ impl ModelConfig {
             ("vocab", self.vocab),
             ("max_ctx", self.max_ctx),
         ]
+    }
+
+    /// The shape an executable is compiled for, as its generated `main`
+    /// hands it to `ditto_rt_main` (docs/contracts.md §3): the values of
+    /// [`integers`](Self::integers), in order.
+    pub fn compiled_shape(&self) -> CompiledShape {
+        self.integers()
+            .map(|(_, value)| i64::try_from(value).unwrap_or(i64::MAX))
+    }
+
+    /// This configuration (the payload's manifest) against the shape the
+    /// executable's code was compiled for: the first field that differs,
+    /// named, with both values.
+    pub fn check_compiled(&self, compiled: &CompiledShape) -> Result<(), String> {
+        for ((name, manifest), &compiled) in self.integers().into_iter().zip(compiled) {
+            if i64::try_from(manifest) != Ok(compiled) {
+                return Err(format!(
+                    "the payload's manifest says model.{name} = {manifest}, but this executable's \
+                     code was compiled for {compiled}: the payload is not this executable's"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// What every reader relies on: no dimension is 0 and token ids fit an

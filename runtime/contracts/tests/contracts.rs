@@ -288,3 +288,26 @@ fn every_kernel_op_has_one_entry_and_distinct_callees() {
     }
     assert!(kernel_abi::kernel("linalg.matmul").is_none());
 }
+
+#[test]
+fn a_manifest_is_checked_against_the_compiled_shape() {
+    let config = model();
+    let compiled = config.compiled_shape();
+    assert_eq!(config.check_compiled(&compiled), Ok(()));
+    // The order is the manifest's integer fields'.
+    let values: Vec<i64> = config.integers().iter().map(|&(_, v)| v as i64).collect();
+    assert_eq!(compiled.to_vec(), values);
+    let mut other = config.clone();
+    other.n_kv_heads += 1;
+    let error = other.check_compiled(&compiled).unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "model.n_kv_heads = {}, but this executable's code was compiled for {}",
+            other.n_kv_heads, config.n_kv_heads
+        )),
+        "{error}"
+    );
+    let mut huge = config;
+    huge.max_ctx = usize::MAX;
+    assert!(huge.check_compiled(&compiled).is_err());
+}

@@ -204,15 +204,29 @@ pub unsafe extern "C" fn fake_lm_head(
     }
 }
 
-pub fn entry_points() -> EntryPoints {
-    // SAFETY: the three functions have the contract's signatures.
+/// The fake model's entry points, compiled (as it were) for `config`.
+pub fn entry_points(config: &ditto_rt::payload::ModelConfig) -> EntryPoints {
+    let shape = config.compiled_shape();
+    // SAFETY: the three functions have the contract's signatures; `shape`
+    // holds a CompiledShape.
     unsafe {
         EntryPoints::from_raw(
             fake_decode as *const c_void,
             fake_prefill as *const c_void,
             fake_lm_head as *const c_void,
+            shape.as_ptr(),
         )
         .unwrap()
+    }
+}
+
+/// The entry points of the model the payload in `path` says it carries (of
+/// any model if there is no readable payload, which the runtime refuses
+/// before it looks at the shape).
+pub fn entry_points_for(path: &std::path::Path) -> EntryPoints {
+    match ditto_rt::payload::Payload::open(path) {
+        Ok(payload) => entry_points(payload.model()),
+        Err(_) => entry_points(&config(2, 2)),
     }
 }
 
