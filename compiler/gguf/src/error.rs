@@ -26,7 +26,7 @@ pub enum GgufError {
     UnsupportedVersion { path: PathBuf, version: u32 },
 
     /// The file ends before something it declares.
-    #[error("{path}: truncated file: {what} at byte offset {offset} needs {needed} bytes, but the file has {file_len} bytes", path = .path.display())]
+    #[error("{path}: truncated file: {what} at byte offset {offset} needs {needed} bytes, but the {file_len}-byte file has {left} left", path = .path.display(), left = .file_len.saturating_sub(*.offset))]
     Truncated {
         path: PathBuf,
         what: String,

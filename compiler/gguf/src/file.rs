@@ -9,7 +9,7 @@ use memmap2::Mmap;
 
 use crate::error::{GgufError, Result};
 use crate::metadata::{read_value, Array, Value};
-use crate::reader::Cursor;
+use crate::reader::{reserve, Cursor};
 use crate::GgmlType;
 
 /// ggml's GGML_MAX_DIMS: tensors have at most this many dimensions.
@@ -33,22 +33,42 @@ pub struct TensorInfo {
 
 impl TensorInfo {
     /// Row-major shape (outermost first): the GGUF dims reversed. A linear
-    /// weight stored with ne = \[in, out\] has shape `[out, in]`.
+    /// weight stored with ne = \[in, out\] has shape `[out, in]`. (Dims
+    /// read from a file fit a `usize`; a hand-made one that does not
+    /// saturates.)
     pub fn shape(&self) -> Vec<usize> {
-        self.dims.iter().rev().map(|&d| d as usize).collect()
+        self.dims
+            .iter()
+            .rev()
+            .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+            .collect()
     }
 
     /// Number of elements (saturates instead of overflowing for a
     /// hand-made `TensorInfo`; ones read from a file never overflow).
     pub fn n_elements(&self) -> usize {
-        self.dims
-            .iter()
-            .fold(1usize, |acc, &d| acc.saturating_mul(d as usize))
+        self.dims.iter().fold(1usize, |acc, &d| {
+            acc.saturating_mul(usize::try_from(d).unwrap_or(usize::MAX))
+        })
     }
 
-    /// Number of bytes the data occupies in the file.
+    /// Number of bytes the data occupies in the file (saturating, as
+    /// [`n_elements`](Self::n_elements)).
     pub fn n_bytes(&self) -> usize {
-        (self.n_elements() / self.ggml_type.block_size()).saturating_mul(self.ggml_type.type_size())
+        self.byte_len()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Number of bytes the data occupies in the file, `None` when the
+    /// element count or the byte count overflows a `u64`.
+    pub fn byte_len(&self) -> Option<u64> {
+        let n = self
+            .dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))?;
+        let block = self.ggml_type.block_size() as u64;
+        (n / block).checked_mul(self.ggml_type.type_size() as u64)
     }
 }
 
@@ -131,8 +151,8 @@ impl GgufFile {
 
         // Metadata.
         let n_kv = c.check_count(n_kv, 13, "metadata key/value pairs")?;
-        let mut metadata = Vec::with_capacity(n_kv);
-        let mut key_index = HashMap::with_capacity(n_kv);
+        let mut metadata = Vec::with_capacity(reserve(n_kv));
+        let mut key_index = HashMap::with_capacity(reserve(n_kv));
         for i in 0..n_kv {
             let key = c.string(&format!("key of metadata pair #{i}"))?;
             let type_id = c.u32(&format!("value type of metadata key `{key}`"))?;
@@ -145,9 +165,10 @@ impl GgufFile {
 
         let alignment = match key_index.get("general.alignment") {
             None => DEFAULT_ALIGNMENT,
-            Some(&i) => match metadata[i].1 {
-                Value::U32(a) if a != 0 && a.is_power_of_two() => a as u64,
-                ref v => {
+            Some(&i) => match metadata.get(i).map(|(_, v)| v) {
+                Some(&Value::U32(a)) if a != 0 && a.is_power_of_two() => a as u64,
+                None => DEFAULT_ALIGNMENT,
+                Some(v) => {
                     return Err(c.malformed(format!(
                         "general.alignment must be a power-of-two u32, found {} {}",
                         v.type_name(),
@@ -159,8 +180,8 @@ impl GgufFile {
 
         // Tensor directory.
         let n_tensors = c.check_count(n_tensors, 24, "tensor infos")?;
-        let mut tensors = Vec::with_capacity(n_tensors);
-        let mut tensor_index = HashMap::with_capacity(n_tensors);
+        let mut tensors = Vec::with_capacity(reserve(n_tensors));
+        let mut tensor_index = HashMap::with_capacity(reserve(n_tensors));
         for i in 0..n_tensors {
             let info = read_tensor_info(&mut c, i)?;
             if tensor_index
@@ -172,7 +193,10 @@ impl GgufFile {
             tensors.push(info);
         }
 
-        let data_offset = (c.pos() as u64).div_ceil(alignment) * alignment;
+        let data_offset = (c.pos() as u64)
+            .div_ceil(alignment)
+            .checked_mul(alignment)
+            .ok_or_else(|| c.malformed("the data section's offset overflows".into()))?;
         let file = GgufFile {
             path,
             version,
@@ -231,7 +255,8 @@ impl GgufFile {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.key_index.get(key).map(|&i| &self.metadata[i].1)
+        let &i = self.key_index.get(key)?;
+        self.metadata.get(i).map(|(_, v)| v)
     }
 
     /// The value of `key` converted to `T`; errors name the key and both types.
@@ -257,7 +282,12 @@ impl GgufFile {
                 path: self.path.clone(),
                 key: key.to_string(),
                 expected: T::EXPECTED.to_string(),
-                actual: v.type_name(),
+                // A scalar's value too: an i32 -1 asked for as a u32 has a
+                // type that converts, but not that value.
+                actual: match v {
+                    Value::Array(_) | Value::String(_) => v.type_name(),
+                    _ => format!("{} (= {v})", v.type_name()),
+                },
             })
     }
 
@@ -334,7 +364,8 @@ impl GgufFile {
 
     /// The tensor named `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+        let &i = self.tensor_index.get(name)?;
+        self.tensors.get(i)
     }
 
     /// The tensor named `name`, or a [`GgufError::MissingTensor`].
@@ -348,12 +379,15 @@ impl GgufFile {
     /// The raw (possibly quantized) bytes of a tensor.
     pub fn tensor_data(&self, info: &TensorInfo) -> Result<&[u8]> {
         let file_len = self.file_len();
-        let n_bytes = info.n_bytes() as u64;
         let start = self.data_offset.checked_add(info.offset);
-        let end = start.and_then(|s| s.checked_add(n_bytes));
-        match (start, end) {
-            (Some(s), Some(e)) if e <= file_len => Ok(&self.map[s as usize..e as usize]),
-            _ => Err(GgufError::TensorOutOfBounds {
+        let end = start.and_then(|s| s.checked_add(info.byte_len()?));
+        let range = match (start, end) {
+            (Some(s), Some(e)) => usize::try_from(s).ok().zip(usize::try_from(e).ok()),
+            _ => None,
+        };
+        match range.and_then(|(s, e)| self.map.get(s..e)) {
+            Some(bytes) => Ok(bytes),
+            None => Err(GgufError::TensorOutOfBounds {
                 path: self.path.clone(),
                 tensor: info.name.clone(),
                 start: start.unwrap_or(u64::MAX),
@@ -368,12 +402,12 @@ fn read_tensor_info(c: &mut Cursor<'_>, i: usize) -> Result<TensorInfo> {
     let name = c.string(&format!("name of tensor #{i}"))?;
     let what = format!("info of tensor `{name}`");
     let n_dims = c.u32(&what)?;
-    if n_dims > MAX_DIMS {
+    if n_dims == 0 || n_dims > MAX_DIMS {
         return Err(c.malformed(format!(
-            "tensor `{name}` has {n_dims} dimensions (at most {MAX_DIMS} are allowed)"
+            "tensor `{name}` has {n_dims} dimensions (1 to {MAX_DIMS} are allowed)"
         )));
     }
-    let mut dims = Vec::with_capacity(n_dims as usize);
+    let mut dims = Vec::with_capacity(MAX_DIMS as usize);
     for _ in 0..n_dims {
         dims.push(c.u64(&what)?);
     }
@@ -396,18 +430,27 @@ fn read_tensor_info(c: &mut Cursor<'_>, i: usize) -> Result<TensorInfo> {
         };
     }
     let block = ggml_type.block_size() as u64;
-    if dims.first().copied().unwrap_or(1) % block != 0 {
+    let row = dims.first().copied().unwrap_or(1);
+    if row % block != 0 {
         return Err(c.malformed(format!(
-            "tensor `{name}` of type {ggml_type} has row length {} that is not a multiple of the block size {block}",
-            dims[0]
+            "tensor `{name}` of type {ggml_type} has row length {row} that is not a multiple of the block size {block}"
         )));
     }
-    Ok(TensorInfo {
+    let info = TensorInfo {
         name,
         dims,
         ggml_type,
         offset,
-    })
+    };
+    // Whether its bytes lie inside the file is checked once the data
+    // section's offset is known.
+    match info.byte_len() {
+        Some(_) => Ok(info),
+        None => Err(c.malformed(format!(
+            "tensor `{}` of type {ggml_type} with dims {:?} overflows the byte count",
+            info.name, info.dims,
+        ))),
+    }
 }
 
 /// Conversion of a metadata [`Value`] to a Rust type, for the typed

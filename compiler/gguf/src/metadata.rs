@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::error::Result;
-use crate::reader::Cursor;
+use crate::reader::{reserve, Cursor};
 
 /// Arrays nested deeper than this are rejected (real files nest at most once;
 /// the limit keeps a crafted file from exhausting the stack).
@@ -125,7 +125,7 @@ fn ty_of(c: &Cursor<'_>, type_id: u32, key: &str) -> Result<Ty> {
         path: c.path().to_path_buf(),
         key: key.to_string(),
         type_id,
-        offset: c.pos() as u64 - 4,
+        offset: (c.pos() as u64).saturating_sub(4),
     })
 }
 
@@ -143,7 +143,7 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
     let n = c.check_count(count, ty.min_size(), &what)?;
     macro_rules! many {
         ($variant:ident, $read:ident) => {{
-            let mut v = Vec::with_capacity(n);
+            let mut v = Vec::with_capacity(reserve(n));
             for _ in 0..n {
                 v.push(c.$read(&what)?);
             }
@@ -164,7 +164,7 @@ fn read_array(c: &mut Cursor<'_>, key: &str, depth: usize) -> Result<Array> {
         Ty::I64 => many!(I64, i64),
         Ty::F64 => many!(F64, f64),
         Ty::Array => {
-            let mut v = Vec::with_capacity(n);
+            let mut v = Vec::with_capacity(reserve(n));
             for _ in 0..n {
                 v.push(read_array(c, key, depth + 1)?);
             }

@@ -25,7 +25,7 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
+        self.bytes.len().saturating_sub(self.pos)
     }
 
     pub(crate) fn path(&self) -> &'a Path {
@@ -51,13 +51,16 @@ impl<'a> Cursor<'a> {
 
     /// Takes `n` bytes; `what` names them in the error.
     pub(crate) fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8]> {
-        if n > self.remaining() as u64 {
-            return Err(self.truncated(what, n));
+        let range = usize::try_from(n)
+            .ok()
+            .and_then(|n| Some(self.pos..self.pos.checked_add(n)?));
+        match range.and_then(|r| Some((r.end, self.bytes.get(r)?))) {
+            Some((end, out)) => {
+                self.pos = end;
+                Ok(out)
+            }
+            None => Err(self.truncated(what, n)),
         }
-        let n = n as usize;
-        let out = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
     }
 
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
@@ -68,7 +71,8 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn u8(&mut self, what: &str) -> Result<u8> {
-        Ok(self.array::<1>(what)?[0])
+        let [b] = self.array::<1>(what)?;
+        Ok(b)
     }
     pub(crate) fn i8(&mut self, what: &str) -> Result<i8> {
         Ok(self.u8(what)? as i8)
@@ -112,18 +116,27 @@ impl<'a> Cursor<'a> {
     }
 
     /// Checks that `count` items of at least `min_size` bytes each can still
-    /// fit in the file, so that an absurd count fails before any allocation.
+    /// fit in the rest of the file, so that an absurd count fails before any
+    /// allocation.
     pub(crate) fn check_count(&self, count: u64, min_size: u64, what: &str) -> Result<usize> {
         let needed = count.saturating_mul(min_size);
-        if needed > self.remaining() as u64 {
-            return Err(GgufError::Truncated {
+        match usize::try_from(count) {
+            Ok(n) if needed <= self.remaining() as u64 => Ok(n),
+            _ => Err(GgufError::Truncated {
                 path: self.path.to_path_buf(),
                 what: format!("{what} (count {count})"),
                 offset: self.pos as u64,
                 needed,
                 file_len: self.bytes.len() as u64,
-            });
+            }),
         }
-        Ok(count as usize)
     }
+}
+
+/// How many elements to reserve for `count` items a file declares (already
+/// checked against the bytes left by [`Cursor::check_count`]): at most a
+/// page's worth, so that what is allocated grows with what is actually read,
+/// never with what a header claims.
+pub(crate) fn reserve(count: usize) -> usize {
+    count.min(4096)
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{fixture, gguf_str, temp_file, Builder};
-use ditto_gguf::{tokenizer_config, tokenizer_json, GgufError, GgufFile};
+use ditto_gguf::{tokenizer_config, tokenizer_json, GgmlType, GgufError, GgufFile, TensorInfo};
 
 /// Opens `bytes` from a temporary file; on success also exercises every
 /// reading entry point (none may panic). Returns the open error, if any.
@@ -31,6 +31,7 @@ fn open_bytes(bytes: &[u8]) -> Option<GgufError> {
                 msg.starts_with(&path),
                 "message does not start with the path: {msg}"
             );
+            assert_eq!(msg.matches(&path).count(), 1, "path repeated: {msg}");
             Some(e)
         }
     }
@@ -350,4 +351,212 @@ fn bad_tensor_infos() {
     b.extend(gguf_str("padding padding padding"));
     let e = expect_err(&b, "name");
     assert!(matches!(e, GgufError::Truncated { .. }), "{e}");
+}
+
+#[test]
+fn zero_dimensional_and_absurd_shapes_are_errors() {
+    let data = vec![0u8; 64];
+    // A 0-dimensional tensor (the importer took its first extent).
+    let e = expect_err(
+        &Builder::default()
+            .tensor("token_embd.weight", &[], 0, &data[..4])
+            .build(),
+        "0-d",
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("`token_embd.weight` has 0 dimensions"),
+        "{msg}"
+    );
+    // An element count that fits, a byte count that does not.
+    for (dims, ty) in [(&[1u64 << 62][..], 0u32), (&[1 << 60, 4][..], 28)] {
+        let e = expect_err(
+            &Builder::default().tensor("t", dims, ty, &data).build(),
+            "bytes",
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`t`") && msg.contains("overflows the byte count"),
+            "{msg}"
+        );
+    }
+    // A dimension count far beyond ggml's.
+    let e = expect_err(
+        &Builder::default()
+            .tensor("t", &[1; 1000], 0, &data[..4])
+            .build(),
+        "dims",
+    );
+    assert!(e.to_string().contains("1000 dimensions"), "{e}");
+}
+
+#[test]
+fn a_tensor_info_not_from_the_file_is_an_error_not_an_allocation() {
+    let bytes = Builder::default().tensor("t", &[4], 0, &[0; 16]).build();
+    let tmp = temp_file(&bytes);
+    let f = GgufFile::open(tmp.path()).unwrap();
+    for dims in [vec![u64::MAX, u64::MAX], vec![1 << 40], vec![5]] {
+        let info = TensorInfo {
+            name: "t".into(),
+            dims,
+            ggml_type: GgmlType::F32,
+            offset: 0,
+        };
+        let e = f.dequantize(&info).unwrap_err();
+        assert!(matches!(e, GgufError::TensorOutOfBounds { .. }), "{e}");
+        let e = f.tensor_data(&info).unwrap_err();
+        assert!(e.to_string().contains("`t`"), "{e}");
+    }
+    let mut out = vec![0.0; 4];
+    let info = TensorInfo {
+        name: "t".into(),
+        dims: vec![4],
+        ggml_type: GgmlType::F32,
+        offset: u64::MAX,
+    };
+    assert!(f.dequantize_into(&info, &mut out).is_err());
+}
+
+fn strings(key_values: &[&str]) -> Vec<u8> {
+    let mut v = 8u32.to_le_bytes().to_vec();
+    v.extend((key_values.len() as u64).to_le_bytes());
+    for t in key_values {
+        v.extend(gguf_str(t));
+    }
+    v
+}
+
+fn i32s(values: &[i32]) -> Vec<u8> {
+    let mut v = 5u32.to_le_bytes().to_vec();
+    v.extend((values.len() as u64).to_le_bytes());
+    for x in values {
+        v.extend(x.to_le_bytes());
+    }
+    v
+}
+
+/// A byte-level BPE tokenizer's metadata over the tokens `a b ab`.
+fn bpe() -> Builder {
+    Builder::default()
+        .kv_str("tokenizer.ggml.model", "gpt2")
+        .kv_str("tokenizer.ggml.pre", "qwen2")
+        .kv_raw("tokenizer.ggml.tokens", 9, &strings(&["a", "b", "ab"]))
+}
+
+/// The tokenizer conversions' first error on `b` (the file itself opens).
+fn tokenizer_err(b: Builder) -> String {
+    let bytes = b.build();
+    let tmp = temp_file(&bytes);
+    let f = GgufFile::open(tmp.path()).unwrap();
+    let e = tokenizer_config(&f)
+        .err()
+        .or_else(|| tokenizer_json(&f).err())
+        .expect("an error");
+    let msg = e.to_string();
+    let path = tmp.path().display().to_string();
+    assert!(msg.starts_with(&path), "{msg}");
+    assert_eq!(msg.matches(&path).count(), 1, "path repeated: {msg}");
+    msg
+}
+
+#[test]
+fn tokenizer_ids_beyond_the_vocabulary_name_the_key() {
+    let merges = |m: &[&str]| strings(m);
+    let ok = bpe().kv_raw("tokenizer.ggml.merges", 9, &merges(&["a b"]));
+    {
+        let bytes = ok.build();
+        let tmp = temp_file(&bytes);
+        let f = GgufFile::open(tmp.path()).unwrap();
+        tokenizer_json(&f).unwrap();
+        tokenizer_config(&f).unwrap();
+    }
+    for key in [
+        "tokenizer.ggml.bos_token_id",
+        "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.eot_token_id",
+        "tokenizer.ggml.eom_token_id",
+        "tokenizer.ggml.fim_pre_token_id",
+        "tokenizer.ggml.prefix_token_id",
+        "tokenizer.ggml.suffix_token_id",
+    ] {
+        let b = bpe()
+            .kv_raw("tokenizer.ggml.merges", 9, &merges(&["a b"]))
+            .kv_u32(key, 3);
+        let msg = tokenizer_err(b);
+        assert!(
+            msg.contains(&format!("{key} = 3 is outside the vocabulary of 3")),
+            "{msg}"
+        );
+    }
+    // A negative id (i32 -1, as some converters write "none").
+    let b = bpe()
+        .kv_raw("tokenizer.ggml.merges", 9, &merges(&["a b"]))
+        .kv_raw("tokenizer.ggml.eos_token_id", 5, &(-1i32).to_le_bytes());
+    let msg = tokenizer_err(b);
+    assert!(
+        msg.contains("tokenizer.ggml.eos_token_id") && msg.contains("-1"),
+        "{msg}"
+    );
+    // Merges of tokens the vocabulary does not have, or not a pair.
+    for (merge, what) in [
+        ("a c", "\"c\""),
+        ("b a", "\"ba\""),
+        ("ab", "not two tokens"),
+    ] {
+        let b = bpe().kv_raw("tokenizer.ggml.merges", 9, &merges(&["a b", merge]));
+        let msg = tokenizer_err(b);
+        assert!(
+            msg.contains("tokenizer.ggml.merges[1]") && msg.contains(what),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn malformed_tokenizer_arrays_name_the_key() {
+    let with_merges = |b: Builder| b.kv_raw("tokenizer.ggml.merges", 9, &strings(&["a b"]));
+    // Token types of another length, or another element type.
+    let msg = tokenizer_err(with_merges(bpe()).kv_raw("tokenizer.ggml.token_type", 9, &i32s(&[1])));
+    assert!(
+        msg.contains("tokenizer.ggml.token_type has 1 entries but tokenizer.ggml.tokens has 3"),
+        "{msg}"
+    );
+    let msg = tokenizer_err(with_merges(bpe()).kv_raw(
+        "tokenizer.ggml.token_type",
+        9,
+        &strings(&["1", "1", "1"]),
+    ));
+    assert!(msg.contains("tokenizer.ggml.token_type"), "{msg}");
+    // Tokens that are not strings; no tokens at all.
+    let msg = tokenizer_err(with_merges(
+        Builder::default()
+            .kv_str("tokenizer.ggml.model", "gpt2")
+            .kv_raw("tokenizer.ggml.tokens", 9, &i32s(&[1, 2])),
+    ));
+    assert!(msg.contains("tokenizer.ggml.tokens"), "{msg}");
+    let msg = tokenizer_err(with_merges(
+        Builder::default()
+            .kv_str("tokenizer.ggml.model", "gpt2")
+            .kv_raw("tokenizer.ggml.tokens", 9, &strings(&[])),
+    ));
+    assert!(msg.contains("tokenizer.ggml.tokens has 0 entries"), "{msg}");
+    // Merges that are not strings; a model name that is not a string.
+    let msg = tokenizer_err(bpe().kv_raw("tokenizer.ggml.merges", 9, &i32s(&[1])));
+    assert!(msg.contains("tokenizer.ggml.merges"), "{msg}");
+    let msg = tokenizer_err(with_merges(bpe()).kv_u32("tokenizer.ggml.add_bos_token", 1));
+    assert!(msg.contains("tokenizer.ggml.add_bos_token"), "{msg}");
+}
+
+#[test]
+fn wrong_key_types_give_the_value() {
+    let bytes = Builder::default()
+        .kv_raw("n", 5, &(-1i32).to_le_bytes())
+        .kv_str("s", "x")
+        .build();
+    let tmp = temp_file(&bytes);
+    let f = GgufFile::open(tmp.path()).unwrap();
+    let e = f.get_u32("n").unwrap_err().to_string();
+    assert!(e.contains("`n` has type i32 (= -1), expected u32"), "{e}");
+    let e = f.get_u32("s").unwrap_err().to_string();
+    assert!(e.contains("`s` has type string, expected u32"), "{e}");
 }

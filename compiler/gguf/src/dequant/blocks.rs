@@ -17,16 +17,18 @@ pub(crate) trait Block: Sized + Sync {
     fn dequantize(&self, y: &mut [f32]);
 }
 
-/// Views `bytes` as blocks. `bytes.len()` must be a multiple of the block size.
-pub(crate) fn as_blocks<B: Block>(bytes: &[u8]) -> &[B] {
+/// Views `bytes` as blocks; `None` unless `bytes.len()` is a multiple of the
+/// block size.
+pub(crate) fn as_blocks<B: Block>(bytes: &[u8]) -> Option<&[B]> {
     let size = std::mem::size_of::<B>();
-    assert_eq!(std::mem::align_of::<B>(), 1);
-    assert_eq!(bytes.len() % size, 0);
+    if std::mem::align_of::<B>() != 1 || size == 0 || !bytes.len().is_multiple_of(size) {
+        return None;
+    }
     // SAFETY: B is a repr(C) struct of byte arrays (alignment 1, no padding,
-    // no invalid bit patterns; checked by the asserts above and by the
-    // compile-time asserts below), and the slice covers exactly
-    // `bytes.len() / size` blocks inside `bytes`.
-    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<B>(), bytes.len() / size) }
+    // no invalid bit patterns; checked above and by the compile-time asserts
+    // below), and the slice covers exactly `bytes.len() / size` blocks
+    // inside `bytes`.
+    Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<B>(), bytes.len() / size) })
 }
 
 #[inline]

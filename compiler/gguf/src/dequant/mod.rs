@@ -26,33 +26,39 @@ pub(crate) fn supported(ty: GgmlType) -> bool {
 }
 
 /// Dequantizes `data` (the raw bytes of `out.len()` elements of type `ty`)
-/// into `out`. Returns `false` when `ty` is not supported.
-///
-/// `data.len()` must be `out.len() / ty.block_size() * ty.type_size()` and
-/// `out.len()` a multiple of the block size (checked by the caller).
+/// into `out`. Returns `false` when `ty` is not supported or `data` does not
+/// hold exactly `out.len()` elements of it.
 fn dequantize_slice(ty: GgmlType, data: &[u8], out: &mut [f32]) -> bool {
+    let block = ty.block_size();
+    let whole = out.len().is_multiple_of(block)
+        && (out.len() / block).checked_mul(ty.type_size()) == Some(data.len());
+    if !whole {
+        return false;
+    }
     match ty {
-        GgmlType::F32 => plain::<4>(data, out, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        GgmlType::F16 => plain::<2>(data, out, |b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        GgmlType::BF16 => plain::<2>(data, out, |b| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-        GgmlType::Q4_0 => quantized::<BlockQ4_0>(data, out),
-        GgmlType::Q4_1 => quantized::<BlockQ4_1>(data, out),
-        GgmlType::Q5_0 => quantized::<BlockQ5_0>(data, out),
-        GgmlType::Q5_1 => quantized::<BlockQ5_1>(data, out),
-        GgmlType::Q8_0 => quantized::<BlockQ8_0>(data, out),
-        GgmlType::Q4_K => quantized::<BlockQ4K>(data, out),
-        GgmlType::Q5_K => quantized::<BlockQ5K>(data, out),
-        GgmlType::Q6_K => quantized::<BlockQ6K>(data, out),
+        GgmlType::F32 => plain(data, out, f32::from_le_bytes),
+        GgmlType::F16 => plain(data, out, |b| f16::from_le_bytes(b).to_f32()),
+        GgmlType::BF16 => plain(data, out, |b| bf16::from_le_bytes(b).to_f32()),
+        GgmlType::Q4_0 => return quantized::<BlockQ4_0>(data, out),
+        GgmlType::Q4_1 => return quantized::<BlockQ4_1>(data, out),
+        GgmlType::Q5_0 => return quantized::<BlockQ5_0>(data, out),
+        GgmlType::Q5_1 => return quantized::<BlockQ5_1>(data, out),
+        GgmlType::Q8_0 => return quantized::<BlockQ8_0>(data, out),
+        GgmlType::Q4_K => return quantized::<BlockQ4K>(data, out),
+        GgmlType::Q5_K => return quantized::<BlockQ5K>(data, out),
+        GgmlType::Q6_K => return quantized::<BlockQ6K>(data, out),
         _ => return false,
     }
     true
 }
 
 /// Plain element types: `N` bytes per element.
-fn plain<const N: usize>(data: &[u8], out: &mut [f32], f: impl Fn(&[u8]) -> f32 + Sync) {
+fn plain<const N: usize>(data: &[u8], out: &mut [f32], f: impl Fn([u8; N]) -> f32 + Sync) {
     let job = |(o, d): (&mut [f32], &[u8])| {
         for (y, b) in o.iter_mut().zip(d.chunks_exact(N)) {
-            *y = f(b);
+            if let Ok(b) = <[u8; N]>::try_from(b) {
+                *y = f(b);
+            }
         }
     };
     if out.len() <= CHUNK_ELEMS {
@@ -64,8 +70,10 @@ fn plain<const N: usize>(data: &[u8], out: &mut [f32], f: impl Fn(&[u8]) -> f32 
     }
 }
 
-fn quantized<B: Block>(data: &[u8], out: &mut [f32]) {
-    let blocks = as_blocks::<B>(data);
+fn quantized<B: Block>(data: &[u8], out: &mut [f32]) -> bool {
+    let Some(blocks) = as_blocks::<B>(data) else {
+        return false;
+    };
     let job = |(o, bs): (&mut [f32], &[B])| {
         for (y, b) in o.chunks_exact_mut(B::QK).zip(bs) {
             b.dequantize(y);
@@ -78,6 +86,7 @@ fn quantized<B: Block>(data: &[u8], out: &mut [f32]) {
             .zip(blocks.par_chunks(CHUNK_ELEMS / B::QK))
             .for_each(job);
     }
+    true
 }
 
 impl GgufFile {
@@ -89,6 +98,8 @@ impl GgufFile {
     /// types give [`GgufError::UnsupportedType`].
     pub fn dequantize(&self, info: &TensorInfo) -> Result<Vec<f32>> {
         self.check_supported(info)?;
+        // The data must be in the file before its f32 form is allocated.
+        self.tensor_data(info)?;
         let mut out = vec![0f32; info.n_elements()];
         self.dequantize_into(info, &mut out)?;
         Ok(out)
@@ -120,9 +131,19 @@ impl GgufFile {
             });
         }
         let data = self.tensor_data(info)?;
-        let done = dequantize_slice(info.ggml_type, data, out);
-        debug_assert!(done);
-        Ok(())
+        if dequantize_slice(info.ggml_type, data, out) {
+            Ok(())
+        } else {
+            Err(GgufError::Malformed {
+                path: self.path().to_path_buf(),
+                reason: format!(
+                    "tensor `{}`: {} bytes of {} do not hold {n} elements",
+                    info.name,
+                    data.len(),
+                    info.ggml_type
+                ),
+            })
+        }
     }
 
     fn check_supported(&self, info: &TensorInfo) -> Result<()> {

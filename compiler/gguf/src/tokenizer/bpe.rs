@@ -113,18 +113,21 @@ pub(crate) fn tokenizer_json(f: &GgufFile) -> Result<String> {
             .skip(1)
             .find(|&(_, c)| c == ' ')
             .map(|(k, _)| k);
-        let Some(k) = cut else {
+        let parts = cut.and_then(|k| Some((m.get(..k)?, m.get(k + 1..)?)));
+        let Some((a, b)) = parts else {
             return Err(invalid(
                 f,
-                format!("merge #{i} {m:?} is not two tokens separated by a space"),
+                format!("tokenizer.ggml.merges[{i}] {m:?} is not two tokens separated by a space"),
             ));
         };
-        let (a, b) = (&m[..k], &m[k + 1..]);
         for part in [a, b, &format!("{a}{b}")] {
             if !known.contains(part) {
                 return Err(invalid(
                     f,
-                    format!("merge #{i} {m:?} uses {part:?}, which is not in the vocabulary"),
+                    format!(
+                        "tokenizer.ggml.merges[{i}] {m:?} uses {part:?}, which is not in the \
+                         vocabulary (tokenizer.ggml.tokens)"
+                    ),
                 ));
             }
         }

@@ -50,6 +50,16 @@ pub(crate) struct Vocab<'a> {
 impl<'a> Vocab<'a> {
     pub(crate) fn read(f: &'a GgufFile) -> Result<Vocab<'a>> {
         let tokens = f.get_str_array("tokenizer.ggml.tokens")?;
+        if tokens.is_empty() || tokens.len() > i32::MAX as usize {
+            return Err(invalid(
+                f,
+                format!(
+                    "tokenizer.ggml.tokens has {} entries (1 to {} are allowed)",
+                    tokens.len(),
+                    i32::MAX
+                ),
+            ));
+        }
         let types = f.get_opt::<&[i32]>("tokenizer.ggml.token_type")?;
         if let Some(t) = types {
             if t.len() != tokens.len() {
@@ -67,19 +77,24 @@ impl<'a> Vocab<'a> {
     }
 
     pub(crate) fn token_type(&self, id: usize) -> Option<i32> {
-        self.types.map(|t| t[id])
+        self.types.and_then(|t| t.get(id).copied())
     }
 
     /// The id of the first control token spelled `text`.
     fn control_id(&self, text: &str) -> Option<u32> {
-        (0..self.tokens.len())
-            .find(|&i| self.tokens[i] == text && self.token_type(i) == Some(token_type::CONTROL))
-            .map(|i| i as u32)
+        self.tokens
+            .iter()
+            .enumerate()
+            .position(|(i, t)| t == text && self.token_type(i) == Some(token_type::CONTROL))
+            .and_then(|i| u32::try_from(i).ok())
     }
 
     /// The id of the first token spelled `text`, whatever its type.
     fn find(&self, text: &str) -> Option<u32> {
-        self.tokens.iter().position(|t| t == text).map(|i| i as u32)
+        self.tokens
+            .iter()
+            .position(|t| t == text)
+            .and_then(|i| u32::try_from(i).ok())
     }
 }
 
@@ -103,7 +118,7 @@ fn special_id(f: &GgufFile, v: &Vocab<'_>, key: &str) -> Result<Option<u32>> {
         Some(id) if id as usize >= v.tokens.len() => Err(invalid(
             f,
             format!(
-                "{key} = {id} is outside the vocabulary of {} tokens",
+                "{key} = {id} is outside the vocabulary of {} tokens (tokenizer.ggml.tokens)",
                 v.tokens.len()
             ),
         )),
