@@ -3,18 +3,21 @@
 //! `tokenizer_config.json`, `generation_config.json`.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     fs::File,
     path::{Path, PathBuf},
+    str::FromStr,
 };
 
+use ditto_contracts::model::attr;
 use ditto_files::Symlinks;
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
+use tokenizers::Tokenizer;
 
 use crate::{
-    config::{Arch, ModelConfig},
+    config::{limit, Arch, Keys, ModelConfig},
     sidecar::PendingTensor,
     ImportError, TokenizerConfig,
 };
@@ -37,83 +40,200 @@ fn read_json(path: &Path) -> Result<Value, ImportError> {
     serde_json::from_str(&text).map_err(|e| ImportError::file(path, format!("invalid JSON: {e}")))
 }
 
-fn field_usize(config: &Value, path: &Path, key: &str) -> Result<usize, ImportError> {
-    config
-        .get(key)
-        .and_then(Value::as_u64)
-        .map(|v| v as usize)
-        .ok_or_else(|| ImportError::file(path, format!("missing or non-integer field `{key}`")))
+/// A JSON value in a few words, for messages: `the string "1e6"`.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
 }
 
-fn field_f64(config: &Value, key: &str, default: f64) -> f64 {
-    config.get(key).and_then(Value::as_f64).unwrap_or(default)
+/// The fields of a JSON file's top-level object, read with the file's own
+/// key names in every message. A `null` field is an absent one (as
+/// transformers writes unset options).
+struct Fields<'a> {
+    path: &'a Path,
+    json: &'a Value,
 }
 
-/// Reads `config.json` into a [`ModelConfig`].
+impl<'a> Fields<'a> {
+    /// `json` must be an object.
+    fn new(path: &'a Path, json: &'a Value) -> Result<Fields<'a>, ImportError> {
+        if !json.is_object() {
+            return Err(ImportError::file(
+                path,
+                format!("is {}, not a JSON object", describe(json)),
+            ));
+        }
+        Ok(Fields { path, json })
+    }
+
+    fn fail(&self, message: String) -> ImportError {
+        ImportError::file(self.path, message)
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.json.get(key).filter(|v| !v.is_null())
+    }
+
+    fn wrong_type(&self, key: &str, value: &Value, expected: &str) -> ImportError {
+        self.fail(format!(
+            "`{key}` is {}, expected {expected}",
+            describe(value)
+        ))
+    }
+
+    /// An integer between 1 and the [`limit`] of the module attribute
+    /// `attribute`.
+    fn dim(&self, key: &str, attribute: &str) -> Result<Option<usize>, ImportError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        let limit = limit(attribute);
+        match value {
+            Value::Number(n) if n.is_u64() || n.is_i64() => n
+                .as_u64()
+                .and_then(|v| usize::try_from(v).ok())
+                .filter(|v| (1..=limit).contains(v))
+                .map(Some)
+                .ok_or_else(|| self.fail(format!("`{key}` = {n} is not between 1 and {limit}"))),
+            _ => Err(self.wrong_type(key, value, "an integer")),
+        }
+    }
+
+    fn required_dim(&self, key: &str, attribute: &str) -> Result<usize, ImportError> {
+        self.dim(key, attribute)?
+            .ok_or_else(|| self.fail(format!("missing `{key}`")))
+    }
+
+    fn number(&self, key: &str) -> Result<Option<f64>, ImportError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(value) => Err(self.wrong_type(key, value, "a number")),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, ImportError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(value) => Err(self.wrong_type(key, value, "true or false")),
+        }
+    }
+
+    fn string(&self, key: &str) -> Result<Option<&'a str>, ImportError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(value) => Err(self.wrong_type(key, value, "a string")),
+        }
+    }
+}
+
+/// Reads `config.json` into a [`ModelConfig`]: every value type-checked
+/// and bounded (by the module contract's limits, before anything is sized
+/// by it), named by its key; the architecture, the activation and features
+/// the emitted model does not have (RoPE scaling, sliding-window attention,
+/// MLP biases) refused by name.
 pub fn read_config(dir: &Path) -> Result<ModelConfig, ImportError> {
     let path = dir.join("config.json");
-    let config = read_json(&path)?;
+    let json = read_json(&path)?;
+    let config = Fields::new(&path, &json)?;
     let model_type = config
-        .get("model_type")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let arch = match model_type {
-        "llama" => Arch::Llama,
-        "qwen2" => Arch::Qwen2,
+        .string("model_type")?
+        .ok_or_else(|| config.fail("missing `model_type` (supported: llama, qwen2)".into()))?;
+    let (arch, class) = match model_type {
+        "llama" => (Arch::Llama, "LlamaForCausalLM"),
+        "qwen2" => (Arch::Qwen2, "Qwen2ForCausalLM"),
         other => {
-            return Err(ImportError::file(
-                &path,
-                format!("unknown architecture `{other}` (model_type); supported: llama, qwen2"),
-            ))
+            return Err(config.fail(format!(
+                "unknown architecture `{other}` (model_type); supported: llama, qwen2"
+            )))
         }
     };
-    if config.get("rope_scaling").is_some_and(|v| !v.is_null()) {
-        return Err(ImportError::file(
-            &path,
-            "`rope_scaling` is not supported yet".into(),
+    if let Some(value) = config.get("architectures") {
+        let names: Option<Vec<&str>> = value
+            .as_array()
+            .and_then(|list| list.iter().map(Value::as_str).collect());
+        let Some(names) = names else {
+            return Err(config.wrong_type("architectures", value, "a list of class names"));
+        };
+        if let Some(other) = names.iter().find(|n| !n.eq_ignore_ascii_case(class)) {
+            return Err(config.fail(format!(
+                "unsupported architecture `{other}` (architectures); model_type `{model_type}` \
+                 is supported as {class}"
+            )));
+        }
+    }
+    if let Some(act) = config.string("hidden_act")? {
+        if act != "silu" && act != "swish" {
+            return Err(config.fail(format!(
+                "`hidden_act` = `{act}` is not supported (the MLP is SwiGLU: silu)"
+            )));
+        }
+    }
+    if let Some(scaling) = config.get("rope_scaling") {
+        let kind = ["rope_type", "type"]
+            .iter()
+            .find_map(|k| scaling.get(k).and_then(Value::as_str));
+        if kind != Some("default") {
+            return Err(config.fail(format!(
+                "`rope_scaling` = {scaling}: RoPE scaling is not supported"
+            )));
+        }
+    }
+    if config.boolean("use_sliding_window")? == Some(true) {
+        return Err(config.fail(
+            "`use_sliding_window` = true: sliding-window attention is not supported".into(),
         ));
     }
-    let d_model = field_usize(&config, &path, "hidden_size")?;
-    let n_heads = field_usize(&config, &path, "num_attention_heads")?;
+    if config.boolean("mlp_bias")? == Some(true) {
+        return Err(config.fail("`mlp_bias` = true: MLP biases are not supported".into()));
+    }
+    let keys = Keys::hf();
+    let n_layers = config.required_dim(&keys.n_layers, attr::N_LAYERS)?;
+    let d_model = config.required_dim(&keys.d_model, attr::D_MODEL)?;
+    let n_heads = config.required_dim(&keys.n_heads, attr::N_HEADS)?;
     let n_kv_heads = config
-        .get("num_key_value_heads")
-        .and_then(Value::as_u64)
-        .map_or(n_heads, |v| v as usize);
-    let head_dim = config
-        .get("head_dim")
-        .and_then(Value::as_u64)
-        .map_or(d_model / n_heads.max(1), |v| v as usize);
+        .dim(&keys.n_kv_heads, attr::N_KV_HEADS)?
+        .unwrap_or(n_heads);
+    let head_dim = match config.dim(&keys.head_dim, attr::HEAD_DIM)? {
+        Some(head_dim) => head_dim,
+        None if d_model.is_multiple_of(n_heads) => d_model / n_heads,
+        None => {
+            return Err(config.fail(format!(
+                "`{}` = {d_model} is not a multiple of `{}` = {n_heads} (and there is no `{}`)",
+                keys.d_model, keys.n_heads, keys.head_dim
+            )))
+        }
+    };
     let qkv_bias = match arch {
         Arch::Qwen2 => true,
-        Arch::Llama => config
-            .get("attention_bias")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        Arch::Llama => config.boolean("attention_bias")?.unwrap_or(false),
     };
     let model = ModelConfig {
         arch,
-        n_layers: field_usize(&config, &path, "num_hidden_layers")?,
+        n_layers,
         d_model,
         n_heads,
         n_kv_heads,
         head_dim,
-        ffn: field_usize(&config, &path, "intermediate_size")?,
-        vocab: field_usize(&config, &path, "vocab_size")?,
-        max_ctx: config
-            .get("max_position_embeddings")
-            .and_then(Value::as_u64)
-            .map_or(4096, |v| v as usize),
-        rope_theta: field_f64(&config, "rope_theta", 10000.0),
-        rms_eps: field_f64(&config, "rms_norm_eps", 1e-6),
+        ffn: config.required_dim(&keys.ffn, attr::FFN)?,
+        vocab: config.required_dim(&keys.vocab, attr::VOCAB)?,
+        max_ctx: config.dim(&keys.max_ctx, attr::MAX_CTX)?.unwrap_or(4096),
+        rope_theta: config.number(&keys.rope_theta)?.unwrap_or(10000.0),
+        rms_eps: config.number(&keys.rms_eps)?.unwrap_or(1e-6),
         qkv_bias,
-        tied_embeddings: config
-            .get("tie_word_embeddings")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        tied_embeddings: config.boolean("tie_word_embeddings")?.unwrap_or(false),
     };
     model
-        .validate()
-        .map_err(|message| ImportError::file(&path, message))?;
+        .validate_as(&keys)
+        .map_err(|message| config.fail(message))?;
     Ok(model)
 }
 
@@ -206,19 +326,94 @@ impl Checkpoint {
         files
     }
 
+    /// The layer a Hugging Face tensor name `model.layers.N.…` belongs to,
+    /// and the rest of its name.
+    fn layer_of(name: &str) -> Option<(usize, &str)> {
+        let (layer, rest) = name.strip_prefix("model.layers.")?.split_once('.')?;
+        Some((layer.parse().ok()?, rest))
+    }
+
+    /// Refuses a checkpoint whose tensors do not have the layers
+    /// `num_hidden_layers` says (checked before anything is sized by it),
+    /// or that has layer tensors the model would not use: an unsupported
+    /// feature (a bias the block has not) that would otherwise be dropped.
+    fn check_layers(&self) -> Result<(), ImportError> {
+        let config = self.dir.join("config.json");
+        let n_layers = self.config.n_layers;
+        let last = n_layers.saturating_sub(1);
+        let probe = format!("model.layers.{last}.input_layernorm.weight");
+        if !self.index.contains_key(&probe) {
+            let layers = self
+                .index
+                .keys()
+                .filter_map(|name| Self::layer_of(name))
+                .map(|(layer, _)| layer.saturating_add(1))
+                .max()
+                .unwrap_or(0);
+            return Err(ImportError::file(
+                &config,
+                format!(
+                    "`num_hidden_layers` = {n_layers}, but there is no tensor `{probe}` (the \
+                     checkpoint's tensors are of {layers} layers)"
+                ),
+            ));
+        }
+        let known: Vec<&str> = self
+            .config
+            .layer_tensors()
+            .into_iter()
+            .filter_map(|(name, _)| hf_layer_name(name))
+            .collect();
+        let mut names: Vec<&String> = self.index.keys().collect();
+        names.sort();
+        for name in names {
+            let Some((layer, rest)) = Self::layer_of(name) else {
+                continue;
+            };
+            if layer >= n_layers {
+                return Err(ImportError::file(
+                    &config,
+                    format!(
+                        "the checkpoint's tensor `{name}` is of layer {layer}, but \
+                         `num_hidden_layers` = {n_layers}"
+                    ),
+                ));
+            }
+            // Old checkpoints store RoPE's inverse frequencies, which the
+            // model computes from `rope_theta`.
+            if !known.contains(&rest) && rest != "self_attn.rotary_emb.inv_freq" {
+                return Err(ImportError::file(
+                    &config,
+                    format!(
+                        "the checkpoint's tensor `{name}` is not one of a {} block's with this \
+                         config.json (an unsupported feature)",
+                        self.config.arch.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The tensors of the model under their canonical names, checked for
     /// presence, shape and dtype; each converts to f32 when written.
     pub fn tensors(&self) -> Result<Vec<PendingTensor<'_>>, ImportError> {
+        self.check_layers()?;
         let mut pending = Vec::new();
         for (name, shape) in self.config.tensors() {
-            let hf_name = hf_name(&name);
-            let shard = *self.index.get(&hf_name).ok_or_else(|| {
-                ImportError::file(
-                    &self.dir,
-                    format!("missing tensor `{hf_name}` (needed as {name})"),
-                )
+            let hf_name = hf_name(&name).ok_or_else(|| {
+                ImportError::file(&self.dir, format!("no Hugging Face name for `{name}`"))
             })?;
-            let (path, mmap) = &self.shards[shard];
+            let (path, mmap) = self
+                .index
+                .get(&hf_name)
+                .and_then(|&shard| self.shards.get(shard))
+                .ok_or_else(|| {
+                    ImportError::file(
+                        &self.dir,
+                        format!("missing tensor `{hf_name}` (needed as {name})"),
+                    )
+                })?;
             let tensors = SafeTensors::deserialize(mmap)
                 .map_err(|e| ImportError::file(path, e.to_string()))?;
             let view = tensors
@@ -248,51 +443,149 @@ impl Checkpoint {
                 name,
                 shape,
                 produce: Box::new(move || {
-                    let tensors = SafeTensors::deserialize(mmap).map_err(|e| e.to_string())?;
+                    let fail = |message: String| ImportError::file(&path, message);
+                    let tensors =
+                        SafeTensors::deserialize(mmap).map_err(|e| fail(e.to_string()))?;
                     let view = tensors
                         .tensor(&hf_name)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    Ok(to_f32(dtype, view.data()))
+                        .map_err(|e| fail(format!("tensor `{hf_name}`: {e}")))?;
+                    to_f32(dtype, view.data()).ok_or_else(|| {
+                        fail(format!(
+                            "tensor `{hf_name}` has unsupported dtype {dtype:?}"
+                        ))
+                    })
                 }),
             });
         }
         Ok(pending)
     }
 
+    /// `tokenizer.json`, loaded as the executable will load it, and checked
+    /// against the model: every id it can give (its vocabulary's and its
+    /// added tokens') must have a row in the embedding (`vocab_size`).
+    fn tokenizer(&self) -> Result<Tokenizer, ImportError> {
+        let path = self.dir.join("tokenizer.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ImportError::file(&path, format!("cannot read: {e}")))?;
+        let tokenizer = Tokenizer::from_str(&text)
+            .map_err(|e| ImportError::file(&path, format!("not a tokenizer: {e}")))?;
+        let vocab = self.config.vocab;
+        let outside = |what: &str, token: &str, id: u32| {
+            ImportError::file(
+                &path,
+                format!(
+                    "{what} `{token}` has id {id}, outside the model's vocabulary of {vocab} \
+                     (`vocab_size` in config.json)"
+                ),
+            )
+        };
+        // The ids the file gives its added tokens (the library numbers them
+        // itself: a file whose ids are not those would tokenize unlike the
+        // model it came with).
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| ImportError::file(&path, format!("invalid JSON: {e}")))?;
+        let declared = json.get("added_tokens").and_then(Value::as_array);
+        for token in declared.into_iter().flatten() {
+            let content = token.get("content").and_then(Value::as_str);
+            let id = token.get("id").and_then(Value::as_u64);
+            let (Some(content), Some(id)) = (content, id) else {
+                return Err(ImportError::file(
+                    &path,
+                    format!("added token {token} has no `content` string or no `id` number"),
+                ));
+            };
+            match u32::try_from(id) {
+                Ok(id) if (id as usize) < vocab => {
+                    let loaded = tokenizer.token_to_id(content);
+                    if loaded != Some(id) {
+                        return Err(ImportError::file(
+                            &path,
+                            format!(
+                                "added token `{content}` has id {id}, but the tokenizer gives it \
+                                 {} (an added token's id must follow the vocabulary's)",
+                                loaded.map_or("none".into(), |i| i.to_string())
+                            ),
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(ImportError::file(
+                        &path,
+                        format!(
+                            "added token `{content}` has id {id}, outside the model's vocabulary \
+                             of {vocab} (`vocab_size` in config.json)"
+                        ),
+                    ))
+                }
+            }
+        }
+        let mut added: Vec<_> = tokenizer.get_added_tokens_decoder().into_iter().collect();
+        added.sort_by_key(|&(id, _)| id);
+        if let Some((id, token)) = added.iter().find(|&&(id, _)| id as usize >= vocab) {
+            return Err(outside("added token", &token.content, *id));
+        }
+        let model_vocab = tokenizer.get_vocab(false);
+        if let Some((token, &id)) = model_vocab.iter().max_by_key(|&(_, &id)| id) {
+            if id as usize >= vocab {
+                return Err(outside("token", token, id));
+            }
+        }
+        if tokenizer.get_vocab_size(true) == 0 {
+            return Err(ImportError::file(&path, "has no tokens".into()));
+        }
+        Ok(tokenizer)
+    }
+
     /// Special tokens and chat template, from `tokenizer_config.json`,
-    /// `generation_config.json` and `tokenizer.json`.
+    /// `generation_config.json` and `tokenizer.json` (which is checked
+    /// against the model's vocabulary first).
     pub fn tokenizer_config(&self) -> Result<TokenizerConfig, ImportError> {
-        let tokenizer_path = self.dir.join("tokenizer.json");
-        let tokenizer = read_json(&tokenizer_path)?;
-        let ids = token_ids(&tokenizer);
-        let id_of = |content: &str| ids.get(content).copied();
+        let tokenizer = self.tokenizer()?;
+        let id_of = |content: &str| tokenizer.token_to_id(content);
         let config_path = self.dir.join("tokenizer_config.json");
-        let config = if config_path.exists() {
+        let json = if config_path.exists() {
             read_json(&config_path)?
         } else {
-            Value::Null
+            Value::Object(Default::default())
         };
-        let token_text = |key: &str| -> Option<String> {
-            match config.get(key)? {
-                Value::String(s) => Some(s.clone()),
-                Value::Object(o) => o.get("content")?.as_str().map(String::from),
-                _ => None,
+        let config = Fields::new(&config_path, &json)?;
+        let token_text = |key: &str| -> Result<Option<&str>, ImportError> {
+            match config.get(key) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(Value::Object(o)) => match o.get("content") {
+                    Some(Value::String(s)) => Ok(Some(s)),
+                    _ => Err(config.fail(format!("`{key}` has no string `content`"))),
+                },
+                Some(value) => Err(config.wrong_type(key, value, "a token")),
             }
         };
-        let bos_token_id = token_text("bos_token").and_then(|t| id_of(&t));
-        let mut eos_token_ids: Vec<u32> = token_text("eos_token")
-            .and_then(|t| id_of(&t))
+        let bos_token_id = token_text("bos_token")?.and_then(id_of);
+        let mut eos_token_ids: Vec<u32> = token_text("eos_token")?
+            .and_then(id_of)
             .into_iter()
             .collect();
         let generation_path = self.dir.join("generation_config.json");
         if generation_path.exists() {
-            let generation = read_json(&generation_path)?;
-            match generation.get("eos_token_id") {
-                Some(Value::Number(n)) => eos_token_ids.extend(n.as_u64().map(|v| v as u32)),
-                Some(Value::Array(list)) => {
-                    eos_token_ids.extend(list.iter().filter_map(|v| v.as_u64().map(|v| v as u32)))
+            let json = read_json(&generation_path)?;
+            let generation = Fields::new(&generation_path, &json)?;
+            let ids: Vec<&Value> = match generation.get("eos_token_id") {
+                None => Vec::new(),
+                Some(Value::Array(list)) => list.iter().collect(),
+                Some(one) => vec![one],
+            };
+            for id in ids {
+                match id.as_u64().and_then(|v| u32::try_from(v).ok()) {
+                    Some(v) if (v as usize) < self.config.vocab => eos_token_ids.push(v),
+                    _ => {
+                        return Err(generation.fail(format!(
+                            "`eos_token_id` holds {}, not a token id below the model's \
+                             vocabulary of {} (`vocab_size` in config.json)",
+                            describe(id),
+                            self.config.vocab
+                        )))
+                    }
                 }
-                _ => {}
             }
         }
         for end in [
@@ -317,56 +610,44 @@ impl Checkpoint {
             }),
             _ => None,
         };
+        // transformers also accepts a list of named templates.
+        let chat_template = match config.get("chat_template") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(list)) => list
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+                .and_then(|t| t.get("template"))
+                .and_then(Value::as_str)
+                .map(String::from),
+            Some(value) => return Err(config.wrong_type("chat_template", value, "a string")),
+        };
         Ok(TokenizerConfig {
             bos_token_id,
             eos_token_ids,
-            add_bos_token: config
-                .get("add_bos_token")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            chat_template: config
-                .get("chat_template")
-                .and_then(Value::as_str)
-                .map(String::from),
+            add_bos_token: config.boolean("add_bos_token")?.unwrap_or(false),
+            chat_template,
             fim,
         })
     }
 }
 
-/// Token text → id over the vocabulary and the added tokens.
-fn token_ids(tokenizer: &Value) -> BTreeMap<String, u32> {
-    let mut ids = BTreeMap::new();
-    if let Some(vocab) = tokenizer.pointer("/model/vocab").and_then(Value::as_object) {
-        for (token, id) in vocab {
-            if let Some(id) = id.as_u64() {
-                ids.insert(token.clone(), id as u32);
-            }
-        }
-    }
-    if let Some(added) = tokenizer.get("added_tokens").and_then(Value::as_array) {
-        for token in added {
-            if let (Some(content), Some(id)) = (
-                token.get("content").and_then(Value::as_str),
-                token.get("id").and_then(Value::as_u64),
-            ) {
-                ids.insert(content.to_string(), id as u32);
-            }
-        }
-    }
-    ids
-}
-
 /// Canonical (GGUF-style) name → Hugging Face name.
-fn hf_name(canonical: &str) -> String {
+fn hf_name(canonical: &str) -> Option<String> {
     match canonical {
-        "token_embd.weight" => return "model.embed_tokens.weight".into(),
-        "output_norm.weight" => return "model.norm.weight".into(),
-        "output.weight" => return "lm_head.weight".into(),
+        "token_embd.weight" => return Some("model.embed_tokens.weight".into()),
+        "output_norm.weight" => return Some("model.norm.weight".into()),
+        "output.weight" => return Some("lm_head.weight".into()),
         _ => {}
     }
-    let rest = canonical.strip_prefix("blk.").expect("layer tensor");
-    let (layer, tensor) = rest.split_once('.').expect("blk.N.name");
-    let hf = match tensor {
+    let (layer, tensor) = canonical.strip_prefix("blk.")?.split_once('.')?;
+    Some(format!("model.layers.{layer}.{}", hf_layer_name(tensor)?))
+}
+
+/// A layer tensor's Hugging Face name relative to `model.layers.N.`, by its
+/// canonical name relative to `blk.N.`.
+fn hf_layer_name(tensor: &str) -> Option<&'static str> {
+    Some(match tensor {
         "attn_norm.weight" => "input_layernorm.weight",
         "attn_q.weight" => "self_attn.q_proj.weight",
         "attn_q.bias" => "self_attn.q_proj.bias",
@@ -379,25 +660,23 @@ fn hf_name(canonical: &str) -> String {
         "ffn_gate.weight" => "mlp.gate_proj.weight",
         "ffn_up.weight" => "mlp.up_proj.weight",
         "ffn_down.weight" => "mlp.down_proj.weight",
-        other => unreachable!("no Hugging Face name for {other}"),
-    };
-    format!("model.layers.{layer}.{hf}")
+        _ => return None,
+    })
 }
 
-fn to_f32(dtype: Dtype, bytes: &[u8]) -> Vec<f32> {
-    match dtype {
-        Dtype::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        other => unreachable!("dtype {other:?} rejected when listing tensors"),
+/// The f32 values of `bytes` of a supported dtype (`None` for another).
+fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    fn each<const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
+        bytes
+            .chunks_exact(N)
+            .filter_map(|b| <[u8; N]>::try_from(b).ok())
+            .map(f)
+            .collect()
     }
+    Some(match dtype {
+        Dtype::F32 => each(bytes, f32::from_le_bytes),
+        Dtype::F16 => each(bytes, |b| half::f16::from_le_bytes(b).to_f32()),
+        Dtype::BF16 => each(bytes, |b| half::bf16::from_le_bytes(b).to_f32()),
+        _ => return None,
+    })
 }

@@ -22,7 +22,7 @@ pub mod gguf;
 pub mod hf;
 pub mod sidecar;
 
-pub use config::{Arch, ModelConfig};
+pub use config::{Arch, Keys, ModelConfig};
 pub use ditto_gguf::{FimTokens, TokenizerConfig};
 
 /// An import failure, naming the file it concerns.
@@ -30,6 +30,9 @@ pub use ditto_gguf::{FimTokens, TokenizerConfig};
 pub enum ImportError {
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
+    /// A GGUF reader's error, which names its file itself.
+    #[error(transparent)]
+    Gguf(#[from] ditto_gguf::GgufError),
     #[error(transparent)]
     Mlir(#[from] ditto_ir::MlirError),
     #[error(transparent)]
@@ -135,8 +138,7 @@ pub fn import_with(
         checkpoint.config
     } else if source.is_file() {
         ditto_files::refuse_overwrite("-o", module, &outputs, &[(source, "the input GGUF file")])?;
-        let file = ditto_gguf::GgufFile::open(source)
-            .map_err(|e| ImportError::file(source, e.to_string()))?;
+        let file = ditto_gguf::GgufFile::open(source)?;
         let mut config = gguf::read_config(&file)?;
         let mut embedding_source = "token_embd.weight";
         if options.tie_duplicate_head && !config.tied_embeddings {
@@ -152,10 +154,8 @@ pub fn import_with(
             }
         }
         let pending = gguf::tensors(&file, &config, embedding_source)?;
-        let tokenizer_json = ditto_gguf::tokenizer_json(&file)
-            .map_err(|e| ImportError::file(source, e.to_string()))?;
-        let tokens = ditto_gguf::tokenizer_config(&file)
-            .map_err(|e| ImportError::file(source, e.to_string()))?;
+        let tokenizer_json = ditto_gguf::tokenizer_json(&file)?;
+        let tokens = gguf::tokenizer_config(&file, &config)?;
         staged.push(sidecar::write(&weights, pending)?);
         staged.push(ditto_files::stage(&tokenizer, tokenizer_json)?);
         staged.push(ditto_files::stage(&tokenizer_config, to_json(&tokens))?);
