@@ -71,8 +71,14 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// The deepest nesting of lists a text may have. Rules are a few levels
+/// deep; every pass over an expression (building patterns, printing,
+/// dropping) recurses once per level, so a bound keeps a hostile file from
+/// overflowing the stack.
+pub const MAX_DEPTH: usize = 256;
+
 /// Reads every top-level expression of `text`. `;` starts a comment that runs
-/// to the end of the line.
+/// to the end of the line. Lists nested deeper than [`MAX_DEPTH`] are an error.
 pub fn parse_all(text: &str) -> Result<Vec<Sexp>, SyntaxError> {
     let mut reader = Reader {
         chars: text.chars().peekable(),
@@ -84,6 +90,12 @@ pub fn parse_all(text: &str) -> Result<Vec<Sexp>, SyntaxError> {
     while let Some((tok, pos)) = reader.next_token() {
         let done = match tok {
             Token::Open => {
+                if stack.len() == MAX_DEPTH {
+                    return Err(SyntaxError {
+                        pos,
+                        message: format!("lists nested deeper than {MAX_DEPTH} levels"),
+                    });
+                }
                 stack.push((Vec::new(), pos));
                 continue;
             }
@@ -184,6 +196,25 @@ mod tests {
         assert_eq!(items[2].pos(), Pos { line: 3, column: 3 });
         assert_eq!(all[1].atom(), Some("foo"));
         assert_eq!(all[1].pos(), Pos { line: 4, column: 1 });
+    }
+
+    #[test]
+    fn refuses_nesting_deeper_than_the_limit() {
+        let deep = |n: usize| format!("{}{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse_all(&deep(MAX_DEPTH)).is_ok());
+        let error = parse_all(&deep(1_000_000)).unwrap_err();
+        assert_eq!(
+            error.pos,
+            Pos {
+                line: 1,
+                column: MAX_DEPTH + 1
+            }
+        );
+        assert!(
+            error.message.contains("nested deeper than 256"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
