@@ -56,8 +56,12 @@ fn number(gguf: &GgufFile, key: &str) -> Result<Option<f64>, ImportError> {
     match *value {
         Value::F32(v) => Ok(Some(v.into())),
         Value::F64(v) => Ok(Some(v)),
-        _ => match value.as_i64() {
-            Some(v) => Ok(Some(v as f64)),
+        _ => match value
+            .as_i64()
+            .map(|v| v as f64)
+            .or(value.as_u64().map(|v| v as f64))
+        {
+            Some(v) => Ok(Some(v)),
             None => Err(ImportError::file(
                 gguf.path(),
                 format!("`{key}` has type {}, expected a number", value.type_name()),

@@ -797,3 +797,190 @@ fn gguf_token_ids_beyond_the_vocabulary() {
         &["tokenizer.ggml.merges[0] \"a z\" uses \"z\", which is not in the vocabulary"],
     );
 }
+
+/// Every reader step of a GGUF import but the module: metadata, tensors
+/// (each produced), tokenizer.
+fn read_gguf(path: &Path) -> Result<(), ditto_import::ImportError> {
+    use ditto_import::gguf;
+    let file = ditto_gguf::GgufFile::open(path)?;
+    let config = gguf::read_config(&file)?;
+    gguf::duplicate_head(&file)?;
+    for t in gguf::tensors(&file, &config, "token_embd.weight")? {
+        (t.produce)()?;
+    }
+    ditto_gguf::tokenizer_json(&file)?;
+    gguf::tokenizer_config(&file, &config)?;
+    Ok(())
+}
+
+/// The same for a checkpoint directory.
+fn read_hf(dir: &Path) -> Result<(), ditto_import::ImportError> {
+    let checkpoint = ditto_import::hf::Checkpoint::open(dir)?;
+    checkpoint.tokenizer_config()?;
+    for t in checkpoint.tensors()? {
+        (t.produce)()?;
+    }
+    Ok(())
+}
+
+/// A small xorshift generator, so that the corruption is reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn corrupted_gguf_files_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.gguf");
+    let name = path.display().to_string();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for arch in ["qwen2", "llama"] {
+        let original = Gguf::new(arch).bytes();
+        std::fs::write(&path, &original).unwrap();
+        read_gguf(&path).unwrap();
+        // The header, metadata and tensor directory are the first ~1300
+        // bytes: corrupt there mostly.
+        let hot = original.len().min(1400);
+        for _ in 0..1500 {
+            let mut bytes = original.clone();
+            for _ in 0..1 + rng.next() % 3 {
+                let at = if rng.next().is_multiple_of(5) {
+                    rng.next() as usize % bytes.len()
+                } else {
+                    rng.next() as usize % hot
+                };
+                bytes[at] = match rng.next() % 4 {
+                    0 => 0xFF,
+                    1 => 0,
+                    _ => rng.next() as u8,
+                };
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            if let Err(e) = read_gguf(&path) {
+                let e = e.to_string();
+                assert!(e.starts_with(&name), "{e}");
+                assert_eq!(e.matches(&name).count(), 1, "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_config_key_with_every_kind_of_wrong_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Hf::new().write(dir.path());
+    let config_path = model.join("config.json");
+    let name = config_path.display().to_string();
+    read_hf(&model).unwrap();
+    let keys: Vec<String> = hf_config().as_object().unwrap().keys().cloned().collect();
+    let wrong = [
+        json!("x"),
+        json!(-1),
+        json!(0),
+        json!(1.5),
+        json!(1_000_000_000_000u64),
+        json!(u64::MAX),
+        json!(-1e300),
+        json!([]),
+        json!({}),
+        json!(true),
+    ];
+    let mut accepted = Vec::new();
+    for key in keys.iter().chain([&"head_dim".to_string()]) {
+        for value in &wrong {
+            let mut config = hf_config();
+            config[key.as_str()] = value.clone();
+            std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+            match read_hf(&model) {
+                Ok(()) => accepted.push(format!("{key} = {value}")),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert_eq!(e.matches(&model.display().to_string()).count(), 1, "{e}");
+                    // config.json's own errors name their key.
+                    if e.starts_with(&name) {
+                        assert!(
+                            e.contains(&format!("`{key}`")) || e.contains("architecture"),
+                            "{key} = {value}: {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // What is left is what a model may say: a list of classes that names
+    // none (model_type decides), any positive RoPE base, and the window of
+    // a sliding window that is off; `tie_word_embeddings` = true is this
+    // model's own value.
+    let sliding = [
+        "\"x\"",
+        "-1",
+        "0",
+        "1.5",
+        "1000000000000",
+        "18446744073709551615",
+        "-1e+300",
+    ]
+    .into_iter()
+    .chain(["[]", "{}", "true"])
+    .map(|v| format!("sliding_window = {v}"));
+    let expected: Vec<String> = [
+        "architectures = []",
+        "rope_theta = 1.5",
+        "rope_theta = 1000000000000",
+        "rope_theta = 18446744073709551615",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(sliding)
+    .chain(["tie_word_embeddings = true".to_string()])
+    .collect();
+    assert_eq!(accepted, expected);
+}
+
+#[test]
+fn every_gguf_key_with_every_kind_of_wrong_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.gguf");
+    let name = path.display().to_string();
+    let keys: Vec<String> = Gguf::new("qwen2").kv.into_iter().map(|(k, _)| k).collect();
+    let wrong = [
+        Kv::Str("x".into()),
+        Kv::I32(-1),
+        Kv::U32(0),
+        Kv::U64(u64::MAX),
+        Kv::F32(1.5),
+        Kv::Strs(vec![]),
+    ];
+    let mut accepted = Vec::new();
+    for key in &keys {
+        for (i, value) in wrong.iter().enumerate() {
+            Gguf::new("qwen2").set(key, value.clone()).write(dir.path());
+            match read_gguf(&path) {
+                Ok(()) => accepted.push(format!("{key} #{i}")),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(e.starts_with(&name), "{e}");
+                    assert_eq!(e.matches(&name).count(), 1, "{e}");
+                    assert!(e.contains(key.as_str()), "{key} #{i}: {e}");
+                }
+            }
+        }
+    }
+    // What is left is what a model may say: any positive RoPE base, no
+    // merges, token 0 as the end of text.
+    assert_eq!(
+        accepted,
+        [
+            "qwen2.rope.freq_base #3",
+            "qwen2.rope.freq_base #4",
+            "tokenizer.ggml.merges #5",
+            "tokenizer.ggml.eos_token_id #2"
+        ]
+    );
+}
