@@ -132,8 +132,14 @@ void dittoRegisterPass(const DittoPassDef *def) {
 
 // mlir-opt's main with `registry`'s dialects, every registered pass, and the
 // IRDL dialects of `irdl_file` loaded into each context before parsing.
+// `check_input` sees the input's text (and its name) first, before the output
+// is opened; a message it returns (malloc'ed by Rust, freed with
+// `free_message`) is printed and the tool fails.
 int dittoOptMain(int argc, char **argv, const char *tool_name,
-                 MlirDialectRegistry registry, const char *irdl_file) {
+                 MlirDialectRegistry registry, const char *irdl_file,
+                 char *(*check_input)(const char *text, size_t size,
+                                      const char *name),
+                 void (*free_message)(char *message)) {
   mlir::DialectRegistry &dialects = *unwrap(registry);
   auto [input, output] =
       mlir::registerAndParseCLIOptions(argc, argv, tool_name, dialects);
@@ -151,6 +157,13 @@ int dittoOptMain(int argc, char **argv, const char *tool_name,
   std::unique_ptr<llvm::MemoryBuffer> file = mlir::openInputFile(input, &error);
   if (!file) {
     llvm::errs() << error << "\n";
+    return 1;
+  }
+  std::string name = file->getBufferIdentifier().str();
+  if (char *message = check_input(file->getBufferStart(), file->getBufferSize(),
+                                  name.c_str())) {
+    llvm::errs() << message << "\n";
+    free_message(message);
     return 1;
   }
   std::unique_ptr<llvm::ToolOutputFile> out = mlir::openOutputFile(output, &error);

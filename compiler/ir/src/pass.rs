@@ -158,6 +158,8 @@ extern "C" {
         tool_name: *const c_char,
         registry: MlirDialectRegistry,
         irdl_file: *const c_char,
+        check_input: unsafe extern "C" fn(*const c_char, usize, *const c_char) -> *mut c_char,
+        free_message: unsafe extern "C" fn(*mut c_char),
     ) -> i32;
 }
 
@@ -267,6 +269,27 @@ unsafe extern "C" fn run_callback(
     }
 }
 
+/// ditto-opt's check of its input before MLIR parses it: nesting within
+/// [`crate::nesting::MAX_DEPTH`] (MLIR's recursive parser would overflow its
+/// stack). Returns the error message, or null.
+unsafe extern "C" fn check_input_callback(
+    text: *const c_char,
+    size: usize,
+    name: *const c_char,
+) -> *mut c_char {
+    // SAFETY: MLIR's input buffer and its NUL-terminated name, live for the call.
+    let (text, name) = unsafe {
+        (
+            std::slice::from_raw_parts(text.cast::<u8>(), size),
+            CStr::from_ptr(name).to_string_lossy(),
+        )
+    };
+    match crate::nesting::check(text, &name, crate::nesting::MAX_DEPTH) {
+        Ok(()) => std::ptr::null_mut(),
+        Err(error) => c_string(&error.to_string()).into_raw(),
+    }
+}
+
 unsafe extern "C" fn free_message(message: *mut c_char) {
     drop(unsafe { CString::from_raw(message) });
 }
@@ -287,7 +310,9 @@ fn c_string(text: &str) -> CString {
 /// Runs `mlir-opt`'s main (MLIR's options: `--pass-pipeline`,
 /// `--split-input-file`, `--verify-diagnostics`, `--mlir-print-ir-after-all`,
 /// …) on the process's arguments, with every upstream dialect and pass, the
-/// passes [`register`]ed before, and the project's IRDL dialects.
+/// passes [`register`]ed before, and the project's IRDL dialects. An input
+/// nested deeper than [`crate::nesting::MAX_DEPTH`] is refused before MLIR
+/// parses it (`FILE:LINE:COL: error: …`, exit code 1).
 pub fn opt_main(tool_name: &str) -> ExitCode {
     let registry = DialectRegistry::new();
     register_all_dialects(&registry);
@@ -327,6 +352,8 @@ pub fn opt_main(tool_name: &str) -> ExitCode {
             tool.as_ptr(),
             registry.to_raw(),
             irdl_path.as_ptr(),
+            check_input_callback,
+            free_message,
         )
     };
     drop(irdl);
