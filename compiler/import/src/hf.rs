@@ -560,11 +560,20 @@ impl Checkpoint {
                 Some(value) => Err(config.wrong_type(key, value, "a token")),
             }
         };
-        let bos_token_id = token_text("bos_token")?.and_then(id_of);
-        let mut eos_token_ids: Vec<u32> = token_text("eos_token")?
-            .and_then(id_of)
-            .into_iter()
-            .collect();
+        // A special token the tokenizer does not have would never be given
+        // (BOS) or never end a generation (EOS).
+        let special = |key: &str| -> Result<Option<u32>, ImportError> {
+            let Some(text) = token_text(key)? else {
+                return Ok(None);
+            };
+            id_of(text).map(Some).ok_or_else(|| {
+                config.fail(format!(
+                    "`{key}` is `{text}`, which is not a token of tokenizer.json"
+                ))
+            })
+        };
+        let bos_token_id = special("bos_token")?;
+        let mut eos_token_ids: Vec<u32> = special("eos_token")?.into_iter().collect();
         let generation_path = self.dir.join("generation_config.json");
         if generation_path.exists() {
             let json = read_json(&generation_path)?;

@@ -646,6 +646,13 @@ fn token_ids_beyond_the_vocabulary() {
         );
     }
     let mut hf = Hf::new();
+    hf.tokenizer_config = json!({"eos_token": {"content": "<|im_start|>"}});
+    hf_refused(
+        hf,
+        "tokenizer_config.json",
+        &["`eos_token` is `<|im_start|>`, which is not a token of tokenizer.json"],
+    );
+    let mut hf = Hf::new();
     hf.tokenizer_config = json!({"add_bos_token": "no"});
     hf_refused(
         hf,
