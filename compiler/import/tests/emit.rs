@@ -48,7 +48,7 @@ fn weight_names<'c: 'a, 'a>(op: &impl OperationLike<'c, 'a>, names: &mut Vec<Str
     if op.name().as_string_ref().as_str() == Ok("ditto.weight") {
         let name = op.attribute("name").expect("a weight has a name");
         let name = StringAttribute::try_from(name).expect("a string name");
-        names.push(name.value().to_string());
+        names.push(ditto_ir::string_value(name));
     }
     for region in op.regions() {
         let mut block = region.first_block();

@@ -238,7 +238,7 @@ pub fn string_attribute(module: &Module, key: &str) -> Result<String, MlirError>
         .attribute(key)
         .ok()
         .and_then(|a| StringAttribute::try_from(a).ok())
-        .map(|s| s.value().to_string())
+        .map(string_value)
         .ok_or_else(|| MlirError::new(format!("the module has no string attribute `{key}`")))
 }
 
@@ -316,6 +316,24 @@ pub fn dynamic_size() -> i64 {
 pub fn dynamic_stride_or_offset() -> i64 {
     // SAFETY: a constant of the C API.
     unsafe { mlir_sys::mlirShapedTypeGetDynamicStrideOrOffset() }
+}
+
+/// The text of a string attribute (invalid UTF-8 replaced). melior's
+/// `StringAttribute::value` indexes before the start of an empty string
+/// (a panic on `name = ""`); this reads MLIR's string reference by its
+/// length instead.
+pub fn string_value(attribute: melior::ir::attribute::StringAttribute<'_>) -> String {
+    use melior::ir::attribute::AttributeLike;
+    // SAFETY: the attribute is live; MLIR owns the bytes for the context's
+    // lifetime, and `length` of them are readable.
+    unsafe {
+        let raw = mlir_sys::mlirStringAttrGetValue(attribute.to_raw());
+        if raw.data.is_null() || raw.length == 0 {
+            return String::new();
+        }
+        let bytes = std::slice::from_raw_parts(raw.data.cast::<u8>(), raw.length);
+        String::from_utf8_lossy(bytes).into_owned()
+    }
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ fn declarations<'c, 'a>(
                 .attribute("name")
                 .ok()
                 .and_then(|a| StringAttribute::try_from(a).ok())
-                .map(|s| s.value().to_string())
+                .map(ditto_ir::string_value)
                 .ok_or_else(|| PassError::at(op, format!("{kind} without a string `name`")))?;
             let declaration = Declaration {
                 op,
@@ -414,7 +414,7 @@ fn functions<'c, 'a>(module: &'a Module<'c>) -> Vec<(String, OperationRef<'c, 'a
                 .ok()
                 .and_then(|a| StringAttribute::try_from(a).ok())
             {
-                found.push((name.value().to_string(), op));
+                found.push((ditto_ir::string_value(name), op));
             }
         }
         next = op.next_in_block();

@@ -101,7 +101,7 @@ fn quantizable_uses(op: OperationRef, value: Value) -> bool {
 fn weight_name(op: OperationRef) -> Option<String> {
     StringAttribute::try_from(op.attribute("name").ok()?)
         .ok()
-        .map(|s| s.value().to_string())
+        .map(ditto_ir::string_value)
 }
 
 /// The rank-2 f32 weights read only as product matrices or element by

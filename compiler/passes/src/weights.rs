@@ -179,7 +179,7 @@ pub fn offsets(placements: &[Placement]) -> WeightOffsets {
 
 fn weight_name(attribute: Option<Attribute>) -> Option<String> {
     let string = StringAttribute::try_from(attribute?).ok()?;
-    Some(string.value().to_string())
+    Some(ditto_ir::string_value(string))
 }
 
 /// The module attribute in which [`lower_weights`] records the offsets it
@@ -255,7 +255,7 @@ pub fn recorded_layout(
                 .and_then(|o| IntegerAttribute::try_from(o).ok())
                 .and_then(|o| u64::try_from(o.value()).ok())
                 .ok_or_else(bad)?;
-            Ok((name.value().to_string(), offset))
+            Ok((ditto_ir::string_value(name), offset))
         })
         .collect()
 }
