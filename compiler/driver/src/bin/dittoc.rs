@@ -136,9 +136,10 @@ struct QuantizeArgs {
     /// How weights are rounded onto their codebooks: compensated (GPTQ-style:
     /// each rounding error is moved onto the weights not rounded yet through
     /// the calibration inputs' XᵀX; needs calibration) or nearest (each
-    /// weight to its nearest centroid).
-    #[arg(long, value_enum, default_value_t = Rounding::Compensated)]
-    rounding: Rounding,
+    /// weight to its nearest centroid). Default: compensated, or nearest
+    /// with --calib-set none.
+    #[arg(long, value_enum)]
+    rounding: Option<Rounding>,
     /// How each block's codebook is found: exact (the optimum of the
     /// importance-weighted k-means objective, by dynamic programming over
     /// the sorted weights), lloyd (k-means++ seeding from --seed, then
@@ -209,6 +210,21 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
     }
     use ditto_driver::quantize::{default_code_set, Calibration, QuantizeOptions};
     let tokens = args.calib_tokens;
+    // Compensated rounding moves errors through the calibration inputs:
+    // asked for without any, it would silently round to the nearest.
+    let compensate = match args.rounding {
+        Some(Rounding::Compensated)
+            if args.calib_stats.is_none() && args.calib_set == CalibSet::None =>
+        {
+            return Err(
+                "--rounding compensated needs calibration inputs, and --calib-set none \
+                        gives none (calibrate, or use --rounding nearest)"
+                    .into(),
+            );
+        }
+        Some(rounding) => rounding == Rounding::Compensated,
+        None => args.calib_stats.is_some() || args.calib_set != CalibSet::None,
+    };
     let calibration = match (args.calib_stats, args.calib_set) {
         (Some(stats), _) => Calibration::Stats(stats),
         (None, CalibSet::None) => Calibration::None,
@@ -249,7 +265,7 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
             .collect(),
         calibration,
         save_stats: args.save_calib_stats,
-        compensate: args.rounding == Rounding::Compensated,
+        compensate,
         kmeans: match args.kmeans {
             Kmeans::Auto => ditto_quantize::Method::Auto,
             Kmeans::Exact => ditto_quantize::Method::Exact,
