@@ -337,15 +337,27 @@ CONFIG_INTS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_k
 
 def hf_cases() -> list[Case]:
     cases = []
+    # A key that transformers gives a default (num_key_value_heads: the
+    # attention heads; max_position_embeddings, rope_theta, rms_norm_eps) may
+    # be missing or null: the default then stands, and a tensor that does not
+    # fit it is named with config.json.
+    defaulted = ("num_key_value_heads", "max_position_embeddings")
     for key in CONFIG_INTS:
-        for value in (0, -1, -2**40, 10**12, 2**63, 3.5, "12", None, [4], True):
+        values = [0, -1, -2**40, 10**12, 2**63, 3.5, "12", [4], True]
+        if key not in defaulted:
+            values.append(None)
+        for value in values:
             cases.append(hf_case(f"config-{key}-{value!r}", edit_config({key: value}),
                                  [re.escape(key)]))
-        cases.append(hf_case(f"config-{key}-missing", edit_config(remove=key), [re.escape(key)]))
+        if key not in defaulted:
+            cases.append(hf_case(f"config-{key}-missing", edit_config(remove=key), [re.escape(key)]))
+    cases.append(hf_case("config-num_key_value_heads-missing", edit_config(remove="num_key_value_heads"),
+                         ["num_key_value_heads", "config.json"]))
     for key in ("rope_theta", "rms_norm_eps"):
-        for value in (0, -1.0, "10000", None, float("inf") if False else 1e400):
-            cases.append(hf_case(f"config-{key}-{value!r}", edit_config({key: value}),
-                                 [re.escape(key)]))
+        for value in (0, -1.0, "10000", float("inf")):
+            # (inf is written as `Infinity`, which is not JSON.)
+            names = [re.escape(key), "config.json"] if value == float("inf") else [re.escape(key)]
+            cases.append(hf_case(f"config-{key}-{value!r}", edit_config({key: value}), names))
     cases.append(hf_case("config-hidden_act-gelu", edit_config({"hidden_act": "gelu"}),
                          ["hidden_act", "gelu"]))
     cases.append(hf_case("config-rope_scaling", edit_config(
@@ -426,10 +438,11 @@ def hf_cases() -> list[Case]:
         p.write_text(json.dumps(tok))
     cases.append(hf_case("tokenizer-added-token-beyond-vocab", added_token_beyond,
                          ["tokenizer.json|added|1000000|vocab"]))
-    for label, raw in (("empty", b""), ("not-json", b"{"), ("bos-string", b'{"bos_token_id": "x"}')):
+    for label, raw in (("empty", b""), ("not-json", b"{"), ("bos-unknown", b'{"bos_token": "<|nope|>"}'),
+                       ("eos-number", b'{"eos_token": 5}')):
         cases.append(hf_case(f"tokenizer-config-{label}",
                              lambda c, raw=raw: (c / "tokenizer_config.json").write_bytes(raw),
-                             ["tokenizer_config.json|config"]))
+                             ["tokenizer_config.json"]))
     return cases
 
 
