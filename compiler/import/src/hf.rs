@@ -29,6 +29,9 @@ const INDEX: &str = "model.safetensors.index.json";
 pub struct Checkpoint {
     pub dir: PathBuf,
     pub config: ModelConfig,
+    /// What config.json left out that shapes the tensors (`num_key_value_heads`,
+    /// `head_dim`) and the value taken instead, for messages.
+    defaults: Vec<String>,
     shards: Vec<(PathBuf, Mmap)>,
     /// HF tensor name → shard index.
     index: HashMap<String, usize>,
@@ -37,7 +40,27 @@ pub struct Checkpoint {
 fn read_json(path: &Path) -> Result<Value, ImportError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ImportError::file(path, format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| ImportError::file(path, format!("invalid JSON: {e}")))
+    serde_json::from_str(&text).map_err(|e| {
+        // The text up to the error names the key (`"rope_theta": I` of
+        // Infinity, which Python writes and JSON does not have).
+        let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+        let end = line
+            .char_indices()
+            .nth(e.column())
+            .map_or(line.len(), |(i, _)| i);
+        let start = line
+            .char_indices()
+            .rev()
+            .filter(|&(i, _)| i < end)
+            .nth(40)
+            .map_or(0, |(i, _)| i);
+        let near = line.get(start..end).unwrap_or("").trim();
+        if near.is_empty() {
+            ImportError::file(path, format!("invalid JSON: {e}"))
+        } else {
+            ImportError::file(path, format!("invalid JSON: {e} (here: `{near}`)"))
+        }
+    })
 }
 
 /// A JSON value in a few words, for messages: `the string "1e6"`.
@@ -53,23 +76,56 @@ fn describe(value: &Value) -> String {
 }
 
 /// The fields of a JSON file's top-level object, read with the file's own
-/// key names in every message. A `null` field is an absent one (as
-/// transformers writes unset options).
+/// key names in every message.
 struct Fields<'a> {
     path: &'a Path,
     json: &'a Value,
+    /// Whether a `null` field is an absent one (for transformers, it is
+    /// where the field's default is `None`); otherwise it is a value of the
+    /// wrong type.
+    null_is_absent: fn(&str) -> bool,
+}
+
+/// config.json's fields for which transformers takes `null` as "not set":
+/// the KV heads and head width (derived), RoPE scaling and sliding windows
+/// (off), and the flags read as false.
+fn config_null_is_absent(key: &str) -> bool {
+    matches!(
+        key,
+        "num_key_value_heads"
+            | "head_dim"
+            | "rope_scaling"
+            | "sliding_window"
+            | "architectures"
+            | "attention_bias"
+            | "mlp_bias"
+            | "use_sliding_window"
+            | "tie_word_embeddings"
+    )
 }
 
 impl<'a> Fields<'a> {
-    /// `json` must be an object.
+    /// `json` must be an object; `null` fields are absent ones.
     fn new(path: &'a Path, json: &'a Value) -> Result<Fields<'a>, ImportError> {
+        Self::with_nulls(path, json, |_| true)
+    }
+
+    fn with_nulls(
+        path: &'a Path,
+        json: &'a Value,
+        null_is_absent: fn(&str) -> bool,
+    ) -> Result<Fields<'a>, ImportError> {
         if !json.is_object() {
             return Err(ImportError::file(
                 path,
                 format!("is {}, not a JSON object", describe(json)),
             ));
         }
-        Ok(Fields { path, json })
+        Ok(Fields {
+            path,
+            json,
+            null_is_absent,
+        })
     }
 
     fn fail(&self, message: String) -> ImportError {
@@ -77,7 +133,9 @@ impl<'a> Fields<'a> {
     }
 
     fn get(&self, key: &str) -> Option<&'a Value> {
-        self.json.get(key).filter(|v| !v.is_null())
+        self.json
+            .get(key)
+            .filter(|v| !(v.is_null() && (self.null_is_absent)(key)))
     }
 
     fn wrong_type(&self, key: &str, value: &Value, expected: &str) -> ImportError {
@@ -141,9 +199,16 @@ impl<'a> Fields<'a> {
 /// the emitted model does not have (RoPE scaling, sliding-window attention,
 /// MLP biases) refused by name.
 pub fn read_config(dir: &Path) -> Result<ModelConfig, ImportError> {
+    read_config_and_defaults(dir).map(|(config, _)| config)
+}
+
+/// [`read_config`], and what config.json left out that shapes the tensors,
+/// with the value taken instead.
+fn read_config_and_defaults(dir: &Path) -> Result<(ModelConfig, Vec<String>), ImportError> {
     let path = dir.join("config.json");
     let json = read_json(&path)?;
-    let config = Fields::new(&path, &json)?;
+    let config = Fields::with_nulls(&path, &json, config_null_is_absent)?;
+    let mut defaults = Vec::new();
     let model_type = config
         .string("model_type")?
         .ok_or_else(|| config.fail("missing `model_type` (supported: llama, qwen2)".into()))?;
@@ -199,12 +264,28 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, ImportError> {
     let n_layers = config.required_dim(&keys.n_layers, attr::N_LAYERS)?;
     let d_model = config.required_dim(&keys.d_model, attr::D_MODEL)?;
     let n_heads = config.required_dim(&keys.n_heads, attr::N_HEADS)?;
-    let n_kv_heads = config
-        .dim(&keys.n_kv_heads, attr::N_KV_HEADS)?
-        .unwrap_or(n_heads);
+    let n_kv_heads = match config.dim(&keys.n_kv_heads, attr::N_KV_HEADS)? {
+        Some(n) => n,
+        None => {
+            defaults.push(format!(
+                "no `{}`: taken as `{}` = {n_heads}",
+                keys.n_kv_heads, keys.n_heads
+            ));
+            n_heads
+        }
+    };
     let head_dim = match config.dim(&keys.head_dim, attr::HEAD_DIM)? {
         Some(head_dim) => head_dim,
-        None if d_model.is_multiple_of(n_heads) => d_model / n_heads,
+        None if d_model.is_multiple_of(n_heads) => {
+            defaults.push(format!(
+                "no `{}`: taken as `{}` / `{}` = {}",
+                keys.head_dim,
+                keys.d_model,
+                keys.n_heads,
+                d_model / n_heads
+            ));
+            d_model / n_heads
+        }
         None => {
             return Err(config.fail(format!(
                 "`{}` = {d_model} is not a multiple of `{}` = {n_heads} (and there is no `{}`)",
@@ -225,7 +306,13 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, ImportError> {
         head_dim,
         ffn: config.required_dim(&keys.ffn, attr::FFN)?,
         vocab: config.required_dim(&keys.vocab, attr::VOCAB)?,
-        max_ctx: config.dim(&keys.max_ctx, attr::MAX_CTX)?.unwrap_or(4096),
+        // transformers' defaults, where the class has its own.
+        max_ctx: config
+            .dim(&keys.max_ctx, attr::MAX_CTX)?
+            .unwrap_or(match arch {
+                Arch::Llama => 2048,
+                Arch::Qwen2 => 32768,
+            }),
         rope_theta: config.number(&keys.rope_theta)?.unwrap_or(10000.0),
         rms_eps: config.number(&keys.rms_eps)?.unwrap_or(1e-6),
         qkv_bias,
@@ -234,12 +321,12 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, ImportError> {
     model
         .validate_as(&keys)
         .map_err(|message| config.fail(message))?;
-    Ok(model)
+    Ok((model, defaults))
 }
 
 impl Checkpoint {
     pub fn open(dir: &Path) -> Result<Checkpoint, ImportError> {
-        let config = read_config(dir)?;
+        let (config, defaults) = read_config_and_defaults(dir)?;
         let index_path = dir.join(INDEX);
         let shard_names: Vec<String> = if index_path.exists() {
             let index = read_json(&index_path)?;
@@ -294,6 +381,7 @@ impl Checkpoint {
         Ok(Checkpoint {
             dir: dir.to_path_buf(),
             config,
+            defaults,
             shards,
             index,
         })
@@ -420,10 +508,15 @@ impl Checkpoint {
                 .tensor(&hf_name)
                 .map_err(|e| ImportError::file(path, e.to_string()))?;
             if view.shape() != shape.as_slice() {
+                let defaults = if self.defaults.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", self.defaults.join("; "))
+                };
                 return Err(ImportError::file(
                     path,
                     format!(
-                        "tensor `{hf_name}` has shape {:?}, expected {:?} from config.json",
+                        "tensor `{hf_name}` has shape {:?}, expected {:?} from config.json{defaults}",
                         view.shape(),
                         shape
                     ),
@@ -572,6 +665,24 @@ impl Checkpoint {
                 ))
             })
         };
+        // Ids some files carry beside the tokens (not read otherwise).
+        for key in ["bos_token_id", "eos_token_id", "pad_token_id"] {
+            let ids: Vec<&Value> = match config.get(key) {
+                None => Vec::new(),
+                Some(Value::Array(list)) => list.iter().collect(),
+                Some(one) => vec![one],
+            };
+            for id in ids {
+                if id.as_u64().is_none_or(|v| v >= self.config.vocab as u64) {
+                    return Err(config.fail(format!(
+                        "`{key}` holds {}, not a token id below the model's vocabulary of {} \
+                         (`vocab_size` in config.json)",
+                        describe(id),
+                        self.config.vocab
+                    )));
+                }
+            }
+        }
         let bos_token_id = special("bos_token")?;
         let mut eos_token_ids: Vec<u32> = special("eos_token")?.into_iter().collect();
         let generation_path = self.dir.join("generation_config.json");

@@ -887,6 +887,7 @@ fn every_config_key_with_every_kind_of_wrong_value() {
     read_hf(&model).unwrap();
     let keys: Vec<String> = hf_config().as_object().unwrap().keys().cloned().collect();
     let wrong = [
+        json!(null),
         json!("x"),
         json!(-1),
         json!(0),
@@ -921,23 +922,17 @@ fn every_config_key_with_every_kind_of_wrong_value() {
         }
     }
     // What is left is what a model may say: a list of classes that names
-    // none (model_type decides), any positive RoPE base, and the window of
-    // a sliding window that is off; `tie_word_embeddings` = true is this
-    // model's own value.
-    let sliding = [
-        "\"x\"",
-        "-1",
-        "0",
-        "1.5",
-        "1000000000000",
-        "18446744073709551615",
-        "-1e+300",
-    ]
-    .into_iter()
-    .chain(["[]", "{}", "true"])
-    .map(|v| format!("sliding_window = {v}"));
+    // none (model_type decides), any positive RoPE base, the window of a
+    // sliding window that is off, and `null` where transformers takes it
+    // for "not set"; `tie_word_embeddings` = true is this model's own value.
+    let sliding = ["null", "\"x\"", "-1", "0", "1.5", "1000000000000"]
+        .into_iter()
+        .chain(["18446744073709551615", "-1e+300", "[]", "{}", "true"])
+        .map(|v| format!("sliding_window = {v}"));
     let expected: Vec<String> = [
+        "architectures = null",
         "architectures = []",
+        "rope_scaling = null",
         "rope_theta = 1.5",
         "rope_theta = 1000000000000",
         "rope_theta = 18446744073709551615",
@@ -945,7 +940,14 @@ fn every_config_key_with_every_kind_of_wrong_value() {
     .into_iter()
     .map(String::from)
     .chain(sliding)
-    .chain(["tie_word_embeddings = true".to_string()])
+    .chain(
+        [
+            "tie_word_embeddings = true",
+            "use_sliding_window = null",
+            "head_dim = null",
+        ]
+        .map(String::from),
+    )
     .collect();
     assert_eq!(accepted, expected);
 }
@@ -989,5 +991,82 @@ fn every_gguf_key_with_every_kind_of_wrong_value() {
             "tokenizer.ggml.merges #5",
             "tokenizer.ggml.eos_token_id #2"
         ]
+    );
+}
+
+#[test]
+fn absent_and_null_keys_are_transformers_defaults_or_errors() {
+    // Keys transformers defaults when absent: the tensors decide, and the
+    // message says which default shaped them.
+    let mut hf = Hf::new();
+    hf.config
+        .as_object_mut()
+        .unwrap()
+        .remove("num_key_value_heads");
+    hf_refused(
+        hf,
+        "model.safetensors",
+        &[
+            "tensor `model.layers.0.self_attn.k_proj.weight` has shape [4, 8], expected [8, 8] \
+             from config.json (no `num_key_value_heads`: taken as `num_attention_heads` = 2; \
+             no `head_dim`: taken as `hidden_size` / `num_attention_heads` = 4)",
+        ],
+    );
+    hf_refused(
+        Hf::new().set("num_key_value_heads", Value::Null),
+        "model.safetensors",
+        &["no `num_key_value_heads`: taken as `num_attention_heads` = 2"],
+    );
+    // A null that transformers would fail on.
+    for (key, wanted) in [
+        ("rope_theta", "`rope_theta` is null, expected a number"),
+        ("rms_norm_eps", "`rms_norm_eps` is null, expected a number"),
+        (
+            "max_position_embeddings",
+            "`max_position_embeddings` is null, expected an integer",
+        ),
+        ("hidden_act", "`hidden_act` is null, expected a string"),
+        (
+            "num_hidden_layers",
+            "`num_hidden_layers` is null, expected an integer",
+        ),
+    ] {
+        config_refused(key, Value::Null, &[wanted]);
+    }
+    // An absent context is the class's default.
+    let dir = tempfile::tempdir().unwrap();
+    let mut hf = Hf::new();
+    hf.config
+        .as_object_mut()
+        .unwrap()
+        .remove("max_position_embeddings");
+    let model = hf.write(dir.path());
+    let imported = ditto_import::import(&model, &dir.path().join("m.mlir")).unwrap();
+    assert_eq!(imported.config.max_ctx, 32768);
+}
+
+#[test]
+fn json_errors_show_where() {
+    // Python writes an infinite float as `Infinity`, which is not JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let model = Hf::new().write(dir.path());
+    let text = serde_json::to_string_pretty(&hf_config())
+        .unwrap()
+        .replace("\"rope_theta\": 1000000.0", "\"rope_theta\": Infinity");
+    std::fs::write(model.join("config.json"), text).unwrap();
+    refused(
+        &model,
+        &model.join("config.json"),
+        &[
+            "invalid JSON: expected value at line",
+            "(here: `\"rope_theta\": I`)",
+        ],
+    );
+    let mut hf = Hf::new();
+    hf.tokenizer_config = json!({"bos_token_id": "x"});
+    hf_refused(
+        hf,
+        "tokenizer_config.json",
+        &["`bos_token_id` holds the string \"x\", not a token id below the model's vocabulary"],
     );
 }
