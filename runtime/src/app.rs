@@ -97,6 +97,21 @@ fn refuse_overwrites(args: &Args, payload_path: &Path) -> Result<(), Error> {
     ] {
         if let Some(output) = output {
             ditto_files::refuse_overwrite(flag, output, &[(output, "")], &inputs)?;
+            // Said now, in the flag's words, rather than after the run by
+            // the temporary file that cannot be made beside it.
+            let parent = match output.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                return Err(Error::io(
+                    format!("{flag} {}", output.display()),
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("no directory {}", parent.display()),
+                    ),
+                ));
+            }
         }
     }
     Ok(())
@@ -133,7 +148,7 @@ fn calibrate(
     console: &mut Console,
 ) -> Result<(), Error> {
     let config = payload.model();
-    let window = args.ctx.map_or(512, |c| c as usize).min(config.max_ctx);
+    let window = window_length(args.ctx, config.max_ctx)?;
     let model = load_model(args, payload, entry)?;
     crate::calibrate::start(
         payload.weights(),
@@ -187,7 +202,13 @@ fn perplexity(
     console: &mut Console,
 ) -> Result<(), Error> {
     let config = payload.model();
-    let window = args.ctx.map_or(512, |c| c as usize).min(config.max_ctx);
+    let window = window_length(args.ctx, config.max_ctx)?;
+    if window < 2 {
+        return Err(Error::Usage(
+            "--perplexity needs windows (--ctx) of at least 2 tokens: in a window of 1 no token is scored"
+                .into(),
+        ));
+    }
     let model = load_model(args, payload, entry)?;
     let vocab = config.vocab;
     let start = Instant::now();
@@ -291,6 +312,18 @@ fn infer(
         }
     };
     report(console, &generation.decode.line("decode"))
+}
+
+/// The windows of `--perplexity` and `--calibrate`: `--ctx` tokens, which
+/// must fit the model's context, or 512 (the model's context if shorter).
+fn window_length(asked: Option<u32>, max_ctx: usize) -> Result<usize, Error> {
+    match asked {
+        Some(ctx) if ctx as usize > max_ctx => Err(Error::Usage(format!(
+            "--ctx {ctx} is more than the model's maximum context of {max_ctx} tokens"
+        ))),
+        Some(ctx) => Ok(ctx as usize),
+        None => Ok(max_ctx.min(512)),
+    }
 }
 
 /// The context to allocate: `--ctx`, or the model's own up to 4096; it
@@ -398,7 +431,7 @@ fn prompt_tokens(
     let text = match (&args.prompt, &args.file) {
         (Some(prompt), _) => prompt.clone(),
         (None, Some(file)) => std::fs::read_to_string(file)
-            .map_err(|e| Error::io(format!("reading the prompt file {}", file.display()), e))?,
+            .map_err(|e| Error::io(format!("-f {}: cannot read the prompt", file.display()), e))?,
         (None, None) => return Err(Error::Usage("give one of -p, -f or --tokens".into())),
     };
     let tokenizer = tokenizer.ok_or_else(|| Error::BadTokenizer("not loaded".into()))?;
@@ -410,7 +443,7 @@ fn prompt_tokens(
 /// Token ids from a file: decimal numbers separated by whitespace or commas.
 fn read_token_ids(path: &Path) -> Result<Vec<u32>, Error> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("reading the token file {}", path.display()), e))?;
+        .map_err(|e| Error::io(format!("--tokens-file {}: cannot read", path.display()), e))?;
     text.split(|c: char| c == ',' || c.is_whitespace())
         .filter(|word| !word.is_empty())
         .map(|word| {

@@ -20,7 +20,8 @@ pub struct Args {
     pub file: Option<PathBuf>,
 
     /// Feed these token ids directly (no tokenizer, no BOS)
-    #[arg(long, value_name = "ID,ID,...", value_delimiter = ',', num_args = 1)]
+    #[arg(long, value_name = "ID,ID,...", value_delimiter = ',', num_args = 1,
+          allow_negative_numbers = true, value_parser = parse_token_id)]
     pub tokens: Option<Vec<u32>>,
 
     /// Read the token ids to feed directly from FILE (separated by
@@ -34,31 +35,37 @@ pub struct Args {
     pub stop: Vec<String>,
 
     /// Generate at most N tokens [default: 128, or 0 with --dump-logits]
-    #[arg(short = 'n', long = "max-new-tokens", value_name = "N")]
+    #[arg(short = 'n', long = "max-new-tokens", value_name = "N",
+          allow_negative_numbers = true, value_parser = parse_max_new_tokens)]
     pub max_new_tokens: Option<usize>,
 
     /// Sampling temperature; 0 is greedy
-    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true,
+          value_parser = parse_temperature)]
     pub temp: f32,
 
-    /// Sample only from the K most likely tokens (0: all)
-    #[arg(long, default_value_t = 40, value_name = "K")]
+    /// Sample only from the K most likely tokens (0, or K at least the
+    /// vocabulary: all of them)
+    #[arg(long, default_value_t = 40, value_name = "K", allow_negative_numbers = true,
+          value_parser = parse_top_k)]
     pub top_k: usize,
 
     /// Sample only from the most likely tokens that together reach P
-    #[arg(long, default_value_t = 0.95, value_name = "P", value_parser = parse_top_p)]
+    #[arg(long, default_value_t = 0.95, value_name = "P", allow_negative_numbers = true,
+          value_parser = parse_top_p)]
     pub top_p: f32,
 
     /// Seed of the sampler's random numbers
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: u64,
 
-    /// Threads for the matrix kernels [default: all cores]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// Threads for the matrix kernels, 1 to 1024 [default: all cores]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_threads)]
     pub threads: Option<u16>,
 
-    /// Context length in tokens [default: the model's, at most 4096]
-    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Context length in tokens, at most the model's [default: the model's,
+    /// at most 4096]
+    #[arg(long, value_name = "TOKENS", allow_negative_numbers = true, value_parser = parse_ctx)]
     pub ctx: Option<u32>,
 
     /// Write the logits of every prompt position as a float32 [T, vocab]
@@ -89,7 +96,8 @@ pub struct Args {
     pub perplexity: bool,
 
     /// Activation rows kept per weight by --calibrate
-    #[arg(long, value_name = "ROWS", default_value_t = 256)]
+    #[arg(long, value_name = "ROWS", default_value_t = 256, allow_negative_numbers = true,
+          value_parser = parse_calib_samples)]
     pub calib_samples: usize,
 
     /// How the products with quantized weights (decode's matrix-vector and
@@ -122,10 +130,64 @@ pub enum LogitsVia {
 pub const DEFAULT_MAX_CTX: usize = 4096;
 pub const DEFAULT_MAX_NEW_TOKENS: usize = 128;
 
+/// The most threads `--threads` starts: beyond the hardware threads of the
+/// largest machines, where each kernel call's hand-offs already cost more
+/// than they split (4,096 threads take seconds per token on any machine).
+pub const MAX_THREADS: u16 = 1024;
+
+/// A whole number from `min` to `max`: clap's error names the flag and the
+/// value before this message.
+fn whole_number(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    let range = || format!("expected a whole number from {min} to {max}");
+    match s.trim().parse::<i128>() {
+        Ok(n) if n >= i128::from(min) && n <= i128::from(max) => Ok(n as u64),
+        Ok(n) => Err(format!("{n} is out of range: {}", range())),
+        Err(_) => Err(range()),
+    }
+}
+
+fn parse_token_id(s: &str) -> Result<u32, String> {
+    whole_number(s, 0, u32::MAX.into()).map(|n| n as u32)
+}
+
+/// `-n`: no context holds more than u32::MAX positions.
+fn parse_max_new_tokens(s: &str) -> Result<usize, String> {
+    whole_number(s, 0, u32::MAX.into()).map(|n| n as usize)
+}
+
+fn parse_top_k(s: &str) -> Result<usize, String> {
+    whole_number(s, 0, u32::MAX.into()).map(|n| n as usize)
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    whole_number(s, 0, u64::MAX)
+}
+
+fn parse_threads(s: &str) -> Result<u16, String> {
+    whole_number(s, 1, MAX_THREADS.into()).map(|n| n as u16)
+}
+
+fn parse_ctx(s: &str) -> Result<u32, String> {
+    whole_number(s, 1, u32::MAX.into()).map(|n| n as u32)
+}
+
+fn parse_calib_samples(s: &str) -> Result<usize, String> {
+    whole_number(s, 1, u32::MAX.into()).map(|n| n as usize)
+}
+
+/// A decimal number (not NaN or infinite).
+fn finite(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        Ok(_) => Err("expected a finite number".into()),
+        Err(_) => Err("expected a decimal number".into()),
+    }
+}
+
 fn parse_temperature(s: &str) -> Result<f32, String> {
-    let t: f32 = s.parse().map_err(|e| format!("{e}"))?;
-    if !(t.is_finite() && t >= 0.0) {
-        return Err("the temperature must be a number >= 0".into());
+    let t = finite(s).map_err(|e| format!("{e}: the temperature must be 0 or more"))?;
+    if t < 0.0 {
+        return Err("the temperature must be 0 or more".into());
     }
     Ok(t)
 }
@@ -155,7 +217,7 @@ fn parse_stop(s: &str) -> Result<String, String> {
 }
 
 fn parse_top_p(s: &str) -> Result<f32, String> {
-    let p: f32 = s.parse().map_err(|e| format!("{e}"))?;
+    let p = finite(s).map_err(|e| format!("{e}: top-p must be in (0, 1]"))?;
     if !(p > 0.0 && p <= 1.0) {
         return Err("top-p must be in (0, 1]".into());
     }

@@ -42,7 +42,9 @@ pub(super) fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result
     })
     .map_err(|e| format!("compiling the f32 model for calibration: {e}"))?;
     let mut command = std::process::Command::new(&exe);
-    command.arg("--calibrate").arg(stats).args(["--ctx", "512"]);
+    // Windows of 512 tokens, the executable's default (the model's context
+    // when that is shorter; an explicit --ctx beyond it is an error there).
+    command.arg("--calibrate").arg(stats);
     match &options.calibration {
         Calibration::Texts { paths, tokens } | Calibration::Prose { paths, tokens } => {
             let kind = match options.calibration {
