@@ -1,13 +1,15 @@
-//! Builds the C++ halves of `ditto_ir::pass` (cpp/passes.cpp) and of
-//! parsing (cpp/parse.cpp) against the MLIR headers of the LLVM that mlir-sys
-//! links (`MLIR_SYS_220_PREFIX`, as in .cargo/config.toml, or `llvm-config`
-//! on the PATH).
+//! Builds the C++ halves of `ditto_ir::pass` (cpp/passes.cpp), of parsing
+//! (cpp/parse.cpp) and of the CPU-name check (cpp/target.cpp) against the
+//! MLIR and LLVM headers of the LLVM that mlir-sys links
+//! (`MLIR_SYS_220_PREFIX`, as in .cargo/config.toml, or `llvm-config` on
+//! the PATH).
 
 use std::{path::PathBuf, process::Command};
 
 fn main() {
     println!("cargo:rerun-if-changed=cpp/passes.cpp");
     println!("cargo:rerun-if-changed=cpp/parse.cpp");
+    println!("cargo:rerun-if-changed=cpp/target.cpp");
     println!("cargo:rerun-if-env-changed=MLIR_SYS_220_PREFIX");
     let include = match std::env::var_os("MLIR_SYS_220_PREFIX") {
         Some(prefix) => PathBuf::from(prefix).join("include"),
@@ -24,6 +26,7 @@ fn main() {
         .std("c++17")
         .file("cpp/passes.cpp")
         .file("cpp/parse.cpp")
+        .file("cpp/target.cpp")
         .include(include)
         // LLVM is built without RTTI; a class deriving from mlir::Pass must
         // not ask for the base's typeinfo.

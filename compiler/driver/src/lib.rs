@@ -1,6 +1,8 @@
-//! Command-line pieces shared by the `dittoc` and `ditto-opt` drivers, and
-//! the stages they compose (`quantize`).
+//! Command-line pieces shared by the `dittoc` and `ditto-opt` drivers (the
+//! checks of dittoc's flags: [`flags`]), and the stages they compose
+//! (`quantize`).
 
+pub mod flags;
 pub mod quantize;
 
 use clap::ValueEnum;

@@ -292,6 +292,37 @@ pub fn run_pipeline(
     })
 }
 
+/// Whether LLVM's code generator for this machine's target knows the CPU
+/// name `cpu` (as `--target-cpu` gives it); `None` if LLVM has no target for
+/// this machine.
+pub fn host_target_knows_cpu(cpu: &str) -> Option<bool> {
+    extern "C" {
+        /// cpp/target.cpp: 1 known, 0 unknown, -1 no host target.
+        fn dittoHostTargetKnowsCpu(cpu: *const std::ffi::c_char) -> i32;
+    }
+    let cpu = std::ffi::CString::new(cpu).ok()?;
+    // SAFETY: a NUL-terminated string, live for the call.
+    match unsafe { dittoHostTargetKnowsCpu(cpu.as_ptr()) } {
+        1 => Some(true),
+        0 => Some(false),
+        _ => None,
+    }
+}
+
+/// This machine's CPU, as LLVM names it (`znver3`, `skylake-avx512`, …).
+pub fn host_cpu_name() -> String {
+    extern "C" {
+        /// cpp/target.cpp.
+        fn dittoHostCpuName(out: *mut std::ffi::c_char, size: usize);
+    }
+    let mut buffer = [0u8; 128];
+    // SAFETY: the buffer is live and its size given.
+    unsafe { dittoHostCpuName(buffer.as_mut_ptr().cast(), buffer.len()) };
+    std::ffi::CStr::from_bytes_until_nul(&buffer)
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// An unknown location naming a file, for ops created by passes.
 pub fn file_location<'c>(context: &'c Context, name: &str) -> Location<'c> {
     Location::new(context, name, 0, 0)
@@ -429,6 +460,19 @@ mod tests {
             error.diagnostics[0].contains("\n  return\n  ^\n"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn cpu_names_are_checked_against_the_host_target() {
+        assert_eq!(host_target_knows_cpu("z80"), Some(false));
+        assert_eq!(host_target_knows_cpu(""), Some(false));
+        let generic = if cfg!(target_arch = "x86_64") {
+            "x86-64"
+        } else {
+            "generic"
+        };
+        assert_eq!(host_target_knows_cpu(generic), Some(true));
+        assert_eq!(host_target_knows_cpu(&host_cpu_name()), Some(true));
     }
 
     #[test]

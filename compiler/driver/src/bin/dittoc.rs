@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, ValueEnum};
 use ditto_codegen::{CompileOptions, Emit, Target};
-use ditto_driver::quantize::DEFAULT_CALIBRATION_TOKENS;
+use ditto_driver::{flags, quantize::DEFAULT_CALIBRATION_TOKENS};
 
 #[derive(Parser)]
 #[command(
@@ -24,13 +24,15 @@ struct CompileArgs {
     #[arg(short = 'o')]
     output: Option<PathBuf>,
     /// Optimization level, as -O0 .. -O3.
-    #[arg(short = 'O', default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=3))]
+    #[arg(short = 'O', default_value_t = 2, allow_negative_numbers = true,
+          value_parser = flags::opt_level)]
     opt_level: u8,
     /// What to write.
     #[arg(long, value_enum, default_value_t = EmitKind::Exe)]
     emit: EmitKind,
-    /// CPU to generate code for (default: the host CPU and its features).
-    #[arg(long)]
+    /// CPU to generate code for, as LLVM names it (default: the host CPU
+    /// and its features).
+    #[arg(long, value_parser = flags::target_cpu)]
     target_cpu: Option<String>,
     /// Print the IR after every pass to stderr.
     #[arg(long = "mlir-print-ir-after-all")]
@@ -83,20 +85,22 @@ struct QuantizeArgs {
     output: PathBuf,
     /// Bits per weight index for every tensor: 2, 3, 4, 5, 6 or 8 (ignored
     /// with --max-error or --bits-avg, which choose per tensor).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, allow_negative_numbers = true, value_parser = flags::bits)]
     bits: u8,
     /// Weights per codebook (a multiple of 8). Default: 32·2^bits (codebooks
     /// cost ½ bit per weight: 512 at 4 bits); with --max-error or --bits-avg,
     /// two lengths per width, 32·2^b and 64·2^b, are candidates
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = flags::block)]
     block: Option<usize>,
     /// Bound every tensor's relative output error ‖Wx−Ŵx‖/‖Wx‖ on the
     /// calibration activations; the smallest width that meets it is chosen.
-    #[arg(long, value_name = "EPSILON", conflicts_with = "bits_avg")]
+    #[arg(long, value_name = "EPSILON", conflicts_with = "bits_avg",
+          allow_negative_numbers = true, value_parser = flags::positive)]
     max_error: Option<f64>,
     /// Bound the average bits per weight (codebooks included); widths are
     /// chosen per tensor to minimize the total error.
-    #[arg(long, value_name = "BITS")]
+    #[arg(long, value_name = "BITS", allow_negative_numbers = true,
+          value_parser = flags::positive)]
     bits_avg: Option<f64>,
     /// Fix one tensor's quantization: PATTERN=BITS or PATTERN=BITS:BLOCK,
     /// where PATTERN is a tensor name with `*` for any characters
@@ -104,7 +108,7 @@ struct QuantizeArgs {
     /// first match wins. BLOCK defaults to --block, else 32·2^BITS. With
     /// --bits-avg the fixed tensors count against the budget and the others
     /// share what is left.
-    #[arg(long = "tensor-bits", value_name = "PATTERN=BITS[:BLOCK]", value_parser = parse_tensor_bits)]
+    #[arg(long = "tensor-bits", value_name = "PATTERN=BITS[:BLOCK]", value_parser = flags::tensor_bits)]
     tensor_bits: Vec<(String, u8, Option<usize>)>,
     /// Calibration texts: files, or directories of code (every other code
     /// file is used; the rest stays for evaluation). Default: the Python
@@ -119,9 +123,9 @@ struct QuantizeArgs {
     /// About how many tokens of the calibration set the model runs over
     /// (exactly this many random ids with --calib-set random). More tokens
     /// give the error-compensating rounding a better estimate of XᵀX; the
-    /// calibration run's time grows in proportion.
+    /// calibration run's time grows in proportion. At most 16,777,216.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CALIBRATION_TOKENS,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+          allow_negative_numbers = true, value_parser = flags::calib_tokens,
           conflicts_with = "calib_stats")]
     calib_tokens: usize,
     /// Keep the calibration statistics (input samples and XᵀX per weight:
@@ -150,7 +154,7 @@ struct QuantizeArgs {
     kmeans: Kmeans,
     /// Seed of the k-means++ initialisation (--kmeans lloyd) and of the
     /// random calibration set.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = flags::seed)]
     seed: u64,
 }
 
@@ -175,6 +179,25 @@ enum CalibSet {
     None,
 }
 
+/// Why a command failed: its command line (exit code 2, as clap's own
+/// errors) or the run (exit code 1).
+enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Run(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::Run(message.into())
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = if args.get(1).map(String::as_str) == Some("quantize") {
@@ -192,21 +215,36 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
+            eprintln!("dittoc: error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(message)) => {
             eprintln!("dittoc: error: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
+fn run_quantize(args: QuantizeArgs) -> Result<(), Failure> {
     // An output that is an input is refused by quantize_module, which
     // knows every file the run reads and writes.
     if args.output.extension().and_then(|e| e.to_str()) != Some("mlir") {
-        return Err(format!(
+        return Err(Failure::Usage(format!(
             "-o {}: the output module must end in .mlir",
             args.output.display()
-        ));
+        )));
+    }
+    // Files the flags name, before the model is compiled for calibration.
+    flags::output_directory("-o", &args.output)?;
+    if let Some(stats) = &args.save_calib_stats {
+        flags::output_directory("--save-calib-stats", stats)?;
+    }
+    if let Some(stats) = &args.calib_stats {
+        flags::readable_file("--calib-stats", stats)?;
+    }
+    for path in &args.calib {
+        flags::existing("--calib", path, "the calibration set")?;
     }
     use ditto_driver::quantize::{default_code_set, Calibration, QuantizeOptions};
     let tokens = args.calib_tokens;
@@ -216,11 +254,11 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
         Some(Rounding::Compensated)
             if args.calib_stats.is_none() && args.calib_set == CalibSet::None =>
         {
-            return Err(
+            return Err(Failure::Usage(
                 "--rounding compensated needs calibration inputs, and --calib-set none \
                         gives none (calibrate, or use --rounding nearest)"
                     .into(),
-            );
+            ));
         }
         Some(rounding) => rounding == Rounding::Compensated,
         None => args.calib_stats.is_some() || args.calib_set != CalibSet::None,
@@ -245,7 +283,7 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
             tokens,
         },
     };
-    let summary = ditto_driver::quantize::quantize_module(&QuantizeOptions {
+    let options = QuantizeOptions {
         input: args.input,
         output: args.output,
         bits: args.bits,
@@ -272,44 +310,23 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), String> {
             Kmeans::Lloyd => ditto_quantize::Method::Lloyd,
         },
         seed: args.seed,
-    })?;
+    };
+    // Flags that do not fit together (or with the widths) are the command
+    // line's fault.
+    ditto_driver::quantize::check_options(&options).map_err(Failure::Usage)?;
+    let summary = ditto_driver::quantize::quantize_module(&options)?;
     eprintln!("{summary}");
     Ok(())
 }
 
-/// `PATTERN=BITS[:BLOCK]` of `--tensor-bits`.
-fn parse_tensor_bits(value: &str) -> Result<(String, u8, Option<usize>), String> {
-    let (pattern, choice) = value
-        .rsplit_once('=')
-        .filter(|(p, _)| !p.is_empty())
-        .ok_or_else(|| format!("`{value}`: expected PATTERN=BITS or PATTERN=BITS:BLOCK"))?;
-    let (bits, block) = match choice.split_once(':') {
-        Some((bits, block)) => (bits, Some(block)),
-        None => (choice, None),
-    };
-    let bits: u8 = bits
-        .parse()
-        .ok()
-        .filter(|b| ditto_quantize::check_bits(*b).is_ok())
-        .ok_or_else(|| format!("`{value}`: BITS must be one of 2, 3, 4, 5, 6, 8"))?;
-    let block = block
-        .map(|b| {
-            b.parse::<usize>()
-                .ok()
-                .filter(|b| ditto_contracts::codebook::check_block(*b).is_ok())
-                .ok_or_else(|| format!("`{value}`: BLOCK must be a positive multiple of 8"))
-        })
-        .transpose()?;
-    Ok((pattern.to_string(), bits, block))
-}
-
-fn run_import(args: ImportArgs) -> Result<(), String> {
+fn run_import(args: ImportArgs) -> Result<(), Failure> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("mlir") {
-        return Err(format!(
-            "{}: the output module must end in .mlir",
+        return Err(Failure::Usage(format!(
+            "-o {}: the output module must end in .mlir",
             args.output.display()
-        ));
+        )));
     }
+    flags::output_directory("-o", &args.output)?;
     let options = ditto_import::ImportOptions {
         tie_duplicate_head: !args.separate_lm_head,
     };
@@ -333,7 +350,7 @@ fn run_import(args: ImportArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn run_compile(args: CompileArgs) -> Result<(), String> {
+fn run_compile(args: CompileArgs) -> Result<(), Failure> {
     let emit = match args.emit {
         EmitKind::Mlir => Emit::Mlir,
         EmitKind::Llvm => Emit::Llvm,
@@ -349,6 +366,11 @@ fn run_compile(args: CompileArgs) -> Result<(), String> {
             Emit::Exe => stem,
         }
     });
+    // Files the flags name, before the pipeline runs.
+    flags::output_directory("-o", &output)?;
+    for rules in &args.rules {
+        flags::readable_file("--rules", rules)?;
+    }
     // An output that is the module or one of its files is refused by
     // ditto_codegen::compile, which reads the module's sidecar attributes.
     ditto_codegen::compile(&CompileOptions {
@@ -364,5 +386,5 @@ fn run_compile(args: CompileArgs) -> Result<(), String> {
         codebook_kernels: args.codebook_kernels.into(),
         runtime_lib: None,
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| Failure::Run(e.to_string()))
 }

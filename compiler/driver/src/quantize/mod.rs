@@ -251,12 +251,13 @@ pub fn quantize_module(options: &QuantizeOptions) -> Result<String, String> {
     ))
 }
 
-/// Refuses options that cannot work together, before any work.
 /// The most calibration tokens a run takes (16 Mi: about 60 hours of the
 /// 0.5B model's f32 forward on two cores; 30 k take 6.5 minutes).
 pub const MAX_CALIBRATION_TOKENS: usize = 1 << 24;
 
-fn check_options(options: &QuantizeOptions) -> Result<(), String> {
+/// Refuses options that cannot work together or are out of range, before
+/// any work ([`quantize_module`] does too); each error names the flag.
+pub fn check_options(options: &QuantizeOptions) -> Result<(), String> {
     ditto_quantize::check_bits(options.bits).map_err(|e| e.to_string())?;
     if let Some(block) = options
         .block
