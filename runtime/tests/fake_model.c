@@ -19,7 +19,8 @@ typedef struct { int32_t *allocated, *aligned; int64_t offset, sizes[1], strides
 
 void ditto_rt_sgemv(int64_t m, int64_t n, float alpha, int64_t a, int64_t rsa, int64_t csa,
                     int64_t x, int64_t incx, float beta, int64_t y, int64_t incy);
-int ditto_rt_main(int argc, char **argv, void *decode_fn, void *prefill_fn, void *lm_head_fn);
+int ditto_rt_main(int argc, char **argv, void *decode_fn, void *prefill_fn, void *lm_head_fn,
+                  const int64_t *model_shape);
 
 static float *cell(MemRefF32x4 *c, int64_t pos) { return c->aligned + pos * c->strides[1]; }
 
@@ -75,7 +76,12 @@ void _mlir_ciface_ditto_lm_head(MemRefU8x1 *w, MemRefF32x2 *hidden, MemRefF32x2 
     }
 }
 
+/* The shape this "code" is compiled for (n_layers, d_model, n_heads,
+ * n_kv_heads, head_dim, vocab, max_ctx): the link test's payload. */
+static const int64_t model_shape[7] = {2, 4, 1, 1, 2, 32, 128};
+
 int main(int argc, char **argv) {
     return ditto_rt_main(argc, argv, (void *)_mlir_ciface_ditto_decode,
-                         (void *)_mlir_ciface_ditto_prefill, (void *)_mlir_ciface_ditto_lm_head);
+                         (void *)_mlir_ciface_ditto_prefill, (void *)_mlir_ciface_ditto_lm_head,
+                         model_shape);
 }
