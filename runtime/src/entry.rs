@@ -66,9 +66,10 @@ pub fn main_with(
     entry: EntryPoints,
     console: &mut Console,
 ) -> c_int {
-    let args = match Args::try_parse_from(argv) {
+    let args = match Args::try_parse_from(&argv) {
         Ok(args) => args,
         Err(e) => {
+            let e = as_written(e, &argv);
             // --help and --version land here too, with exit code 0.
             let text = e.render().to_string();
             let sink = if e.use_stderr() {
@@ -84,6 +85,45 @@ pub fn main_with(
         Ok(()) => 0,
         Err(e) => fail(console, &e),
     }
+}
+
+/// clap names a flag in its errors by its long form (`'--max-new-tokens
+/// <N>'`); when the command line spelled it short (`-n -1`), the error names
+/// it so.
+fn as_written(mut e: clap::Error, argv: &[OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg).cloned() else {
+        return e;
+    };
+    let args: Vec<&str> = argv.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    let command = <Args as clap::CommandFactory>::command();
+    for arg in command.get_arguments() {
+        let (Some(short), Some(long)) = (arg.get_short(), arg.get_long()) else {
+            continue;
+        };
+        let long = format!("--{long}");
+        let Some(rest) = shown.strip_prefix(&long) else {
+            continue;
+        };
+        if !(rest.is_empty() || rest.starts_with(' ')) {
+            continue;
+        }
+        let short = format!("-{short}");
+        let wrote_short = args
+            .iter()
+            .any(|a| !a.starts_with("--") && a.starts_with(&short));
+        let wrote_long = args
+            .iter()
+            .any(|a| *a == long || a.starts_with(&format!("{long}=")));
+        if wrote_short && !wrote_long {
+            e.insert(
+                ContextKind::InvalidArg,
+                ContextValue::String(format!("{short}{rest}")),
+            );
+        }
+        break;
+    }
+    e
 }
 
 fn fail(console: &mut Console, e: &Error) -> c_int {

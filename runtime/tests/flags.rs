@@ -83,7 +83,8 @@ fn negative_numbers_are_values_of_their_flag() {
     let dir = tempfile::tempdir().unwrap();
     let p = &payload(dir.path());
     for (flag, shown) in [
-        ("-n", "'--max-new-tokens <N>'"),
+        // As written: clap alone names `-n` by its long form.
+        ("-n", "'-n <N>'"),
         ("--max-new-tokens", "'--max-new-tokens <N>'"),
         ("--top-k", "'--top-k <K>'"),
         ("--seed", "'--seed <SEED>'"),
@@ -129,14 +130,15 @@ fn numbers_out_of_range_name_the_flag_and_the_value() {
     for (args, needles) in [
         (
             vec!["-n", huge],
-            vec!["invalid value '99999999999999999999999' for '--max-new-tokens <N>'"],
+            vec!["invalid value '99999999999999999999999' for '-n <N>'"],
         ),
         (
             vec!["-n", "4294967296"],
             vec!["4294967296 is out of range: expected a whole number from 0 to 4294967295"],
         ),
+        (vec!["-n", "x"], vec!["invalid value 'x' for '-n <N>'"]),
         (
-            vec!["-n", "x"],
+            vec!["--max-new-tokens=x"],
             vec!["invalid value 'x' for '--max-new-tokens <N>'"],
         ),
         (
