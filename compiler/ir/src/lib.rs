@@ -513,8 +513,9 @@ mod tests {
         assert_eq!(
             error.diagnostics[0],
             format!(
-                "m.mlir:{}:20: error: brackets nested more than {} deep (`{{`, `[`, `(` and `<` together): \
-                 refused before parsing, which would overflow MLIR's recursive parser's stack",
+                "m.mlir:{}:20: error: nested more than {} levels deep (brackets `{{`, `[`, `(`, `<` \
+                 and the operators of an expression, together): refused before parsing, which would \
+                 overflow MLIR's recursive parser's stack",
                 nesting::MAX_DEPTH + 1,
                 nesting::MAX_DEPTH
             )
@@ -526,6 +527,14 @@ mod tests {
             "]".repeat(n)
         ));
         assert!(error.diagnostics[0].starts_with("m.mlir:1:"), "{error}");
+        // No bracket, but one recursion per operator: `- - … d0` aborted at
+        // 7,500, `d0 + d0 + …` at 52,000.
+        for expression in ["- ".repeat(n) + "d0", "d0".to_string() + &" + d0".repeat(n)] {
+            let error = parse_error(&format!(
+                "#m = affine_map<(d0) -> ({expression})>\nmodule attributes {{x.m = #m}} {{}}"
+            ));
+            assert_eq!(error.what, "m.mlir: nested too deeply to parse", "{error}");
+        }
     }
 
     #[test]
@@ -546,6 +555,12 @@ mod tests {
                 );
                 let module = parse_module(&context, &attribute, "m.mlir").unwrap();
                 assert!(module.as_operation().to_string().contains("[[[["));
+                // `affine_map<(` opens two levels, each `-` is one.
+                let minus = format!(
+                    "#m = affine_map<(d0) -> ({}d0)>\nmodule attributes {{x.m = #m}} {{}}",
+                    "- ".repeat(depth - 2)
+                );
+                parse_module(&context, &minus, "m.mlir").unwrap();
                 let error = parse_module(&context, &nested_regions(depth), "m.mlir").unwrap_err();
                 assert_eq!(error.what, "m.mlir: nested too deeply to parse");
             })
