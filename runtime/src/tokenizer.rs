@@ -45,7 +45,7 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Parses a Hugging Face `tokenizer.json`.
     pub fn from_json(json: &[u8]) -> Result<Tokenizer, Error> {
-        let inner = tokenizers::Tokenizer::from_bytes(json)
+        let inner = ditto_tokenizer_json::load(json)
             .map_err(|e| Error::BadTokenizer(format!("tokenizer section: {e}")))?;
         Ok(Tokenizer { inner })
     }

@@ -6,7 +6,6 @@ use std::{
     collections::HashMap,
     fs::File,
     path::{Path, PathBuf},
-    str::FromStr,
 };
 
 use ditto_contracts::model::attr;
@@ -558,10 +557,10 @@ impl Checkpoint {
     /// added tokens') must have a row in the embedding (`vocab_size`).
     fn tokenizer(&self) -> Result<Tokenizer, ImportError> {
         let path = self.dir.join("tokenizer.json");
-        let text = std::fs::read_to_string(&path)
+        let bytes = std::fs::read(&path)
             .map_err(|e| ImportError::file(&path, format!("cannot read: {e}")))?;
-        let tokenizer = Tokenizer::from_str(&text)
-            .map_err(|e| ImportError::file(&path, format!("not a tokenizer: {e}")))?;
+        let tokenizer =
+            ditto_tokenizer_json::load(&bytes).map_err(|e| ImportError::file(&path, e.0))?;
         let vocab = self.config.vocab;
         let outside = |what: &str, token: &str, id: u32| {
             ImportError::file(
@@ -575,7 +574,7 @@ impl Checkpoint {
         // The ids the file gives its added tokens (the library numbers them
         // itself: a file whose ids are not those would tokenize unlike the
         // model it came with).
-        let json: Value = serde_json::from_str(&text)
+        let json: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ImportError::file(&path, format!("invalid JSON: {e}")))?;
         let declared = json.get("added_tokens").and_then(Value::as_array);
         for token in declared.into_iter().flatten() {
