@@ -100,6 +100,23 @@ pub struct Args {
           value_parser = parse_calib_samples)]
     pub calib_samples: usize,
 
+    /// Speculative decoding: draft the continuation from the prompt and the
+    /// text written so far (and from --repo), and verify each draft with one
+    /// forward of the model; the output is that of generation without
+    /// drafts through the same forward (docs/speculation.md)
+    #[arg(long)]
+    pub speculate: bool,
+
+    /// Index the code files of this repository (.gitignore honoured) at
+    /// start-up and draft from them; implies --speculate
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// Draft tokens verified per forward at most, 1 to 64
+    #[arg(long, value_name = "K", default_value_t = 8, allow_negative_numbers = true,
+          value_parser = parse_draft_max)]
+    pub draft_max: usize,
+
     /// How the products with quantized weights (decode's matrix-vector and
     /// prefill's matrix products) treat their input
     #[arg(long, value_enum, default_value_t = Activations::Int8)]
@@ -134,6 +151,10 @@ pub const DEFAULT_MAX_NEW_TOKENS: usize = 128;
 /// largest machines, where each kernel call's hand-offs already cost more
 /// than they split (4,096 threads take seconds per token on any machine).
 pub const MAX_THREADS: u16 = 1024;
+
+fn parse_draft_max(s: &str) -> Result<usize, String> {
+    whole_number(s, 1, 64).map(|n| n as usize)
+}
 
 /// A whole number from `min` to `max`: clap's error names the flag and the
 /// value before this message.

@@ -99,6 +99,30 @@ impl<'m, 'w> Session<'m, 'w> {
     /// Feeds the prompt; returns the logits of every position [T, vocab],
     /// from prefill and the LM head on all rows.
     pub fn prefill_all_logits(&mut self, tokens: &[u32]) -> Result<Vec<f32>, Error> {
+        self.append(tokens)
+    }
+
+    /// Rolls the sequence back to `pos` positions: what was appended after
+    /// them is forgotten (the next append writes over their K/V; no step
+    /// reads a position at or past its own).
+    pub fn rollback(&mut self, pos: usize) -> Result<(), Error> {
+        if pos > self.pos {
+            return Err(Error::Usage(format!(
+                "cannot roll back to position {pos}: the sequence holds {}",
+                self.pos
+            )));
+        }
+        self.pos = pos;
+        Ok(())
+    }
+
+    /// The engine's one step: appends `tokens` [T] at the next positions
+    /// through `ditto_prefill` and returns the next-token logits after each
+    /// of them [T, vocab] (`ditto_lm_head` on every row). A row's logits
+    /// do not depend on how many rows were appended with it (tested), so
+    /// verifying k drafted tokens in one call gives each the logits one
+    /// append per token would.
+    pub fn append(&mut self, tokens: &[u32]) -> Result<Vec<f32>, Error> {
         let vocab = self.model.vocab();
         let mut logits = vec![0.0; tokens.len() * vocab];
         self.prefill_chunks(tokens, |model, start, hidden| {

@@ -42,6 +42,7 @@ pub mod npy;
 pub mod payload;
 pub mod pool;
 pub mod sampler;
+pub mod speculate;
 pub mod state;
 pub mod stop;
 pub mod tokenizer;

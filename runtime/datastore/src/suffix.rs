@@ -162,7 +162,9 @@ impl SuffixStore {
     /// one token after it, and the draft of its continuations.
     pub fn retrieve(&self, context: &[u32], query: &Query) -> Option<Retrieved> {
         let longest = query.max_match.min(context.len());
-        if longest < query.min_match.max(1) || context.contains(&SEPARATOR) {
+        if longest < query.min_match.max(1)
+            || context[context.len() - longest..].contains(&SEPARATOR)
+        {
             return None;
         }
         // Whether the last `len` tokens occur is monotone in `len`: binary search.

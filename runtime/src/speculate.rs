@@ -1,0 +1,189 @@
+//! Speculative decoding by retrieval (CodeSwift, REST): drafts come from
+//! the datastores (`ditto-datastore`: the repository's suffix array, the
+//! running context's n-grams), and the model verifies a whole draft with
+//! one append of its tokens.
+//!
+//! ```text
+//! token := sample(logits after the prompt)
+//! loop:
+//!     emit token                                 (stop at EOS, -n, a stop string)
+//!     draft := retrieve(context + token)         (at most --draft-max tokens)
+//!     rows  := append([token] + draft)           one ditto_prefill + ditto_lm_head, [1+d, vocab]
+//!     j := 0
+//!     loop: t := sample(rows[j])
+//!           if j < d and t == draft[j]: emit t; j += 1      (accepted)
+//!           else: token := t; break                         (the model's own next token)
+//!     roll back to the positions of the prompt, token and the j accepted drafts
+//! ```
+//!
+//! Every emitted token is sampled, in order, from the logits of the
+//! positions before it, with the sampler drawing once per token: the same
+//! tokens as one append per token. A row's logits do not depend on the rows
+//! appended with it (tested), so the output is bit for bit that of
+//! generation through appends ([`generate_by_appends`]), whatever is drafted.
+
+use std::time::Instant;
+
+use ditto_datastore::suffix::Query;
+use ditto_datastore::{ContextStore, SuffixStore};
+
+use crate::generate::{Flow, Session, Stats};
+use crate::sampler::Sampler;
+use crate::Error;
+
+/// Where drafts come from.
+pub struct Drafter {
+    /// The fixed corpora (the repository, a common code store), searched in order.
+    pub stores: Vec<SuffixStore>,
+    /// The prompt and what the model has written so far.
+    pub context: ContextStore,
+    pub query: Query,
+}
+
+impl Drafter {
+    pub fn new(stores: Vec<SuffixStore>, prompt: &[u32], max_draft: usize) -> Drafter {
+        let mut context = ContextStore::new();
+        context.extend(prompt);
+        Drafter {
+            stores,
+            context,
+            query: Query {
+                max_draft,
+                ..Query::default()
+            },
+        }
+    }
+
+    /// The draft after the current context: the longest match of all
+    /// stores (the running context first on ties, then the stores in order).
+    pub fn draft(&self, max: usize) -> Vec<u32> {
+        let query = Query {
+            max_draft: max.min(self.query.max_draft),
+            ..self.query
+        };
+        if query.max_draft == 0 {
+            return Vec::new();
+        }
+        let mut best = self.context.retrieve(&query);
+        for store in &self.stores {
+            if let Some(found) = store.retrieve(self.context.tokens(), &query) {
+                if best.as_ref().is_none_or(|b| found.matched > b.matched) {
+                    best = Some(found);
+                }
+            }
+        }
+        best.map(|b| b.draft.tokens).unwrap_or_default()
+    }
+}
+
+/// How a speculative generation went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpecGeneration {
+    /// Tokens handed to `emit`.
+    pub generated: usize,
+    pub stopped_at_eos: bool,
+    pub stopped_by_emit: bool,
+    /// Draft tokens proposed and accepted.
+    pub drafted: usize,
+    pub accepted: usize,
+    /// Appends (model forwards) after the prompt, and their time.
+    pub appends: Stats,
+}
+
+/// Generates as [`crate::generate::generate`] does, with at most
+/// `max_draft` retrieved tokens verified per append.
+pub fn generate_speculative(
+    session: &mut Session,
+    logits: &[f32],
+    sampler: &mut Sampler,
+    limits: (usize, &[u32]),
+    drafter: &mut Drafter,
+    mut emit: impl FnMut(u32) -> Result<Flow, Error>,
+) -> Result<SpecGeneration, Error> {
+    let (max_new, eos) = limits;
+    let vocab = logits.len();
+    let start = Instant::now();
+    let mut g = SpecGeneration {
+        generated: 0,
+        stopped_at_eos: false,
+        stopped_by_emit: false,
+        drafted: 0,
+        accepted: 0,
+        appends: Stats {
+            tokens: 0,
+            seconds: 0.0,
+        },
+    };
+    let mut appends = 0;
+    if max_new == 0 {
+        return Ok(g);
+    }
+    let mut token = sampler.sample(logits);
+    // Emits one token; false when the generation ends with it (or before it).
+    let mut take = |t: u32, g: &mut SpecGeneration| -> Result<bool, Error> {
+        if eos.contains(&t) {
+            g.stopped_at_eos = true;
+            return Ok(false);
+        }
+        let flow = emit(t)?;
+        g.generated += 1;
+        if flow == Flow::Stop {
+            g.stopped_by_emit = true;
+            return Ok(false);
+        }
+        Ok(g.generated < max_new)
+    };
+    loop {
+        if !take(token, &mut g)? {
+            break;
+        }
+        drafter.context.push(token);
+        // Room for the drafts: the tokens still to emit after `token`, the context.
+        let room = (max_new - g.generated - 1)
+            .min(session.cache().ctx().saturating_sub(session.pos() + 1));
+        let draft = drafter.draft(room);
+        g.drafted += draft.len();
+        let base = session.pos();
+        let mut rows_in = Vec::with_capacity(1 + draft.len());
+        rows_in.push(token);
+        rows_in.extend_from_slice(&draft);
+        let rows = session.append(&rows_in)?;
+        appends += 1;
+        let mut j = 0;
+        let mut ended = false;
+        loop {
+            let t = sampler.sample(&rows[j * vocab..(j + 1) * vocab]);
+            if j < draft.len() && t == draft[j] {
+                g.accepted += 1;
+                j += 1;
+                if !take(t, &mut g)? {
+                    ended = true;
+                    break;
+                }
+                drafter.context.push(t);
+            } else {
+                token = t;
+                break;
+            }
+        }
+        session.rollback(base + 1 + j)?;
+        if ended {
+            break;
+        }
+    }
+    g.appends = Stats::since(start, appends);
+    Ok(g)
+}
+
+/// Plain generation through the engine's append, one token per call: the
+/// reference whose output [`generate_speculative`] reproduces bit for bit.
+pub fn generate_by_appends(
+    session: &mut Session,
+    logits: &[f32],
+    sampler: &mut Sampler,
+    limits: (usize, &[u32]),
+    emit: impl FnMut(u32) -> Result<Flow, Error>,
+) -> Result<SpecGeneration, Error> {
+    let mut drafter = Drafter::new(Vec::new(), &[], 0);
+    generate_speculative(session, logits, sampler, limits, &mut drafter, emit)
+}

@@ -1,0 +1,252 @@
+//! The engine's append and rollback, and speculative generation against
+//! plain generation, on the fake model whose output is known by rule.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::fake_model::{self, FAULTS, WEIGHTS};
+use ditto_datastore::SuffixStore;
+use ditto_rt::generate::{generate, Flow, Session};
+use ditto_rt::model::Model;
+use ditto_rt::sampler::{Sampler, SamplerConfig};
+use ditto_rt::speculate::{generate_by_appends, generate_speculative, Drafter};
+
+const VOCAB: usize = 37;
+const CTX: usize = 96;
+
+fn sampler(temperature: f32, seed: u64) -> Sampler {
+    Sampler::new(SamplerConfig {
+        temperature,
+        top_k: 0,
+        top_p: 1.0,
+        seed,
+    })
+}
+
+#[test]
+fn rollback_then_append_gives_the_logits_of_never_appending() {
+    let config = fake_model::config(VOCAB, CTX);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
+    let prompt = [3, 9, 27, 4];
+    let mut straight = Session::new(&model, CTX, 512).unwrap();
+    straight.append(&prompt).unwrap();
+    let expected = straight.append(&[5, 6]).unwrap();
+
+    let mut session = Session::new(&model, CTX, 512).unwrap();
+    session.append(&prompt).unwrap();
+    session.append(&[30, 31, 32, 33]).unwrap();
+    session.rollback(prompt.len()).unwrap();
+    assert_eq!(session.pos(), prompt.len());
+    assert_eq!(session.append(&[5, 6]).unwrap(), expected);
+    // One row at a time: the same rows.
+    session.rollback(prompt.len()).unwrap();
+    let mut rows = session.append(&[5]).unwrap();
+    rows.extend(session.append(&[6]).unwrap());
+    assert_eq!(rows, expected);
+    assert!(session.rollback(session.pos() + 1).is_err());
+    assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
+}
+
+/// Tokens of a plain generation (`generate`, one ditto_decode per token),
+/// of one append per token, and of speculation with `stores`.
+fn three_ways(
+    prompt: &[u32],
+    max_new: usize,
+    eos: &[u32],
+    temperature: f32,
+    stores: Vec<SuffixStore>,
+) -> [(Vec<u32>, usize); 3] {
+    let config = fake_model::config(VOCAB, CTX);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
+    let mut out = [(); 3].map(|()| (Vec::new(), 0));
+
+    let mut session = Session::new(&model, CTX, 512).unwrap();
+    let logits = session.prefill(prompt).unwrap();
+    let g = generate(
+        &mut session,
+        logits,
+        &mut sampler(temperature, 7),
+        max_new,
+        eos,
+        |t| {
+            out[0].0.push(t);
+            Ok(Flow::Continue)
+        },
+    )
+    .unwrap();
+    out[0].1 = g.generated;
+
+    let mut session = Session::new(&model, CTX, 512).unwrap();
+    let logits = session.prefill(prompt).unwrap();
+    let g = generate_by_appends(
+        &mut session,
+        &logits,
+        &mut sampler(temperature, 7),
+        (max_new, eos),
+        |t| {
+            out[1].0.push(t);
+            Ok(Flow::Continue)
+        },
+    )
+    .unwrap();
+    out[1].1 = g.generated;
+
+    let mut session = Session::new(&model, CTX, 512).unwrap();
+    let logits = session.prefill(prompt).unwrap();
+    let mut drafter = Drafter::new(stores, prompt, 8);
+    let g = generate_speculative(
+        &mut session,
+        &logits,
+        &mut sampler(temperature, 7),
+        (max_new, eos),
+        &mut drafter,
+        |t| {
+            out[2].0.push(t);
+            Ok(Flow::Continue)
+        },
+    )
+    .unwrap();
+    out[2].1 = g.drafted - g.accepted; // rejected
+    assert!(g.accepted <= g.drafted);
+    assert_eq!(g.generated, out[2].0.len());
+    assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
+    out
+}
+
+/// Stores that know the `truth` after `prompt` in stretches, each going
+/// wrong after a few tokens: every other draft is partly rejected.
+fn misleading_stores(prompt: &[u32], truth: &[u32]) -> Vec<SuffixStore> {
+    let mut docs = Vec::new();
+    let mut context = prompt.to_vec();
+    for (i, &t) in truth.iter().enumerate() {
+        if i % 6 == 0 {
+            let mut doc = context[context.len().saturating_sub(3)..].to_vec();
+            doc.extend_from_slice(&truth[i..(i + 3).min(truth.len())]);
+            doc.extend_from_slice(&[(t + 1) % VOCAB as u32, 0, 0]);
+            docs.push(doc);
+        }
+        context.push(t);
+    }
+    vec![SuffixStore::build(&docs).unwrap()]
+}
+
+#[test]
+fn speculation_gives_the_tokens_of_plain_generation() {
+    let prompt = [3, 5, 7];
+    let truth = fake_model::greedy(&prompt, 40, VOCAB);
+    // A store that knows a long stretch of the true continuation.
+    let mut right = prompt.to_vec();
+    right.extend_from_slice(&truth[..20]);
+    let stores = vec![SuffixStore::build(&[right]).unwrap()];
+    let [plain, appends, speculative] = three_ways(&prompt, 40, &[], 0.0, stores);
+    assert_eq!(plain.0, truth);
+    assert_eq!(appends.0, truth);
+    assert_eq!(speculative.0, truth);
+    // Drafts that go wrong.
+    let stores = misleading_stores(&prompt, &truth);
+    let [_, _, speculative] = three_ways(&prompt, 40, &[], 0.0, stores);
+    assert_eq!(speculative.0, truth);
+    assert!(
+        speculative.1 >= 5,
+        "only {} draft tokens rejected",
+        speculative.1
+    );
+}
+
+#[test]
+fn speculation_samples_what_plain_generation_samples() {
+    let prompt = [1, 2, 3, 1, 2];
+    for temperature in [0.5, 1.0, 2.0] {
+        let [plain, appends, _] = three_ways(&prompt, 30, &[], temperature, Vec::new());
+        assert_eq!(appends.0, plain.0);
+        let stores = misleading_stores(&prompt, &plain.0);
+        let [_, _, speculative] = three_ways(&prompt, 30, &[], temperature, stores);
+        assert_eq!(speculative.0, plain.0, "temperature {temperature}");
+        assert!(
+            speculative.1 >= 3,
+            "only {} draft tokens rejected",
+            speculative.1
+        );
+    }
+}
+
+#[test]
+fn speculation_stops_where_plain_generation_stops() {
+    let prompt = [4, 8];
+    let truth = fake_model::greedy(&prompt, 30, VOCAB);
+    let mut known = prompt.to_vec();
+    known.extend_from_slice(&truth);
+    let stores = || vec![SuffixStore::build(std::slice::from_ref(&known)).unwrap()];
+    // At an end-of-text id inside an accepted draft.
+    let eos = truth[6];
+    let [plain, _, speculative] = three_ways(&prompt, 30, &[eos], 0.0, stores());
+    assert_eq!(speculative.0, plain.0);
+    assert!(!plain.0.contains(&eos));
+    // At -n in the middle of a draft, and with -n 1 and 0.
+    for max_new in [0, 1, 2, 5, 13] {
+        let [plain, _, speculative] = three_ways(&prompt, max_new, &[], 0.0, stores());
+        assert_eq!(plain.0.len(), max_new);
+        assert_eq!(speculative.0, plain.0, "-n {max_new}");
+    }
+}
+
+#[test]
+fn a_stop_from_emit_ends_speculation_at_that_token() {
+    let prompt = [3, 5, 7];
+    let truth = fake_model::greedy(&prompt, 20, VOCAB);
+    let mut known = prompt.to_vec();
+    known.extend_from_slice(&truth);
+    let config = fake_model::config(VOCAB, CTX);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
+    let mut session = Session::new(&model, CTX, 512).unwrap();
+    let logits = session.prefill(&prompt).unwrap();
+    let mut drafter = Drafter::new(vec![SuffixStore::build(&[known]).unwrap()], &prompt, 8);
+    let mut out = Vec::new();
+    let g = generate_speculative(
+        &mut session,
+        &logits,
+        &mut sampler(0.0, 0),
+        (20, &[]),
+        &mut drafter,
+        |t| {
+            out.push(t);
+            Ok(if out.len() == 4 {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        },
+    )
+    .unwrap();
+    assert_eq!(out, truth[..4]);
+    assert!(g.stopped_by_emit);
+}
+
+#[test]
+fn speculation_at_the_end_of_the_context_drafts_only_what_fits() {
+    let config = fake_model::config(VOCAB, 12);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
+    let prompt = [3, 5, 7];
+    let truth = fake_model::greedy(&prompt, 9, VOCAB);
+    let mut known = prompt.to_vec();
+    known.extend_from_slice(&fake_model::greedy(&prompt, 30, VOCAB));
+    let mut session = Session::new(&model, 12, 512).unwrap();
+    let logits = session.prefill(&prompt).unwrap();
+    let mut drafter = Drafter::new(vec![SuffixStore::build(&[known]).unwrap()], &prompt, 8);
+    let mut out = Vec::new();
+    generate_speculative(
+        &mut session,
+        &logits,
+        &mut sampler(0.0, 0),
+        (9, &[]),
+        &mut drafter,
+        |t| {
+            out.push(t);
+            Ok(Flow::Continue)
+        },
+    )
+    .unwrap();
+    assert_eq!(out, truth);
+    assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
+}
