@@ -90,7 +90,7 @@ fn deep_values_of_unknown_keys_are_skipped_without_recursion() {
 #[test]
 fn a_deep_tokenizer_is_a_bad_tokenizer() {
     // Normalizers nest (a Sequence of Sequences …): 100,000 of them hit
-    // serde_json's recursion limit inside the tokenizers crate.
+    // serde_json's recursion limit in the loader's syntax check (ditto-tokenizer-json).
     let mut tokenizer: serde_json::Value =
         serde_json::from_str(&common::tiny_tokenizer::byte_level()).unwrap();
     tokenizer["normalizer"] = "DEEP".into();
@@ -107,6 +107,6 @@ fn a_deep_tokenizer_is_a_bad_tokenizer() {
     };
     fails_with(
         &with_payload(b"\x7fELF image", &sections, model_json(259, 64)),
-        &["bad tokenizer: tokenizer section: recursion limit exceeded"],
+        &["bad tokenizer: tokenizer section: not a tokenizer: invalid JSON: recursion limit exceeded"],
     );
 }

@@ -33,8 +33,8 @@ impl std::error::Error for Refusal {}
 
 /// Loads a `tokenizer.json` from its bytes.
 pub fn load(json: &[u8]) -> Result<Tokenizer, Refusal> {
-    let value: Value =
-        serde_json::from_slice(json).map_err(|e| Refusal(format!("not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(json)
+        .map_err(|e| Refusal(format!("not a tokenizer: invalid JSON: {e}")))?;
     if !value.is_object() {
         return Err(Refusal("not a tokenizer: the JSON is not an object".into()));
     }
@@ -67,7 +67,7 @@ fn check_precompiled(normalizer: &Value, path: &str) -> Result<(), Refusal> {
         Some("Precompiled") => {
             if let Err(e) = serde_json::from_value::<Precompiled>(normalizer.clone()) {
                 return Err(Refusal(format!(
-                    "`{path}` is not a Precompiled normalizer: {e}"
+                    "not a tokenizer: `{path}` is not a Precompiled normalizer: {e}"
                 )));
             }
         }
@@ -106,8 +106,10 @@ mod tests {
     #[test]
     fn a_truncated_decoder_is_an_error() {
         // The crate's decoder deserializer panicked ("Helper") on this.
-        assert!(refusal(&format!("{{{MODEL}, \"decoder\": \"le")).starts_with("not JSON"));
-        assert!(refusal("{ \"decoder\": {\"type\": \"ByteLevel\",").starts_with("not JSON"));
+        assert!(refusal(&format!("{{{MODEL}, \"decoder\": \"le"))
+            .starts_with("not a tokenizer: invalid JSON"));
+        assert!(refusal("{ \"decoder\": {\"type\": \"ByteLevel\",")
+            .starts_with("not a tokenizer: invalid JSON"));
     }
 
     #[test]
