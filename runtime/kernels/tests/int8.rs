@@ -17,8 +17,9 @@
 //!   beta): within the same bound of the f64 product as the GEMV, exact on
 //!   data int8 represents, and every SIMD GEMM against the scalar twin
 //!   **bit for bit** (tiles of X and of Ŵ cut anywhere); its column blocks
-//!   (how ditto-rt splits it) against the whole product; [`Q8Row`] against
-//!   [`Q8Vector`].
+//!   (how ditto-rt splits it) against the whole product; each row of an
+//!   M-row product against the 1-row product of that row, bit for bit;
+//!   [`Q8Row`] against [`Q8Vector`].
 
 mod common;
 
@@ -661,7 +662,7 @@ fn simd_int8_gemm_matches_its_scalar_twin_bit_for_bit() {
                 if !isa.fits(&w) {
                     continue;
                 }
-                let m = rng.pick(&[1, 5, 8, 11, 17]);
+                let m = rng.pick(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 17]);
                 let x = rng.vec(m * k);
                 for (alpha, beta) in SCALES {
                     let c0 = start_y(&mut rng, m * n, beta);
@@ -753,6 +754,59 @@ fn int8_gemm_blocks_match_the_whole_product() {
                 };
             }
             assert_same(&blocks, &whole, &format!("{isa:?} b={bits}"));
+        }
+    }
+}
+
+/// A row's product does not depend on the rows multiplied with it: each
+/// row of an M-row GEMM equals the 1-row GEMM of that row bit for bit,
+/// whatever tile it falls in (speculative decoding verifies k drafted
+/// tokens in one product and relies on this: docs/speculation.md).
+#[test]
+fn int8_gemm_rows_do_not_depend_on_the_other_rows() {
+    let mut rng = Lcg(47);
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            let ((n, k), block) = ((45, 320), 64);
+            let q = Quantized::random(&mut rng, (n, k), bits, block);
+            let w = q.matrix();
+            if !isa.fits(&w) {
+                continue;
+            }
+            for m in 1..=14 {
+                let x = rng.vec(m * k);
+                let mut all = vec![0.0; m * n];
+                gemm_int8(
+                    isa,
+                    &w,
+                    GemmRows {
+                        m,
+                        x: &x,
+                        ldx: k,
+                        c: &mut all,
+                        ldc: n,
+                        alpha: 1.0,
+                        beta: 0.0,
+                    },
+                );
+                for (r, (x_r, all_r)) in x.chunks(k).zip(all.chunks(n)).enumerate() {
+                    let mut one = vec![0.0; n];
+                    gemm_int8(
+                        isa,
+                        &w,
+                        GemmRows {
+                            m: 1,
+                            x: x_r,
+                            ldx: k,
+                            c: &mut one,
+                            ldc: n,
+                            alpha: 1.0,
+                            beta: 0.0,
+                        },
+                    );
+                    assert_same(all_r, &one, &format!("{isa:?} b={bits} m={m} row {r}"));
+                }
+            }
         }
     }
 }

@@ -557,9 +557,56 @@ unsafe fn tile<const MR: usize>(
     acc
 }
 
+/// Rows `w0 .. w1` of Ŵ packed for [`tile`] (`pack`): their weights, the
+/// `s_c` of each lane's group, and K's group count.
+struct Panel<'a> {
+    packed: &'a [__m512i],
+    sc: &'a [f32],
+    groups: usize,
+    rows: (usize, usize),
+}
+
+/// Where the products go: C := beta·C + alpha·(X·Ŵᵀ).
+struct Out {
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+}
+
+/// Rows `r0 .. r0 + R` of X (`xq[r0 ..]`) against the panel, into C
+/// through the epilogue.
+///
+/// # Safety
+/// As [`gemm_with`]; `xq` has rows `r0 .. r0 + R`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn tile_into<const R: usize>(panel: &Panel, xq: &[Q8Row], r0: usize, out: &Out) {
+    let (w0, w1) = panel.rows;
+    let tile_rows: [&Q8Row; R] = std::array::from_fn(|r| &xq[r0 + r]);
+    let acc = tile::<R>(
+        panel.groups,
+        panel.packed.as_ptr(),
+        panel.sc.as_ptr(),
+        tile_rows,
+    );
+    let mut sums = [0.0f32; GEMM_COLS];
+    for (r, a) in acc.iter().enumerate() {
+        for (v, a) in a.iter().enumerate() {
+            _mm512_storeu_ps(sums.as_mut_ptr().add(16 * v), *a);
+        }
+        for (i, &s) in sums.iter().enumerate().take(w1 - w0) {
+            let y = out.c.add((r0 + r) * out.ldc + w0 + i);
+            *y = epilogue(s, *y, out.alpha, out.beta);
+        }
+    }
+}
+
 /// The GEMM: rows of Ŵ GEMM_COLS at a time, their tables converted and the
 /// rows packed (`pack`) once, then against every tile of GEMM_ROWS rows of
-/// X (the last tile repeating its last row, whose outputs are dropped).
+/// X, the last tile as many rows as are left (a tile's outputs do not
+/// depend on its height: each is its own chain of operations, so one row of
+/// X costs one row's `vpdpbusd`s and gets the same bits as in a full tile).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
 unsafe fn gemm_with<const B: usize>(
     m: &CbMatrix,
@@ -570,7 +617,6 @@ unsafe fn gemm_with<const B: usize>(
     alpha: f32,
     beta: f32,
 ) {
-    const MR: usize = GEMM_ROWS;
     let (k, block) = (m.k(), m.block());
     let codebooks = m.codebooks();
     let blocks = codebooks.len() >> B;
@@ -580,7 +626,6 @@ unsafe fn gemm_with<const B: usize>(
     let (mut tables, mut scales) = (Vec::<Table>::new(), Vec::<f32>::new());
     let mut packed = vec![_mm512_setzero_si512(); groups * 16 * NV];
     let mut sc = vec![0.0f32; groups * NV * 16];
-    let mut out = [[0.0f32; GEMM_COLS]; MR];
     for w0 in (c0..c1).step_by(GEMM_COLS) {
         let w1 = c1.min(w0 + GEMM_COLS);
         let jb0 = w0 * k / block;
@@ -600,20 +645,28 @@ unsafe fn gemm_with<const B: usize>(
             j += count;
         }
         pack::<B>(m, (&tables, &scales, jb0), (w0, w1), &mut packed, &mut sc);
-        for r0 in (0..rows).step_by(MR) {
-            let tile_rows: [&Q8Row; MR] = std::array::from_fn(|r| &xq[(r0 + r).min(rows - 1)]);
-            let acc = tile::<MR>(groups, packed.as_ptr(), sc.as_ptr(), tile_rows);
-            for (o, a) in out.iter_mut().zip(&acc) {
-                for (v, a) in a.iter().enumerate() {
-                    _mm512_storeu_ps(o.as_mut_ptr().add(16 * v), *a);
-                }
-            }
-            for (r, o) in out.iter().enumerate().take(MR.min(rows - r0)) {
-                for (i, &s) in o.iter().enumerate().take(w1 - w0) {
-                    let y = c.add((r0 + r) * ldc + w0 + i);
-                    *y = epilogue(s, *y, alpha, beta);
-                }
-            }
+        let panel = Panel {
+            packed: &packed,
+            sc: &sc,
+            groups,
+            rows: (w0, w1),
+        };
+        let out = Out {
+            c,
+            ldc,
+            alpha,
+            beta,
+        };
+        for r0 in (0..rows).step_by(GEMM_ROWS) {
+            let tile: unsafe fn(&Panel, &[Q8Row], usize, &Out) = match rows - r0 {
+                1 => tile_into::<1>,
+                2 => tile_into::<2>,
+                3 => tile_into::<3>,
+                4 => tile_into::<4>,
+                5 => tile_into::<5>,
+                _ => tile_into::<GEMM_ROWS>,
+            };
+            tile(&panel, xq, r0, &out);
         }
     }
 }
