@@ -25,9 +25,9 @@ mod common;
 
 use common::*;
 use ditto_kernels::codebook::{
-    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix, GemmRows,
-    Int8Codebooks, Int8GemmBlock, Int8Isa, Q8Row, Q8Vector, Scale, INT8_GEMM_COLS, INT8_GEMM_ROWS,
-    INT8_GROUP,
+    gemm_block_int8, gemm_int8, gemv_block_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix,
+    GemmRows, Int8Codebooks, Int8GemmBlock, Int8GemvBlock, Int8Isa, Q8Row, Q8Vector, Scale,
+    INT8_GEMM_COLS, INT8_GEMM_ROWS, INT8_GROUP,
 };
 use half::f16;
 
@@ -344,6 +344,62 @@ fn int8_gemv_with_converted_codebooks_matches_bit_for_bit() {
                     &want,
                     &format!("{isa:?} b={bits} [{n}, {k}] B={block}"),
                 );
+            }
+        }
+    }
+}
+
+/// The GEMV of several vectors at once ([`gemv_block_int8`]) gives each
+/// vector what the 1-vector GEMV gives it, bit for bit: every int8 kernel,
+/// b = 2..6, 1 to 11 vectors (every remainder of the kernels' 4 at a
+/// time), a block of columns off the start, with and without converted
+/// codebooks, all (alpha, beta).
+#[test]
+fn int8_gemv_of_many_vectors_matches_the_gemv_of_each_bit_for_bit() {
+    let mut rng = Lcg(31);
+    for isa in Int8Isa::available() {
+        for bits in WIDTHS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 6) {
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let w = q.matrix();
+                if !isa.fits(&w) {
+                    continue;
+                }
+                let converted = Int8Codebooks::new(&w);
+                let m = 1 + rng.below(11);
+                let xq: Vec<Q8Vector> = (0..m).map(|_| Q8Vector::new(&rng.vec(k))).collect();
+                let cols = (n / 4, n);
+                for (alpha, beta) in SCALES {
+                    let c0 = start_y(&mut rng, m * n, beta);
+                    let scale = Scale { alpha, beta };
+                    let mut want = c0.clone();
+                    for (xq, y) in xq.iter().zip(want.chunks_mut(n)) {
+                        gemv_rows_int8(isa, &w, None, xq, &mut y[cols.0..], cols.0, scale);
+                    }
+                    for conv in [None, Some(&converted)] {
+                        let mut got = c0.clone();
+                        // SAFETY: C [m, n] holds every row and these columns.
+                        unsafe {
+                            gemv_block_int8(
+                                isa,
+                                &w,
+                                conv,
+                                Int8GemvBlock {
+                                    xq: &xq,
+                                    cols,
+                                    c: got.as_mut_ptr(),
+                                    ldc: n,
+                                },
+                                scale,
+                            )
+                        };
+                        let what = format!(
+                            "{isa:?} b={bits} [{n}, {k}] B={block} m={m} converted={} {alpha} {beta}",
+                            conv.is_some()
+                        );
+                        assert_same(&got, &want, &what);
+                    }
+                }
             }
         }
     }

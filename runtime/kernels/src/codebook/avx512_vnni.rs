@@ -260,25 +260,28 @@ unsafe fn convert_all_with<const B: usize>(
     }
 }
 
-/// acc += s_x[g] · (the 16 lanes of Σ qc·xq) for the 64 indices at `p`.
+/// acc[v] += s_x[g] · (the 16 lanes of Σ qc·x̂_v) for the 64 indices at
+/// `p`, looked up once for the V vectors.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn step<const B: usize>(
+unsafe fn step<const B: usize, const V: usize>(
     p: *const u8,
     (spread, fields, table): (__m512i, __m512i, __m512i),
-    xq: &Q8Vector,
+    xq: &[&Q8Vector; V],
     g: usize,
-    acc: __m512,
-) -> __m512 {
+    acc: &mut [__m512; V],
+) {
     let w = lookup::<B>(p, (spread, fields, table));
-    let group = xq.groups().get_unchecked(g);
-    let s = _mm512_dpbusd_epi32(
-        _mm512_load_si512(group.bias.as_ptr() as *const _),
-        w,
-        _mm512_load_si512(group.q.as_ptr() as *const _),
-    );
-    let sx = _mm512_set1_ps(*xq.scales().get_unchecked(g));
-    _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sx, acc)
+    for (xq, acc) in xq.iter().zip(acc.iter_mut()) {
+        let group = xq.groups().get_unchecked(g);
+        let s = _mm512_dpbusd_epi32(
+            _mm512_load_si512(group.bias.as_ptr() as *const _),
+            w,
+            _mm512_load_si512(group.q.as_ptr() as *const _),
+        );
+        let sx = _mm512_set1_ps(*xq.scales().get_unchecked(g));
+        *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sx, *acc);
+    }
 }
 
 /// `step` on the `n` weights from `from` at the end of the index stream,
@@ -286,17 +289,16 @@ unsafe fn step<const B: usize>(
 #[cold]
 #[inline(never)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn tail_step<const B: usize>(
+unsafe fn tail_step<const B: usize, const V: usize>(
     stream: &[u8],
-    from: usize,
-    n: usize,
+    (from, n): (usize, usize),
     ctl: (__m512i, __m512i, __m512i),
-    xq: &Q8Vector,
+    xq: &[&Q8Vector; V],
     g: usize,
-    acc: __m512,
-) -> __m512 {
+    acc: &mut [__m512; V],
+) {
     let buf = tail_bytes::<64>(stream, from, n, B);
-    step::<B>(buf.as_ptr(), ctl, xq, g, acc)
+    step::<B, V>(buf.as_ptr(), ctl, xq, g, acc)
 }
 
 /// The 16 partial sums reduced by halving (as `reduce_halving::<16>`).
@@ -325,13 +327,16 @@ unsafe fn broadcast<const B: usize>(p: *const u8) -> __m512i {
     }
 }
 
+/// `ys[v][i] := beta·ys[v][i] + alpha·Ŵ[r0 + i, :]·x̂_v` for i < n and the
+/// V vectors: every group of weights is looked up once and multiplied with
+/// each vector by the operations of the 1-vector GEMV, in its order, so
+/// that each output is the 1-vector GEMV's, bit for bit.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn gemv_rows_with<const B: usize>(
+unsafe fn gemv_rows_with<const B: usize, const V: usize>(
     m: &CbMatrix,
     converted: Option<&Int8Codebooks>,
-    xq: &Q8Vector,
-    y: &mut [f32],
-    r0: usize,
+    (xq, ys): ([&Q8Vector; V], [*mut f32; V]),
+    (r0, n): (usize, usize),
     alpha: f32,
     beta: f32,
 ) {
@@ -342,10 +347,10 @@ unsafe fn gemv_rows_with<const B: usize>(
     let (stream, codebooks) = (m.indices(), m.codebooks());
     let blocks = m.codebooks().len() >> B;
     let mut t = Tables::empty();
-    for (i, out) in y.iter_mut().enumerate() {
+    for i in 0..n {
         let flat0 = (r0 + i) * k; // the row's first weight
         let byte0 = flat0 * B / 8; // and its first index byte
-        let mut row = _mm512_setzero_ps();
+        let mut row = [_mm512_setzero_ps(); V];
         let (mut c, mut j) = (0, flat0 / block); // segment start column, block
         while c < k {
             let (table, scale) = match converted {
@@ -370,33 +375,39 @@ unsafe fn gemv_rows_with<const B: usize>(
             let (g0, g1) = (c / GROUP, end.div_ceil(GROUP));
             let p = |g: usize| stream.as_ptr().add(byte0 + v * g);
             let in_place = |g: usize| byte0 + v * g + read <= stream.len();
-            let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            let (mut a0, mut a1) = ([_mm512_setzero_ps(); V], [_mm512_setzero_ps(); V]);
             let mut g = g0;
             while g + 2 <= g1 && in_place(g + 1) {
                 // 2 KiB ahead in the index stream (a prefetch past its end
                 // is harmless): ~10% on the down GEMV out of cache at b = 4,
                 // 5 in paired runs on the Zen 5 this was written on.
                 _mm_prefetch::<_MM_HINT_T0>(p(g).wrapping_add(2048) as *const i8);
-                a0 = step::<B>(p(g), ctl, xq, g, a0);
-                a1 = step::<B>(p(g + 1), ctl, xq, g + 1, a1);
+                step::<B, V>(p(g), ctl, &xq, g, &mut a0);
+                step::<B, V>(p(g + 1), ctl, &xq, g + 1, &mut a1);
                 g += 2;
             }
             // The rest one at a time, a0 always the next group's
             // accumulator (swapping them is harmless: only a0 + a1, which
             // commutes, is used).
             for g in g..g1 {
-                a0 = if in_place(g) {
-                    step::<B>(p(g), ctl, xq, g, a0)
+                if in_place(g) {
+                    step::<B, V>(p(g), ctl, &xq, g, &mut a0)
                 } else {
                     let n = (k - GROUP * g).min(GROUP);
-                    tail_step::<B>(stream, flat0 + GROUP * g, n, ctl, xq, g, a0)
+                    tail_step::<B, V>(stream, (flat0 + GROUP * g, n), ctl, &xq, g, &mut a0)
                 };
                 (a0, a1) = (a1, a0);
             }
-            row = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(scale), row);
+            let scale = _mm512_set1_ps(scale);
+            for ((row, a0), a1) in row.iter_mut().zip(&a0).zip(&a1) {
+                *row = _mm512_fmadd_ps(_mm512_add_ps(*a0, *a1), scale, *row);
+            }
             (c, j) = (end, j + 1);
         }
-        *out = epilogue(reduce(row), *out, alpha, beta);
+        for (row, y) in row.iter().zip(ys) {
+            let out = y.add(i);
+            *out = epilogue(reduce(*row), *out, alpha, beta);
+        }
     }
 }
 
@@ -769,12 +780,79 @@ pub(crate) unsafe fn gemv_rows(
     alpha: f32,
     beta: f32,
 ) {
+    let one = ([xq], [y.as_mut_ptr()]);
+    let rows = (r0, y.len());
     match m.bits() {
-        2 => gemv_rows_with::<2>(m, converted, xq, y, r0, alpha, beta),
-        3 => gemv_rows_with::<3>(m, converted, xq, y, r0, alpha, beta),
-        4 => gemv_rows_with::<4>(m, converted, xq, y, r0, alpha, beta),
-        5 => gemv_rows_with::<5>(m, converted, xq, y, r0, alpha, beta),
-        6 => gemv_rows_with::<6>(m, converted, xq, y, r0, alpha, beta),
+        2 => gemv_rows_with::<2, 1>(m, converted, one, rows, alpha, beta),
+        3 => gemv_rows_with::<3, 1>(m, converted, one, rows, alpha, beta),
+        4 => gemv_rows_with::<4, 1>(m, converted, one, rows, alpha, beta),
+        5 => gemv_rows_with::<5, 1>(m, converted, one, rows, alpha, beta),
+        6 => gemv_rows_with::<6, 1>(m, converted, one, rows, alpha, beta),
+        b => unreachable!("no int8 kernel for b = {b} (int8_fits)"),
+    }
+}
+
+/// Vectors multiplied per pass over the weights by [`gemv_many`].
+const MANY: usize = 4;
+
+/// `gemv_rows_with` for the vectors `xq` (output v at `ys[v]`, rows `r0 ..
+/// r0 + n`), MANY at a time.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
+unsafe fn gemv_many_with<const B: usize>(
+    m: &CbMatrix,
+    converted: Option<&Int8Codebooks>,
+    (xq, ys): (&[Q8Vector], &[*mut f32]),
+    rows: (usize, usize),
+    alpha: f32,
+    beta: f32,
+) {
+    for (xq, ys) in xq.chunks(MANY).zip(ys.chunks(MANY)) {
+        macro_rules! run {
+            ($v:literal) => {
+                gemv_rows_with::<B, $v>(
+                    m,
+                    converted,
+                    (
+                        std::array::from_fn(|v| &xq[v]),
+                        std::array::from_fn(|v| ys[v]),
+                    ),
+                    rows,
+                    alpha,
+                    beta,
+                )
+            };
+        }
+        match xq.len() {
+            1 => run!(1),
+            2 => run!(2),
+            3 => run!(3),
+            _ => run!(4),
+        }
+    }
+}
+
+/// The int8 GEMV of each vector of `xq` into `ys[v][0 .. n]` (rows `r0 ..
+/// r0 + n` of Ŵ), the weights looked up once per MANY vectors: each output
+/// the 1-vector GEMV's, bit for bit.
+///
+/// # Safety
+/// As [`gemv_rows`], for every vector; `ys[v]` points at n writable f32
+/// that no other thread writes; `ys.len() == xq.len()`.
+pub(crate) unsafe fn gemv_many(
+    m: &CbMatrix,
+    converted: Option<&Int8Codebooks>,
+    (xq, ys): (&[Q8Vector], &[*mut f32]),
+    rows: (usize, usize),
+    alpha: f32,
+    beta: f32,
+) {
+    let many = (xq, ys);
+    match m.bits() {
+        2 => gemv_many_with::<2>(m, converted, many, rows, alpha, beta),
+        3 => gemv_many_with::<3>(m, converted, many, rows, alpha, beta),
+        4 => gemv_many_with::<4>(m, converted, many, rows, alpha, beta),
+        5 => gemv_many_with::<5>(m, converted, many, rows, alpha, beta),
+        6 => gemv_many_with::<6>(m, converted, many, rows, alpha, beta),
         b => unreachable!("no int8 kernel for b = {b} (int8_fits)"),
     }
 }

@@ -506,6 +506,83 @@ pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f3
     gemv_rows_int8(isa, w, None, &Q8Vector::new(x), y, 0, Scale { alpha, beta })
 }
 
+/// A block of the int8 GEMV of several vectors in memory: the vectors
+/// (`xq`, one row of C each, C row r at `c + r·ldc`) and the rows `i` of Ŵ
+/// in `cols.0 .. cols.1` (columns of C).
+#[derive(Clone, Copy, Debug)]
+pub struct Int8GemvBlock<'x> {
+    pub xq: &'x [Q8Vector],
+    pub cols: (usize, usize),
+    pub c: *mut f32,
+    pub ldc: usize,
+}
+
+/// C[r, i] := beta·C[r, i] + alpha·Ŵ[i, :]·x̂_r for every vector r of
+/// `block.xq` and the rows `i` of Ŵ in `block.cols` ([`Int8GemvBlock`],
+/// [`Scale`]): the int8 GEMV of each vector, with `isa`, **each output
+/// bit for bit what [`gemv_rows_int8`] gives for its vector alone**,
+/// however many vectors come with it. The AVX-512 kernel looks each group
+/// of weights up once for 4 vectors; the others run the GEMV vector by
+/// vector. (A product of few rows that must not depend on its row count,
+/// as the verification of drafted tokens: docs/speculation.md.)
+///
+/// # Safety
+/// C holds those rows and columns; no other thread writes them. Panics
+/// unless `isa` runs here, every vector has K entries, the columns are rows
+/// of Ŵ, [`Int8Isa::fits`] holds and `converted` (if any) fits `w`.
+pub unsafe fn gemv_block_int8(
+    isa: Int8Isa,
+    w: &CbMatrix,
+    converted: Option<&Int8Codebooks>,
+    Int8GemvBlock { xq, cols, c, ldc }: Int8GemvBlock,
+    scale: Scale,
+) {
+    isa.check();
+    assert!(
+        xq.iter().all(|r| r.k() == w.k()) && cols.0 <= cols.1 && cols.1 <= w.n(),
+        "gemv_block_int8: vectors and columns {}..{} against Ŵ [{}, {}]",
+        cols.0,
+        cols.1,
+        w.n(),
+        w.k()
+    );
+    assert!(
+        isa.fits(w),
+        "gemv_block_int8: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"
+    );
+    if let Some(conv) = converted {
+        assert!(
+            conv.fits(w),
+            "gemv_block_int8: converted codebooks not of {w:?}"
+        );
+    }
+    let (c0, c1) = cols;
+    if xq.is_empty() || c0 == c1 {
+        return;
+    }
+    let ys: Vec<*mut f32> = (0..xq.len()).map(|r| c.add(r * ldc + c0)).collect();
+    match isa {
+        // SAFETY: `check` found the features; the vectors have K entries;
+        // `int8_fits`; `converted` fits w; C holds the block.
+        #[cfg(target_arch = "x86_64")]
+        Int8Isa::Avx512Vnni => avx512_vnni::gemv_many(
+            w,
+            converted,
+            (xq, &ys),
+            (c0, c1 - c0),
+            scale.alpha,
+            scale.beta,
+        ),
+        _ => {
+            for (xq, &y) in xq.iter().zip(&ys) {
+                // SAFETY: C row r holds columns c0..c1, written by no one else.
+                let y = std::slice::from_raw_parts_mut(y, c1 - c0);
+                gemv_rows_int8(isa, w, converted, xq, y, c0, scale);
+            }
+        }
+    }
+}
+
 /// A block of the int8-activation GEMM in memory: the rows of X̂ it takes
 /// (`xq`, one row of C each, C row r at `c + r·ldc`) and the rows `i` of Ŵ
 /// in `cols.0 .. cols.1` (columns of C).

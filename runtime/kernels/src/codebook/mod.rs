@@ -58,9 +58,9 @@ mod scalar;
 use std::sync::OnceLock;
 
 pub use int8::{
-    gemm_block_int8, gemm_int8, gemv_int8, gemv_rows_int8, int8_fits, Int8Codebooks, Int8GemmBlock,
-    Int8Isa, Q8Group, Q8Row, Q8Vector, GEMM_COLS as INT8_GEMM_COLS, GEMM_ROWS as INT8_GEMM_ROWS,
-    GROUP as INT8_GROUP,
+    gemm_block_int8, gemm_int8, gemv_block_int8, gemv_int8, gemv_rows_int8, int8_fits,
+    Int8Codebooks, Int8GemmBlock, Int8GemvBlock, Int8Isa, Q8Group, Q8Row, Q8Vector,
+    GEMM_COLS as INT8_GEMM_COLS, GEMM_ROWS as INT8_GEMM_ROWS, GROUP as INT8_GROUP,
 };
 pub use layout::{CbMatrix, FormatError, SUPPORTED_BITS};
 
