@@ -1,6 +1,8 @@
 //! Running the model over a sequence: the prompt through `ditto_prefill`
-//! (in chunks) and `ditto_lm_head` on its last row, then one `ditto_decode`
-//! per generated token until `-n` tokens or an end-of-text id.
+//! (in chunks) and `ditto_lm_head` on its last row, then one append of one
+//! token ([`Session::append`]: `ditto_prefill` and `ditto_lm_head` on one
+//! row) per generated token until `-n` tokens or an end-of-text id.
+//! `ditto_decode`, the compiled decode step, serves `--logits-via decode`.
 
 use std::time::Instant;
 
@@ -42,6 +44,11 @@ impl<'m, 'w> Session<'m, 'w> {
 
     pub fn pos(&self) -> usize {
         self.pos
+    }
+
+    /// Logits per row.
+    pub fn vocab(&self) -> usize {
+        self.model.vocab()
     }
 
     pub fn cache(&self) -> &KvCache {
@@ -118,10 +125,12 @@ impl<'m, 'w> Session<'m, 'w> {
 
     /// The engine's one step: appends `tokens` [T] at the next positions
     /// through `ditto_prefill` and returns the next-token logits after each
-    /// of them [T, vocab] (`ditto_lm_head` on every row). A row's logits
-    /// do not depend on how many rows were appended with it (tested), so
-    /// verifying k drafted tokens in one call gives each the logits one
-    /// append per token would.
+    /// of them [T, vocab] (`ditto_lm_head` on every row). Up to
+    /// [`crate::kernels::GEMV_ORDER_ROWS`] rows, a row's logits do not
+    /// depend on how many rows were appended with it (every product of so
+    /// few rows is the GEMV of each row; tested), so verifying k drafted
+    /// tokens in one call gives each the logits one append per token
+    /// would: what plain generation computes.
     pub fn append(&mut self, tokens: &[u32]) -> Result<Vec<f32>, Error> {
         let vocab = self.model.vocab();
         let mut logits = vec![0.0; tokens.len() * vocab];
@@ -197,12 +206,16 @@ pub struct Generation {
     pub stopped_at_eos: bool,
     /// `emit` answered [`Flow::Stop`].
     pub stopped_by_emit: bool,
-    /// The `ditto_decode` calls: one per generated token but the last.
+    /// The decode steps (appends of one token): one per generated token but
+    /// the last.
     pub decode: Stats,
 }
 
 /// Samples a token from `logits` (the prompt's last row), hands it to
-/// `emit`, decodes it for the next logits, and so on: at most `max_new`
+/// `emit`, appends it for the next logits ([`Session::append`], the
+/// engine's one step, whose rows do not depend on how many are appended
+/// together: the speculative generation's output is this one's), and so
+/// on: at most `max_new`
 /// tokens, stopping before any id in `eos` or after `emit` says [`Flow::Stop`].
 pub fn generate(
     session: &mut Session,
@@ -232,7 +245,7 @@ pub fn generate(
         if generated == max_new {
             break; // the last token needs no decode step
         }
-        session.decode(token, &mut logits)?;
+        logits = session.append(&[token])?;
         decoded += 1;
     }
     Ok(Generation {

@@ -142,10 +142,21 @@ pub unsafe fn sgemv(pool: &Pool, product: &Gemv) {
     }
 }
 
+/// Products of at most this many rows, f32 ([`sgemm`]) or on codebooks
+/// (`codebook::cb_gemm`), are computed as the GEMV of each row, the
+/// decode step's kernel: a row's product is then the same whether it is
+/// computed alone or with up to this many others, so that appending k
+/// tokens gives each the logits of k appends of one (the verification of
+/// drafted tokens, docs/speculation.md), and a 1-row product costs the
+/// decode step's.
+pub const GEMV_ORDER_ROWS: usize = 16;
+
 /// Computes `product` ([`Gemm`]), split over `pool`.
 ///
-/// Slices cut the rows of C (and A) when m >= n, else its columns (and B's):
-/// a prefill's `hidden[T, d] x W^T` has few rows and many columns.
+/// At most [`GEMV_ORDER_ROWS`] rows: as one [`sgemv`] per row. More: BLIS,
+/// the slices cutting the rows of C (and A) when m >= n, else its columns
+/// (and B's): a prefill's `hidden[T, d] x W^T` has few rows and many
+/// columns.
 ///
 /// # Safety
 /// The pointers must address arrays of those shapes and strides; C must not
@@ -177,6 +188,34 @@ pub unsafe fn sgemm(pool: &Pool, product: &Gemm) {
             },
     } = *product;
     if m == 0 || n == 0 {
+        return;
+    }
+    if m <= GEMV_ORDER_ROWS {
+        // Row r of C is the GEMV Bᵀ·A[r, :]: what a product of that row
+        // alone gives, bit for bit, however many rows come with it.
+        for r in 0..m {
+            let row = Gemv {
+                m: n,
+                n: k,
+                alpha,
+                a: Strided2 {
+                    at: b,
+                    row_stride: csb,
+                    col_stride: rsb,
+                },
+                x: Strided1 {
+                    at: a.wrapping_offset(r as isize * rsa),
+                    stride: csa,
+                },
+                beta,
+                y: Strided1 {
+                    at: c.wrapping_offset(r as isize * rsc),
+                    stride: csc,
+                },
+            };
+            // SAFETY: row r of A and of C and all of B, per the caller.
+            unsafe { sgemv(pool, &row) };
+        }
         return;
     }
     let (a, b, c) = (a as usize, b as usize, c as usize);

@@ -20,6 +20,7 @@ use ditto_rt::codebook::{
     gemm_int8, gemm_int8_isa, gemv_int8_isa, Int8Isa, Isa,
 };
 use ditto_rt::entry::main_with;
+use ditto_rt::kernels::GEMV_ORDER_ROWS;
 use ditto_rt::model::MemRefDescriptor;
 use ditto_rt::pool::Pool;
 use ditto_rt::state::{configure, settings, Settings};
@@ -226,9 +227,45 @@ fn activations_flag_switches_the_codebook_gemv() {
             );
         }
 
-        // cb_gemm and its C adapter: the int8 GEMM where it applies (split
-        // over the pool, the kernels' own product), the f32 GEMM otherwise.
+        // cb_gemm of at most GEMV_ORDER_ROWS rows: cb_gemv of each row,
+        // under either setting, bit for bit.
         let m = 5;
+        assert!(m <= GEMV_ORDER_ROWS);
+        let xs = rng.vec(m * k);
+        for on in [true, false] {
+            configure(Settings {
+                int8_activations: on,
+            });
+            let mut want = vec![0.0; m * n];
+            for (x, y) in xs.chunks(k).zip(want.chunks_mut(n)) {
+                cb_gemv(&pool, &w, x, y, 1.0, 0.0);
+            }
+            let mut c = vec![f32::NAN; m * n];
+            cb_gemm(
+                &pool,
+                &w,
+                GemmRows {
+                    m,
+                    x: &xs,
+                    ldx: k,
+                    c: &mut c,
+                    ldc: n,
+                    alpha: 1.0,
+                    beta: 0.0,
+                },
+            );
+            assert_same(&c, &want, &format!("cb_gemm of {m} rows {what} int8={on}"));
+            let via_abi = abi_gemm(&q, m, &xs);
+            assert_same(
+                &via_abi,
+                &want,
+                &format!("abi gemm of {m} rows {what} int8={on}"),
+            );
+        }
+
+        // More rows: the int8 GEMM where it applies (split over the pool,
+        // the kernels' own product), the f32 GEMM otherwise.
+        let m = GEMV_ORDER_ROWS + 3;
         let xs = rng.vec(m * k);
         let mut exact = vec![0.0; m * n];
         cb_gemm_with(

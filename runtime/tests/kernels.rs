@@ -243,6 +243,55 @@ fn sgemm_matches_a_naive_loop() {
     }
 }
 
+/// Products of at most `GEMV_ORDER_ROWS` rows do not depend on their row
+/// count: each row of C equals the 1-row product of that row of A, bit for
+/// bit (the verification of drafted tokens relies on it), for B row- or
+/// column-major (x·Wᵀ with W row-major), 1 and 3 threads.
+#[test]
+fn sgemm_rows_do_not_depend_on_the_other_rows() {
+    let mut rng = Lcg(3);
+    let pools = [Pool::new(1).unwrap(), Pool::new(3).unwrap()];
+    let (n, k) = (300, 96);
+    for pool in &pools {
+        for lb in [Layout::RowMajor, Layout::ColMajor] {
+            let (rsb, csb, len_b) = lb.strides(k, n);
+            let b = rng.vec(len_b);
+            let product = |m: usize, a: &[f32]| {
+                let mut c = vec![0.0f32; m * n];
+                // SAFETY: A [m, k], B [k, n] and C [m, n] as described.
+                unsafe {
+                    kernels::sgemm(
+                        pool,
+                        &Gemm {
+                            m,
+                            n,
+                            k,
+                            alpha: 1.0,
+                            a: strided(a.as_ptr(), (k as isize, 1)),
+                            b: strided(b.as_ptr(), (rsb, csb)),
+                            beta: 0.0,
+                            c: strided(c.as_mut_ptr(), (n as isize, 1)),
+                        },
+                    )
+                };
+                c
+            };
+            for m in 1..=kernels::GEMV_ORDER_ROWS {
+                let a = rng.vec(m * k);
+                let all = product(m, &a);
+                for (r, (a_r, c_r)) in a.chunks(k).zip(all.chunks(n)).enumerate() {
+                    let one = product(1, a_r);
+                    let same = c_r
+                        .iter()
+                        .zip(&one)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{lb:?} m={m} row {r} threads={}", pool.threads());
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn exported_symbols_take_addresses_and_element_strides() {
     let mut rng = Lcg(3);

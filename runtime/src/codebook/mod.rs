@@ -53,10 +53,11 @@ pub use ditto_kernels::codebook::{
 };
 
 use ditto_kernels::codebook::{
-    check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemm_block_int8, gemv_rows,
-    gemv_rows_int8, GemmBlock, Int8GemmBlock, Scale,
+    check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemm_block_int8,
+    gemv_block_int8, gemv_rows, gemv_rows_int8, GemmBlock, Int8GemmBlock, Int8GemvBlock, Scale,
 };
 
+use crate::kernels::GEMV_ORDER_ROWS;
 use crate::pool::Pool;
 
 /// Below this many multiply-adds a product runs whole on the calling thread
@@ -221,11 +222,100 @@ pub fn cb_gemv_with(
 /// C := beta·C + alpha·X·Ŵᵀ ([`GemmRows`]: X [m, K], C [m, N]); `beta = 0`
 /// overwrites C. With int8 activations where they apply
 /// ([`gemm_int8_isa`]), else exact f32.
+///
+/// Products of at most [`GEMV_ORDER_ROWS`] rows are [`cb_gemv`]'s product
+/// of each row, bit for bit (with the int8 kernels through
+/// [`cb_gemv_many_int8_with`], which looks the weights up once per 4 rows),
+/// so that a row's product does not depend on the rows that come with it.
 pub fn cb_gemm(pool: &Pool, w: &CbMatrix, rows: GemmRows) {
+    if rows.m <= GEMV_ORDER_ROWS {
+        return match gemv_int8_isa(w) {
+            Some(isa) => cb_gemv_many_int8_with(isa, pool, w, rows),
+            None => cb_gemv_each_row(pool, w, rows),
+        };
+    }
     match gemm_int8_isa(w) {
         Some(isa) => cb_gemm_int8_with(isa, pool, w, rows),
         None => cb_gemm_with(Isa::detected(), pool, w, rows),
     }
+}
+
+/// [`cb_gemm`] as [`cb_gemv`]'s f32 product of each row.
+fn cb_gemv_each_row(pool: &Pool, w: &CbMatrix, rows: GemmRows) {
+    let GemmRows {
+        m,
+        x,
+        ldx,
+        c,
+        ldc,
+        alpha,
+        beta,
+    } = rows;
+    check_gemm(Isa::SCALAR, m, w, x, ldx, c, ldc);
+    let (n, k) = (w.n(), w.k());
+    for r in 0..m {
+        let (x, y) = (&x[r * ldx..r * ldx + k], &mut c[r * ldc..r * ldc + n]);
+        cb_gemv_with(Isa::detected(), pool, w, x, y, alpha, beta);
+    }
+}
+
+/// C := beta·C + alpha·X̂·Ŵᵀ as the int8 GEMV of each row of X ([`Q8Vector`],
+/// quantized on the calling thread; `gemv_block_int8`, weights looked up
+/// once per 4 rows), the rows of Ŵ split over the pool: row r of C is, bit
+/// for bit, what [`cb_gemv_int8_with`] gives for row r of X. Panics unless
+/// `isa` runs here and [`Int8Isa::fits`]`(w)`.
+pub fn cb_gemv_many_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows) {
+    let GemmRows {
+        m,
+        x,
+        ldx,
+        c,
+        ldc,
+        alpha,
+        beta,
+    } = rows;
+    thread_local! {
+        /// The calling thread's quantized rows of X, their storage kept between calls.
+        static XQ: RefCell<Vec<Q8Vector>> = RefCell::default();
+    }
+    check_gemm(Isa::SCALAR, m, w, x, ldx, c, ldc);
+    isa.check();
+    let (n, k) = (w.n(), w.k());
+    if m == 0 {
+        return;
+    }
+    let converted = converted(isa, w);
+    let c_at = c.as_mut_ptr() as usize;
+    let product = |xq: &mut Vec<Q8Vector>| {
+        xq.resize_with(m, Q8Vector::default);
+        for (r, v) in xq.iter_mut().enumerate() {
+            v.set_with(isa, &x[r * ldx..r * ldx + k]);
+        }
+        let xq: &[Q8Vector] = xq;
+        let cols = |c0: usize, c1: usize| {
+            // SAFETY: C holds the rows checked above; each call writes its
+            // own columns of C; `gemv_block_int8` checks the rest.
+            unsafe {
+                let block = Int8GemvBlock {
+                    xq,
+                    cols: (c0, c1),
+                    c: c_at as *mut f32,
+                    ldc,
+                };
+                gemv_block_int8(isa, w, converted.as_deref(), block, Scale { alpha, beta })
+            }
+        };
+        if m.saturating_mul(n).saturating_mul(k) < MIN_PARALLEL_WORK {
+            cols(0, n)
+        } else {
+            pool.for_each_slice(n, cols)
+        }
+    };
+    XQ.with(|xq| match xq.try_borrow_mut() {
+        Ok(mut xq) => product(&mut xq),
+        // Taken only by a product nested in another on this thread.
+        Err(_) => product(&mut Vec::new()),
+    })
 }
 
 /// C := beta·C + alpha·X̂·Ŵᵀ, X̂ = X quantized to int8 row by row (each
