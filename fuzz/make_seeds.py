@@ -35,6 +35,10 @@ payload         from an executable dittoc compiled from the small qwen2 (hidden
                 section and index entry within those bytes), and its manifest
                 with empty sections
 
+datastore       datastore files dittoc builds from small sources with the
+                payload's shrunk tokenizer: two files, one file, an empty
+                file (a document of no tokens)
+
 The outputs are a pure function of the generator and of dittoc's output: two
 runs give the same files. Needs the .venv of .ci/setup; the payload seeds
 need a built dittoc (skipped with a warning otherwise).
@@ -388,6 +392,27 @@ def payload_seeds(out: Path, tmp: Path, checkpoint: Path, dittoc: Path) -> None:
     write(out / "payload" / "seed-empty-sections", trailer(empty))
 
 
+def datastore_seeds(out: Path, tmp: Path, checkpoint: Path, dittoc: Path) -> None:
+    if not dittoc.exists():
+        print(f"make_seeds: WARNING: no {dittoc}: no datastore seeds (cargo build --release first)",
+              file=sys.stderr)
+        return
+    sources = {
+        "two-files": {"a.py": "def add(a, b):\n    return a + b\n", "b.rs": "fn add(a: u32) -> u32 { a + 1 }\n"},
+        "one-file": {"a.py": "class Point:\n    def __init__(self):\n        self.x = 0\n"},
+        "empty-file": {"a.py": ""},
+    }
+    for name, files in sources.items():
+        src = tmp / f"datastore-{name}"
+        src.mkdir()
+        for file, text in files.items():
+            (src / file).write_text(text)
+        ds = tmp / f"{name}.ds"
+        subprocess.run([str(dittoc), "datastore", "build", str(src), "-o", str(ds),
+                        "--tokenizer", str(checkpoint / "tokenizer.json")], check=True)
+        write(out / "datastore" / f"seed-{name}", ds.read_bytes())
+
+
 def trailer(manifest: dict) -> bytes:
     """Manifest::trailer: the JSON (serde_json's compact form), its length, MAGIC."""
     text = json.dumps(manifest, separators=(",", ":")).encode()
@@ -405,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = hf_seeds(args.out, tmp)
         rules_seeds(args.out)
         payload_seeds(args.out, tmp, checkpoint, args.dittoc)
+        datastore_seeds(args.out, tmp, checkpoint, args.dittoc)
     return 0
 
 

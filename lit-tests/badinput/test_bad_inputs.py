@@ -12,8 +12,9 @@ each run through the tool that reads it, each asserting
 The inputs are made from the tiny test models (examples/tiny/gen_tiny.py) by
 the generators below, one family per class of issue 16: GGUF files, Hugging
 Face checkpoints (config.json, safetensors, shard index, tokenizer),
-model.mlir modules, rule files, the compiled executable's payload, and the
-command lines of dittoc and of the executable.
+model.mlir modules, rule files, the compiled executable's payload, datastore
+files (at run time and when baked in), and the command lines of dittoc and of
+the executable.
 
 Run with `python -m pytest -q lit-tests/badinput` after `cargo build --release
 --workspace` (it uses target/release). About a minute.
@@ -31,6 +32,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -60,6 +62,7 @@ class Models:
     mixed: Path       # a qwen2 GGUF with quantized tensors
     module: Path      # the HF checkpoint imported: model.mlir (+ sidecars)
     exe: Path         # the module compiled
+    datastore: Path   # a datastore built with the module's tokenizer
 
 
 def run_gen(args: list[str]) -> None:
@@ -83,7 +86,14 @@ def models() -> Models:
     exe = root / "m" / "model"
     subprocess.run([str(DITTOC), str(module), "-O3", "-o", str(exe)], check=True,
                    capture_output=True)
-    yield Models(root, hf, gguf_path, mixed, module, exe)
+    sources = root / "sources"
+    sources.mkdir()
+    (sources / "a.py").write_text("def add(a, b):\n    return a + b\n\nclass Point:\n    pass\n")
+    (sources / "b.rs").write_text("fn add(a: u32, b: u32) -> u32 { a + b }\n")
+    datastore = root / "m" / "code.ds"
+    subprocess.run([str(DITTOC), "datastore", "build", str(sources), "-o", str(datastore),
+                    "--tokenizer", str(module)], check=True, capture_output=True)
+    yield Models(root, hf, gguf_path, mixed, module, exe, datastore)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -639,6 +649,103 @@ def exe_cases() -> list[Case]:
     return cases
 
 
+# --------------------------------------------------------------------------
+# Datastore files (ditto_datastore::file), given to the executable
+# (--datastore) and to dittoc to bake in.
+# --------------------------------------------------------------------------
+
+DS_HEADER = 128
+# Header fields: (offset, struct format).
+DS_FIELDS = {"magic": (0, "<8s"), "version": (8, "<I"), "header_bytes": (12, "<I"),
+             "fingerprint": (16, "<32s"), "files": (48, "<Q"), "source_bytes": (56, "<Q"),
+             "entries": (64, "<Q"), "tokens_offset": (72, "<Q"), "suffixes_offset": (80, "<Q"),
+             "file_bytes": (88, "<Q"), "body_crc32": (96, "<I"), "header_crc32": (100, "<I"),
+             "reserved": (104, "<24s")}
+
+
+def ds_seal(data: bytes) -> bytes:
+    """The file with both checksums made right again after an edit."""
+    data = bytearray(data)
+    struct.pack_into("<I", data, 96, zlib.crc32(bytes(data[DS_HEADER:])))
+    struct.pack_into("<I", data, 100, 0)
+    struct.pack_into("<I", data, 100, zlib.crc32(bytes(data[:DS_HEADER])))
+    return bytes(data)
+
+
+def ds_set(name: str, value, seal: bool = True) -> Callable[[bytes], bytes]:
+    at, fmt = DS_FIELDS[name]
+
+    def mutate(data: bytes) -> bytes:
+        data = bytearray(data)
+        struct.pack_into(fmt, data, at, value)
+        return ds_seal(bytes(data)) if seal else bytes(data)
+    return mutate
+
+
+def ds_word(index: int, value: int) -> Callable[[bytes], bytes]:
+    """Word `index` of the body (tokens, then suffixes) set to `value`, sealed."""
+    def mutate(data: bytes) -> bytes:
+        data = bytearray(data)
+        struct.pack_into("<I", data, DS_HEADER + 4 * index, value)
+        return ds_seal(bytes(data))
+    return mutate
+
+
+def ds_case(name: str, mutate: Callable[[bytes], bytes], names: list[str]) -> list[Case]:
+    """The mutated file given to the executable and to dittoc."""
+    def at_run_time(models: Models, d: Path) -> list[str]:
+        (d / "code.ds").write_bytes(mutate(models.datastore.read_bytes()))
+        return [str(models.exe), "--tokens", "1,2,3", "--ids", "--datastore", "code.ds"]
+
+    def baked(models: Models, d: Path) -> list[str]:
+        (d / "code.ds").write_bytes(mutate(models.datastore.read_bytes()))
+        for f in models.module.parent.iterdir():
+            if f.name.startswith("model."):
+                shutil.copy(f, d / f.name)
+        return [str(DITTOC), "model.mlir", "--datastore", "code.ds", "-o", "out/model"]
+    names = [*names, "code.ds"]
+    return [Case(f"datastore-run-{name}", at_run_time, names),
+            Case(f"datastore-bake-{name}", baked, names)]
+
+
+def datastore_cases() -> list[Case]:
+    cases = []
+    for cut in (0, 4, 7, 8, 64, 127, 128, 129, 200, -4, -1):
+        cases += ds_case(f"cut-{cut}", lambda d, cut=cut: d[:cut], ["truncated"])
+    cases += ds_case("garbage", lambda d: b"GGUF" + bytes(300), ["not a datastore"])
+    cases += ds_case("text", lambda d: b"def add(a, b):\n" * 20, ["not a datastore"])
+    cases += ds_case("trailing", lambda d: ds_seal(d + b"\0\0\0\0"), ["file_bytes"])
+    # A byte flipped in every header field and in the body: a checksum says so.
+    for name, (at, _) in DS_FIELDS.items():
+        cases += ds_case(f"flip-{name}", lambda d, at=at: d[:at] + bytes([d[at] ^ 0x10]) + d[at + 1:],
+                         ["checksum|not a datastore|version"])
+    cases += ds_case("flip-body", lambda d: d[:140] + bytes([d[140] ^ 1]) + d[141:], ["checksum"])
+    # Sealed lies: checksums right, a field wrong.
+    for name, value in (("version", 2), ("version", 0), ("header_bytes", 64),
+                        ("entries", 2**64 - 1), ("entries", 2**31), ("entries", 0),
+                        ("tokens_offset", 0), ("tokens_offset", 2**63),
+                        ("suffixes_offset", 2**64 - 1), ("file_bytes", 2**62),
+                        ("files", 2**40), ("files", 0), ("reserved", b"\1" * 24)):
+        cases += ds_case(f"sealed-{name}-{value if isinstance(value, int) else 'x'}",
+                         ds_set(name, value), [name, "version", "truncated"])
+    cases += ds_case("fingerprint", ds_set("fingerprint", b"\x42" * 32), ["another tokenizer"])
+    # The body: a token beyond the vocabulary, a separator lost, suffixes out
+    # of range, repeated, swapped.
+    entries = lambda d: struct.unpack_from("<Q", d, 64)[0]
+    cases += ds_case("token-beyond-vocab", lambda d: ds_word(0, 400)(d), ["vocabulary"])
+    cases += ds_case("token-huge", lambda d: ds_word(1, 2**32 - 2)(d), ["vocabulary"])
+    cases += ds_case("separator-lost", lambda d: ds_word(entries(d) - 1, 5)(d), ["files|terminated"])
+    cases += ds_case("suffix-past-end", lambda d: ds_word(entries(d), entries(d))(d), ["past the end"])
+    cases += ds_case("suffix-twice", lambda d: ds_word(entries(d) + 1, struct.unpack_from(
+        "<I", d, DS_HEADER + 4 * entries(d))[0])(d), ["twice"])
+
+    def swapped(d: bytes) -> bytes:
+        at = DS_HEADER + 4 * entries(d)
+        return ds_seal(d[:at] + d[at + 4:at + 8] + d[at:at + 4] + d[at + 8:])
+    cases += ds_case("suffixes-swapped", swapped, ["not sorted"])
+    return cases
+
+
 def dittoc_flag_case(name: str, args: list[str], names: list[str]) -> Case:
     def make(models: Models, d: Path) -> list[str]:
         for f in models.module.parent.iterdir():
@@ -679,7 +786,8 @@ def dittoc_cases() -> list[Case]:
     return cases
 
 
-ALL = gguf_cases() + hf_cases() + module_cases() + rules_cases() + exe_cases() + dittoc_cases()
+ALL = (gguf_cases() + hf_cases() + module_cases() + rules_cases() + exe_cases() + dittoc_cases()
+       + datastore_cases())
 
 
 def test_the_matrix_is_several_hundred_cases() -> None:

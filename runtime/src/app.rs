@@ -70,11 +70,13 @@ pub fn run(
     });
     let ctx = context_length(args.ctx, config.max_ctx, prompt.len() + max_new)?;
 
+    let stores = crate::datastores::open(args, &payload, |line| report(console, line))?;
     let model = load_model(args, &payload, entry)?;
     let plan = Plan {
         prompt,
         ctx,
         max_new,
+        stores,
     };
     let eos = &tokenizer_config.eos_token_ids;
     // On a pool thread, the kernels split their work without hand-off waits.
@@ -92,6 +94,9 @@ fn refuse_overwrites(args: &Args, payload_path: &Path) -> Result<(), Error> {
     }
     if let Some(file) = &args.tokens_file {
         inputs.push((file, "the token file (--tokens-file)"));
+    }
+    for file in &args.datastore {
+        inputs.push((file, "a datastore (--datastore)"));
     }
     for (flag, output) in [
         ("--dump-logits", &args.dump_logits),
@@ -253,6 +258,8 @@ struct Plan {
     prompt: Vec<u32>,
     ctx: usize,
     max_new: usize,
+    /// The datastores to draft from; `None`: no speculation.
+    stores: Option<Vec<SuffixStore>>,
 }
 
 /// Runs the model: the prompt (its logits dumped if asked), then the
@@ -293,9 +300,9 @@ fn infer(
         seed: args.seed,
     });
     let max_new = plan.max_new;
-    let mut drafter = match args.speculate || args.repo.is_some() {
-        true => Some(drafter(args, tokenizer, prompt, console)?),
-        false => None,
+    let mut drafter = match &plan.stores {
+        Some(stores) => Some(drafter(args, tokenizer, prompt, stores.clone(), console)?),
+        None => None,
     };
     // Generates with `emit`: speculatively, or one ditto_decode per token.
     let mut run = |emit: &mut dyn FnMut(u32) -> Result<Flow, Error>| -> Result<String, Error> {
@@ -309,7 +316,7 @@ fn infer(
                     drafter,
                     emit,
                 )?;
-                Ok(speculation_line(&g))
+                Ok(speculation_line(&g) + &crate::datastores::usage(&drafter.stores))
             }
             None => {
                 let g = generate(
@@ -345,15 +352,16 @@ fn infer(
     report(console, &line)
 }
 
-/// The drafter of `--speculate`: the prompt as its first context, and the
-/// code of `--repo` tokenized into a suffix array.
+/// The drafter of speculative decoding: the prompt as its first context,
+/// `stores` (the datastores), and the code of `--repo` tokenized into a
+/// suffix array.
 fn drafter(
     args: &Args,
     tokenizer: Option<&Tokenizer>,
     prompt: &[u32],
+    mut stores: Vec<SuffixStore>,
     console: &mut Console,
 ) -> Result<Drafter, Error> {
-    let mut stores = Vec::new();
     if let Some(dir) = &args.repo {
         let Some(tokenizer) = tokenizer else {
             return Err(Error::Usage(
@@ -384,7 +392,7 @@ fn drafter(
                 }
             ),
         )?;
-        stores.push(store);
+        stores.push(store.with_label(format!("--repo {}", dir.display())));
     }
     Ok(Drafter::new(stores, prompt, args.draft_max))
 }

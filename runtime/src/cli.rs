@@ -100,19 +100,33 @@ pub struct Args {
           value_parser = parse_calib_samples)]
     pub calib_samples: usize,
 
-    /// Speculative decoding: draft the continuation from the prompt and the
-    /// text written so far (and from --repo), and verify each draft with one
+    /// Speculative decoding: draft the continuation from the datastores
+    /// (the prompt and the text written so far, a datastore baked into the
+    /// executable, --datastore, --repo) and verify each draft with one
     /// forward of the model; the output is that of generation without
-    /// drafts through the same forward (docs/speculation.md)
+    /// drafts through the same forward (docs/speculation.md). auto: on when
+    /// there is a datastore to draft from (baked in, --datastore or --repo)
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Spec::Auto)]
+    pub spec: Spec,
+
+    /// The same as --spec on
     #[arg(long)]
     pub speculate: bool,
 
+    /// Draft from this datastore file too (`dittoc datastore build`; it must
+    /// have been built with this model's tokenizer). Repeatable; turns
+    /// speculation on
+    #[arg(long, value_name = "FILE")]
+    pub datastore: Vec<PathBuf>,
+
     /// Index the code files of this repository (.gitignore honoured) at
-    /// start-up and draft from them; implies --speculate
+    /// start-up and draft from them; turns speculation on
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
-    /// Draft tokens verified per forward at most, 1 to 64
+    /// Draft tokens verified per forward at most, 1 to 15 (with the token
+    /// before them, at most 16 rows: the products that do not depend on
+    /// their row count)
     #[arg(long, value_name = "K", default_value_t = 8, allow_negative_numbers = true,
           value_parser = parse_draft_max)]
     pub draft_max: usize,
@@ -135,6 +149,28 @@ pub enum Activations {
     F32,
 }
 
+/// `--spec`: when to decode speculatively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Spec {
+    /// When there is a datastore to draft from
+    Auto,
+    /// Always (with no datastore, drafts come from the prompt and the text so far)
+    On,
+    /// Never: one ditto_decode per token
+    Off,
+}
+
+impl Args {
+    /// `--spec`, with `--speculate` read as `--spec on`.
+    pub fn spec(&self) -> Spec {
+        if self.speculate {
+            Spec::On
+        } else {
+            self.spec
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogitsVia {
     /// One ditto_prefill call per chunk, ditto_lm_head on every row
@@ -153,7 +189,8 @@ pub const DEFAULT_MAX_NEW_TOKENS: usize = 128;
 pub const MAX_THREADS: u16 = 1024;
 
 fn parse_draft_max(s: &str) -> Result<usize, String> {
-    whole_number(s, 1, 64).map(|n| n as usize)
+    let max = crate::kernels::GEMV_ORDER_ROWS as u64 - 1;
+    whole_number(s, 1, max).map(|n| n as usize)
 }
 
 /// A whole number from `min` to `max`: clap's error names the flag and the

@@ -21,6 +21,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A datastore file (`--datastore`) cannot be used: missing, damaged,
+    /// or built for another tokenizer.
+    #[error("{0}")]
+    Datastore(String),
+
     /// Reading or writing a file (or stdout) failed.
     #[error("{what}: {source}")]
     Io {

@@ -10,6 +10,7 @@
 //! | [`cli`] | the command line (contracts.md §5) |
 //! | [`calibrate`] | `--calibrate`: activation statistics of every weight matrix |
 //! | [`app`] | one run: payload → tokenizer → prompt → prefill → decode loop |
+//! | [`datastores`] | the datastores baked in and of `--datastore`, checked against the tokenizer; `--spec` |
 //! | [`payload`] | the model data appended to the executable (contracts.md §2) |
 //! | [`tokenizer`] | prompt encoding and streaming detokenization |
 //! | [`model`] | the generated entry points behind a safe wrapper |
@@ -30,6 +31,7 @@ pub mod blis;
 pub mod calibrate;
 pub mod cli;
 pub mod codebook;
+pub mod datastores;
 pub mod entry;
 pub mod error;
 pub mod gemv_f32;

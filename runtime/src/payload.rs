@@ -10,12 +10,13 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use ditto_contracts::model::CompiledShape;
 use ditto_contracts::payload::{read_trailer, TrailerError};
 pub use ditto_contracts::payload::{
-    IndexEntry, Manifest, ModelConfig, Section, MAGIC, SECTION_ALIGN, TOKENIZER, TOKENIZER_CONFIG,
-    TRAILER_LEN, WEIGHTS,
+    IndexEntry, Manifest, ModelConfig, Section, DATASTORE, MAGIC, SECTION_ALIGN, TOKENIZER,
+    TOKENIZER_CONFIG, TRAILER_LEN, WEIGHTS,
 };
 use memmap2::Mmap;
 
@@ -24,7 +25,8 @@ use crate::Error;
 /// An opened payload: the mapped file and its parsed manifest.
 pub struct Payload {
     path: PathBuf,
-    map: Mmap,
+    /// Shared with the datastore read in place from it.
+    map: Arc<Mmap>,
     manifest: Manifest,
 }
 
@@ -61,7 +63,7 @@ impl Payload {
         })?;
         Ok(Payload {
             path: shown,
-            map,
+            map: Arc::new(map),
             manifest,
         })
     }
@@ -96,5 +98,15 @@ impl Payload {
 
     pub fn tokenizer_config_json(&self) -> &[u8] {
         self.section(TOKENIZER_CONFIG).expect("checked in open")
+    }
+
+    /// The `datastore` section, if one was baked in: the mapping it lies in
+    /// (shared, so the store can read it in place) and where.
+    pub fn datastore(&self) -> Option<(ditto_datastore::suffix::SharedBytes, Section)> {
+        let section = *self.manifest.sections.get(DATASTORE)?;
+        Some((
+            Arc::clone(&self.map) as ditto_datastore::suffix::SharedBytes,
+            section,
+        ))
     }
 }

@@ -9,7 +9,7 @@
 //! 3. in-process translation to LLVM IR, `-O` optimization for the target
 //!    CPU, object emission ([`llvm`]);
 //! 4. link with the runtime static library (which bundles BLIS) and append
-//!    the weights and tokenizer ([`payload`]).
+//!    the weights, the tokenizer and a datastore if given ([`payload`]).
 
 use ditto_contracts::model::{attr, ModelConfig};
 use std::{
@@ -74,6 +74,10 @@ pub struct CompileOptions {
     pub codebook_kernels: ditto_passes::select::CodebookKernel,
     /// The runtime static library; by default `libditto_rt.a` next to dittoc.
     pub runtime_lib: Option<PathBuf>,
+    /// A datastore file (`dittoc datastore build`) to bake into the
+    /// executable's payload; it must have been built with the module's
+    /// tokenizer.
+    pub datastore: Option<PathBuf>,
 }
 
 pub use ditto_ir::string_attribute;
@@ -164,7 +168,18 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
             .map(|r| (r.as_path(), "a rule file (--rules)")),
     );
     inputs.extend(runtime.as_deref().map(|r| (r, "the runtime library")));
+    inputs.extend(
+        options
+            .datastore
+            .as_deref()
+            .map(|d| (d, "the datastore (--datastore)")),
+    );
     ditto_files::refuse_overwrite("-o", &options.output, &[(&options.output, "")], &inputs)?;
+    // The datastore, checked against the module's tokenizer and vocabulary
+    // before the pipeline runs.
+    if let Some(datastore) = &options.datastore {
+        check_datastore(datastore, &sidecars, &model, &options.input)?;
+    }
 
     // The payload layout of the weight ops as they are (no pass adds or
     // removes one), checked against the weight file before compiling.
@@ -225,10 +240,52 @@ pub fn compile(options: &CompileOptions) -> Result<(), CodegenError> {
         &layout,
         &sidecars.tokenizer,
         &sidecars.tokenizer_config,
+        options.datastore.as_deref(),
         model,
     )
     .map_err(|e| naming_output(e, &staged))?;
     Ok(staged.commit()?)
+}
+
+/// Checks that `datastore` is a datastore file built with the module's
+/// tokenizer (its fingerprint, `ditto_contracts::payload::tokenizer_fingerprint`)
+/// whose token ids the model has, naming both tokenizers when not.
+fn check_datastore(
+    datastore: &Path,
+    sidecars: &Sidecars,
+    model: &ModelConfig,
+    module: &Path,
+) -> Result<(), CodegenError> {
+    let tokenizer = std::fs::read(&sidecars.tokenizer).map_err(|e| {
+        CodegenError::new(format!(
+            "{}: cannot read: {e}",
+            sidecars.tokenizer.display()
+        ))
+    })?;
+    let fingerprint = ditto_contracts::payload::tokenizer_fingerprint(&tokenizer);
+    let expect = ditto_datastore::file::Expect {
+        fingerprint: &fingerprint,
+        vocab: u32::try_from(model.vocab).unwrap_or(u32::MAX),
+        order: ditto_datastore::file::Order::Full,
+    };
+    match ditto_datastore::file::open(datastore, expect) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.problem,
+                ditto_datastore::file::Problem::Fingerprint { .. }
+            ) =>
+        {
+            Err(CodegenError::new(format!(
+                "--datastore {e} (the tokenizer of {}: {}); build the datastore with \
+                 `dittoc datastore build ... --tokenizer {}`",
+                module.display(),
+                sidecars.tokenizer.display(),
+                module.display()
+            )))
+        }
+        Err(e) => Err(CodegenError::new(format!("--datastore {e}"))),
+    }
 }
 
 /// `error` with the temporary file of `staged` named as the output it becomes.

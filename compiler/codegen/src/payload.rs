@@ -1,6 +1,7 @@
 //! The model data appended to the executable (docs/contracts.md §2): the
 //! weight blob (each tensor 64-byte aligned, at offsets compiled into the
-//! code), the tokenizer files, and a JSON manifest found from the end.
+//! code), the tokenizer files, a datastore file when one is baked in, and a
+//! JSON manifest found from the end.
 
 use std::{
     collections::BTreeMap,
@@ -10,8 +11,8 @@ use std::{
 };
 
 use ditto_contracts::payload::{
-    section_start, IndexEntry, Manifest, ModelConfig, Section, FORMAT, TOKENIZER, TOKENIZER_CONFIG,
-    WEIGHTS,
+    section_start, IndexEntry, Manifest, ModelConfig, Section, DATASTORE, FORMAT, TOKENIZER,
+    TOKENIZER_CONFIG, WEIGHTS,
 };
 use ditto_ir::melior::ir::Module;
 use ditto_passes::weights::{Element, WeightUse};
@@ -136,12 +137,14 @@ fn io(e: std::io::Error) -> CodegenError {
     CodegenError::new(format!("writing the payload: {e}"))
 }
 
-/// Appends the payload to the linked executable at `exe`.
+/// Appends the payload to the linked executable at `exe`: the weights, the
+/// tokenizer files and, when given, a datastore file (checked by the caller).
 pub fn append(
     exe: &Path,
     weights: &WeightLayout,
     tokenizer: &Path,
     tokenizer_config: &Path,
+    datastore: Option<&Path>,
     model: ModelConfig,
 ) -> Result<(), CodegenError> {
     let read = |p: &Path| {
@@ -178,6 +181,19 @@ pub fn append(
         let len = bytes.len() as u64;
         sections.insert(key.to_string(), Section { offset: start, len });
         position = start + len;
+    }
+    if let Some(datastore) = datastore {
+        let start = section_start(position);
+        out.seek(SeekFrom::Start(start)).map_err(io)?;
+        let mut file = File::open(datastore)
+            .map_err(|e| CodegenError::new(format!("{}: cannot open: {e}", datastore.display())))?;
+        let len = std::io::copy(&mut file, &mut out).map_err(|e| {
+            CodegenError::new(format!(
+                "copying {} into the payload: {e}",
+                datastore.display()
+            ))
+        })?;
+        sections.insert(DATASTORE.to_string(), Section { offset: start, len });
     }
     // Where each tensor sits in the weights section, for tools that map a
     // pointer back to a tensor (the runtime's --calibrate).

@@ -56,7 +56,28 @@ fn what_dittoc_appends_the_runtime_reads() {
         vocab: 4,
         max_ctx: 32,
     };
-    append(&exe, &layout, &tokenizer, &tokenizer_config, model.clone()).unwrap();
+    // A datastore made with the tokenizer, baked in.
+    let store = ditto_datastore::SuffixStore::build(&[vec![1, 2, 3], vec![2, 3]]).unwrap();
+    let fingerprint = ditto_contracts::payload::tokenizer_fingerprint(b"{\"tokenizer\": true}");
+    let summary = ditto_datastore::file::Summary {
+        files: 2,
+        source_bytes: 9,
+    };
+    let datastore = dir.path().join("code.ds");
+    std::fs::write(
+        &datastore,
+        ditto_datastore::file::encode(&store, &fingerprint, summary),
+    )
+    .unwrap();
+    append(
+        &exe,
+        &layout,
+        &tokenizer,
+        &tokenizer_config,
+        Some(&datastore),
+        model.clone(),
+    )
+    .unwrap();
 
     let file = std::fs::read(&exe).unwrap();
     assert_eq!(
@@ -80,6 +101,25 @@ fn what_dittoc_appends_the_runtime_reads() {
         payload.manifest().weights_index["w#indices"].shape,
         vec![40]
     );
+    // The datastore section: page-aligned, read in place, checked against
+    // the fingerprint of the tokenizer section as the runtime computes it.
+    let (bytes, section) = payload.datastore().expect("a datastore section");
+    assert_eq!(section.offset % 4096, 0);
+    let expect = ditto_datastore::file::Expect {
+        fingerprint: &ditto_contracts::payload::tokenizer_fingerprint(payload.tokenizer_json()),
+        vocab: 4,
+        order: ditto_datastore::file::Order::Full,
+    };
+    let baked = ditto_datastore::file::read_in(
+        &bytes,
+        section.offset as usize,
+        section.len as usize,
+        "the datastore section",
+        expect,
+    )
+    .unwrap();
+    assert_eq!(baked.store, store);
+    assert_eq!(baked.summary, summary);
 }
 
 /// The offsets `ditto-lower-weights` compiled in (its module attribute) must

@@ -69,6 +69,17 @@ pub fn calib_tokens(s: &str) -> Result<usize, String> {
     whole_number(s, 1, crate::quantize::MAX_CALIBRATION_TOKENS as u64).map(|n| n as usize)
 }
 
+/// `--max-file-kib` of `dittoc datastore build`: 1 KiB to 1 GiB.
+pub fn max_file_kib(s: &str) -> Result<u64, String> {
+    whole_number(s, 1, 1 << 20)
+}
+
+/// `--max-total-mib` of `dittoc datastore build`: 1 MiB to 16 GiB (a store
+/// holds fewer than 2^32 tokens, about 16 GiB of code).
+pub fn max_total_mib(s: &str) -> Result<u64, String> {
+    whole_number(s, 1, 16 << 10)
+}
+
 /// `PATTERN=BITS[:BLOCK]` of `--tensor-bits`.
 pub fn tensor_bits(value: &str) -> Result<(String, u8, Option<usize>), String> {
     let (pattern, choice) = value

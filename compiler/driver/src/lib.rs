@@ -1,7 +1,8 @@
 //! Command-line pieces shared by the `dittoc` and `ditto-opt` drivers (the
 //! checks of dittoc's flags: [`flags`]), and the stages they compose
-//! (`quantize`).
+//! (`quantize`, `datastore`).
 
+pub mod datastore;
 pub mod flags;
 pub mod quantize;
 

@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hf_tokenizer", hf_tokenizer),
     ("rules", rules),
     ("payload", payload),
+    ("datastore", datastore),
 ];
 
 /// The largest tensor (in elements) a target dequantizes or converts: the
@@ -454,4 +455,74 @@ fn with_dir(files: &[(&str, &[u8])], f: impl FnOnce(&Path)) {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------
+// Datastore files
+
+/// The vocabulary the datastore target checks token ids against: above
+/// the seeds' ids (their tokenizer is the payload seeds' shrunk one), so
+/// that ids the fuzzer makes fall on both sides of it.
+const DATASTORE_VOCAB: u32 = 300;
+
+/// `ditto_datastore::file::read` as `--datastore` reads a file (the same
+/// function reads the payload's section), expecting the fingerprint the
+/// bytes themselves carry at its place in the header (bytes 16..48), so
+/// that inputs get past that check to the rest; once with the sampled
+/// check of the suffix array's order (the executable's), once with the
+/// full one (dittoc's).
+///
+/// Asserts that the full check accepts nothing the sampled one refuses;
+/// that what the reader accepts is what the writer would write, byte for
+/// byte (the format has one encoding of a store); that every token it
+/// holds is in the vocabulary or a separator; and that retrieval from it,
+/// for contexts taken from its own tokens, drafts in-vocabulary tokens
+/// without a panic.
+pub fn datastore(data: &[u8]) {
+    use ditto_datastore::file::{encode, read, Expect, Order};
+    use ditto_datastore::suffix::{Query, SEPARATOR};
+
+    let mut fingerprint = [0u8; 32];
+    if let Some(carried) = data.get(16..48) {
+        fingerprint.copy_from_slice(carried);
+    }
+    let expect = Expect {
+        fingerprint: &fingerprint,
+        vocab: DATASTORE_VOCAB,
+        order: Order::Sampled,
+    };
+    let full = read(
+        data,
+        "fuzz.ds",
+        Expect {
+            order: Order::Full,
+            ..expect
+        },
+    );
+    let Ok(found) = read(data, "fuzz.ds", expect) else {
+        assert!(
+            full.is_err(),
+            "the full check accepts what the sampled one refuses"
+        );
+        return;
+    };
+    assert_eq!(
+        encode(&found.store, &found.fingerprint, found.summary),
+        data,
+        "an accepted file is not what the writer writes"
+    );
+    let tokens = found.store.tokens();
+    assert!(tokens
+        .iter()
+        .all(|&t| t < DATASTORE_VOCAB || t == SEPARATOR));
+    let query = Query {
+        min_match: 1,
+        ..Query::default()
+    };
+    for end in (0..tokens.len()).step_by(7).take(64) {
+        let context = &tokens[end.saturating_sub(12)..end];
+        if let Some(r) = found.store.retrieve(context, &query) {
+            assert!(r.draft.tokens.iter().all(|&t| t < DATASTORE_VOCAB));
+        }
+    }
 }

@@ -28,6 +28,18 @@ pub const WEIGHTS: &str = "weights";
 pub const TOKENIZER: &str = "tokenizer";
 pub const TOKENIZER_CONFIG: &str = "tokenizer_config";
 pub const REQUIRED_SECTIONS: [&str; 3] = [WEIGHTS, TOKENIZER, TOKENIZER_CONFIG];
+/// An optional section: a datastore file (`ditto_datastore::file`) baked in
+/// by `dittoc --datastore`, whose fingerprint is the tokenizer section's.
+pub const DATASTORE: &str = "datastore";
+
+/// The fingerprint of a tokenizer, which a datastore built with it carries:
+/// the SHA-256 of its `tokenizer.json` bytes (the tokenizer section's, the
+/// module's `ditto.tokenizer` sidecar, which `dittoc quantize` copies byte
+/// for byte).
+pub fn tokenizer_fingerprint(tokenizer_json: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(tokenizer_json).into()
+}
 
 /// Where the next section starts after `position`.
 pub fn section_start(position: u64) -> u64 {

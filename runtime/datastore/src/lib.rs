@@ -11,9 +11,11 @@
 //! | [`context`] | [`ContextStore`]: an n-gram index over the running context (the prompt and what the model wrote), updated per token |
 //! | [`draft`] | [`Draft`]: the continuations of a match, counted in a trie, and the most frequent path through it |
 //! | [`repo`] | walking a repository (`.gitignore` honoured, code files only) into a corpus |
+//! | [`file`] | the datastore file: a suffix store with its tokenizer's fingerprint, checked on reading |
 
 pub mod context;
 pub mod draft;
+pub mod file;
 pub mod repo;
 pub mod suffix;
 

@@ -53,6 +53,92 @@ pub fn is_code(path: &Path) -> bool {
         .is_some_and(|e| CODE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// A file to read, with its size when listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// The files of a walk, not read yet.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// In walk order (each source in turn, a directory's files sorted by path).
+    pub files: Vec<Listed>,
+    /// Their bytes, as listed.
+    pub bytes: u64,
+    /// Files skipped: too large, or their entry unreadable.
+    pub skipped: usize,
+    /// The total byte limit was reached before the walk ended.
+    pub truncated: bool,
+}
+
+/// The files to read from `sources`: a directory's code files, found by
+/// walking it as git would ([`is_code`], `.gitignore` honoured, hidden
+/// files skipped, symbolic links not followed), and a file named as a
+/// source whatever its extension. A file over `limits.max_file_bytes` is
+/// skipped; the listing ends before the files pass `limits.max_total_bytes`.
+/// A source that is neither a file nor a directory is an error naming it.
+pub fn list_sources(sources: &[PathBuf], limits: Limits) -> Result<Listing, String> {
+    let mut listing = Listing::default();
+    let add = |listing: &mut Listing, path: &Path, size: u64| -> bool {
+        if size > limits.max_file_bytes {
+            listing.skipped += 1;
+            return true;
+        }
+        if listing.bytes + size > limits.max_total_bytes {
+            listing.truncated = true;
+            return false;
+        }
+        listing.bytes += size;
+        listing.files.push(Listed {
+            path: path.to_path_buf(),
+            bytes: size,
+        });
+        true
+    };
+    for source in sources {
+        let meta = std::fs::metadata(source).map_err(|e| format!("{}: {e}", source.display()))?;
+        if meta.is_file() {
+            if !add(&mut listing, source, meta.len()) {
+                break;
+            }
+            continue;
+        }
+        if !meta.is_dir() {
+            return Err(format!(
+                "{}: neither a file nor a directory",
+                source.display()
+            ));
+        }
+        let walker = ignore::WalkBuilder::new(source)
+            .follow_links(false)
+            .require_git(false)
+            .sort_by_file_path(|a, b| a.cmp(b))
+            .build();
+        for entry in walker {
+            let Ok(entry) = entry else {
+                listing.skipped += 1;
+                continue;
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) || !is_code(entry.path()) {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+            if !add(&mut listing, entry.path(), size) {
+                return Ok(listing);
+            }
+        }
+    }
+    Ok(listing)
+}
+
+/// A listed file's text, or `None` when it cannot be read or is not UTF-8
+/// (such a file is skipped).
+pub fn read_text(file: &Listed) -> Option<String> {
+    std::fs::read_to_string(&file.path).ok()
+}
+
 /// Reads the code files under `root` and tokenizes each with `tokenize`.
 /// `root` must be a directory.
 pub fn read_repository(
@@ -63,40 +149,22 @@ pub fn read_repository(
     if !root.is_dir() {
         return Err(format!("{}: not a directory", root.display()));
     }
-    let mut corpus = Corpus::default();
-    let walker = ignore::WalkBuilder::new(root)
-        .follow_links(false)
-        .require_git(false)
-        .sort_by_file_path(|a, b| a.cmp(b))
-        .build();
-    for entry in walker {
-        let Ok(entry) = entry else {
+    let listing = list_sources(&[root.to_path_buf()], limits)?;
+    let mut corpus = Corpus {
+        skipped: listing.skipped,
+        truncated: listing.truncated,
+        ..Corpus::default()
+    };
+    for file in listing.files {
+        let Some(tokens) = read_text(&file).and_then(|text| {
+            corpus.bytes += text.len() as u64;
+            tokenize(&text)
+        }) else {
             corpus.skipped += 1;
             continue;
         };
-        if !entry.file_type().is_some_and(|t| t.is_file()) || !is_code(entry.path()) {
-            continue;
-        }
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-        if size > limits.max_file_bytes {
-            corpus.skipped += 1;
-            continue;
-        }
-        if corpus.bytes + size > limits.max_total_bytes {
-            corpus.truncated = true;
-            break;
-        }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
-            corpus.skipped += 1;
-            continue;
-        };
-        let Some(tokens) = tokenize(&text) else {
-            corpus.skipped += 1;
-            continue;
-        };
-        corpus.bytes += text.len() as u64;
         corpus.documents.push(tokens);
-        corpus.files.push(entry.path().to_path_buf());
+        corpus.files.push(file.path);
     }
     Ok(corpus)
 }
@@ -143,6 +211,47 @@ mod tests {
                 .unwrap_err()
                 .contains("not a directory")
         );
+        // Sources: a file named is taken whatever its extension, then a
+        // directory's code files.
+        let sources = [
+            dir.join("build/out.py"),
+            dir.join("src/image.png"),
+            dir.join("src"),
+        ];
+        let listing = list_sources(&sources, Limits::default()).unwrap();
+        let names: Vec<_> = listing
+            .files
+            .iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(&dir)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "build/out.py",
+                "src/image.png",
+                "src/a.py",
+                "src/b.rs",
+                "src/bad.py"
+            ]
+        );
+        assert_eq!(listing.bytes, 14 + 4 + 14 + 10 + 2);
+        assert!(read_text(&listing.files[4]).is_none());
+        let tiny = Limits {
+            max_file_bytes: 12,
+            max_total_bytes: 1 << 20,
+        };
+        let listing = list_sources(&sources, tiny).unwrap();
+        assert_eq!((listing.files.len(), listing.skipped), (3, 2));
+        assert!(list_sources(&[dir.join("nothing")], Limits::default())
+            .unwrap_err()
+            .contains("nothing"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,8 @@
 //! dittoc — compiles a code LLM into one native executable.
 //!
 //!     dittoc import <hf-checkpoint-dir | model.gguf> -o model.mlir
-//!     dittoc model.mlir -O3 -o model [--emit=mlir|llvm|obj|exe]
+//!     dittoc model.mlir -O3 -o model [--emit=mlir|llvm|obj|exe] [--datastore code.ds]
+//!     dittoc datastore build SOURCES... -o code.ds --tokenizer model.mlir
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -15,7 +16,8 @@ use ditto_driver::{flags, quantize::DEFAULT_CALIBRATION_TOKENS};
     version,
     about = "Compile a code LLM (model.mlir) into one native executable",
     after_help = "To bring a model in first: dittoc import <hf-checkpoint-dir | model.gguf> -o model.mlir\n\
-                  To quantize it: dittoc quantize model.mlir --bits 4 --block 256 -o q4.mlir"
+                  To quantize it: dittoc quantize model.mlir --bits 4 --block 256 -o q4.mlir\n\
+                  To build a datastore of code to draft from: dittoc datastore build SOURCES... -o code.ds --tokenizer model.mlir"
 )]
 struct CompileArgs {
     /// The model module written by `dittoc import` (or edited by hand).
@@ -44,6 +46,55 @@ struct CompileArgs {
     /// Extra e-graph rule files, added to the built-in rules.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
+    /// A datastore file (`dittoc datastore build`, with this module's
+    /// tokenizer) to bake into the executable: it drafts from it for
+    /// speculative decoding, which is then on by default.
+    #[arg(long, value_name = "FILE")]
+    datastore: Option<PathBuf>,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "dittoc datastore",
+    about = "Build a datastore of code for speculative decoding (docs/speculation.md)"
+)]
+struct DatastoreArgs {
+    #[command(subcommand)]
+    command: DatastoreCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum DatastoreCommand {
+    /// Tokenize the code of SOURCES with a model's tokenizer and index it
+    /// (a suffix array) into a datastore file, for `dittoc MODEL
+    /// --datastore FILE` or the executable's `--datastore FILE`.
+    Build(BuildArgs),
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// Files (read whatever their extension) and directories (their code
+    /// files, by extension; .gitignore honoured, hidden files and symbolic
+    /// links skipped).
+    #[arg(required = true, value_name = "SOURCES")]
+    sources: Vec<PathBuf>,
+    /// The datastore file to write.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: PathBuf,
+    /// The model whose tokenizer tokenizes the code: a module from `dittoc
+    /// import` or `dittoc quantize` (its tokenizer file, `ditto.tokenizer`),
+    /// or a tokenizer.json. The datastore works with every model compiled
+    /// from a module with this tokenizer.
+    #[arg(long, value_name = "MODEL")]
+    tokenizer: PathBuf,
+    /// Skip files larger than this many KiB (generated or vendored, most likely).
+    #[arg(long, value_name = "KIB", default_value_t = 1024, allow_negative_numbers = true,
+          value_parser = flags::max_file_kib)]
+    max_file_kib: u64,
+    /// Stop reading when the files read reach this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256, allow_negative_numbers = true,
+          value_parser = flags::max_total_mib)]
+    max_total_mib: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -205,6 +256,11 @@ fn main() -> ExitCode {
             std::iter::once("dittoc quantize".to_string()).chain(args[2..].iter().cloned()),
         );
         run_quantize(quantize)
+    } else if args.get(1).map(String::as_str) == Some("datastore") {
+        let datastore = DatastoreArgs::parse_from(
+            std::iter::once("dittoc datastore".to_string()).chain(args[2..].iter().cloned()),
+        );
+        run_datastore(datastore)
     } else if args.get(1).map(String::as_str) == Some("import") {
         let import = ImportArgs::parse_from(
             std::iter::once("dittoc import".to_string()).chain(args[2..].iter().cloned()),
@@ -319,6 +375,28 @@ fn run_quantize(args: QuantizeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn run_datastore(args: DatastoreArgs) -> Result<(), Failure> {
+    let DatastoreCommand::Build(args) = args.command;
+    flags::output_directory("-o", &args.output)?;
+    flags::existing("--tokenizer", &args.tokenizer, "the tokenizer")?;
+    for source in &args.sources {
+        std::fs::metadata(source)
+            .map_err(|e| format!("{}: cannot read the source: {e}", source.display()))?;
+    }
+    let options = ditto_driver::datastore::BuildOptions {
+        sources: args.sources,
+        output: args.output,
+        tokenizer: args.tokenizer,
+        limits: ditto_datastore::repo::Limits {
+            max_file_bytes: args.max_file_kib << 10,
+            max_total_bytes: args.max_total_mib << 20,
+        },
+    };
+    let built = ditto_driver::datastore::build(&options)?;
+    eprintln!("{}", built.line(&options.output));
+    Ok(())
+}
+
 fn run_import(args: ImportArgs) -> Result<(), Failure> {
     if args.output.extension().and_then(|e| e.to_str()) != Some("mlir") {
         return Err(Failure::Usage(format!(
@@ -371,6 +449,14 @@ fn run_compile(args: CompileArgs) -> Result<(), Failure> {
     for rules in &args.rules {
         flags::readable_file("--rules", rules)?;
     }
+    if let Some(datastore) = &args.datastore {
+        if emit != Emit::Exe {
+            return Err(Failure::Usage(
+                "--datastore is baked into an executable: it needs --emit=exe".into(),
+            ));
+        }
+        flags::readable_file("--datastore", datastore)?;
+    }
     // An output that is the module or one of its files is refused by
     // ditto_codegen::compile, which reads the module's sidecar attributes.
     ditto_codegen::compile(&CompileOptions {
@@ -385,6 +471,7 @@ fn run_compile(args: CompileArgs) -> Result<(), Failure> {
         rules: args.rules,
         codebook_kernels: args.codebook_kernels.into(),
         runtime_lib: None,
+        datastore: args.datastore,
     })
     .map_err(|e| Failure::Run(e.to_string()))
 }

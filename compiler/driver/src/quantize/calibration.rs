@@ -39,6 +39,7 @@ pub(super) fn run_calibration(options: &QuantizeOptions, stats: &Path) -> Result
         rules: vec![],
         codebook_kernels: ditto_passes::select::CodebookKernel::Fused,
         runtime_lib: None,
+        datastore: None,
     })
     .map_err(|e| format!("compiling the f32 model for calibration: {e}"))?;
     let mut command = std::process::Command::new(&exe);
