@@ -131,6 +131,19 @@ pub struct Args {
           value_parser = parse_draft_max)]
     pub draft_max: usize,
 
+    /// How long a draft to verify: adaptive picks, per draft, the length
+    /// with the most expected tokens per second from the measured cost of
+    /// appending k rows and how often drafts of such a match were taken;
+    /// fixed verifies all the stores offer (up to --draft-max)
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = DraftSizing::Adaptive)]
+    pub draft_sizing: DraftSizing,
+
+    /// Benchmark: after the prompt, time one append of k rows (k = 1 to 32)
+    /// against one append of 1 row, each rolled back, and print the table of
+    /// c(k) on stdout (docs/speculation.md)
+    #[arg(long, conflicts_with_all = ["dump_logits", "calibrate", "perplexity"])]
+    pub measure_verify: bool,
+
     /// How the products with quantized weights (decode's matrix-vector and
     /// prefill's matrix products) treat their input
     #[arg(long, value_enum, default_value_t = Activations::Int8)]
@@ -167,6 +180,24 @@ impl Args {
             Spec::On
         } else {
             self.spec
+        }
+    }
+}
+
+/// `--draft-sizing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DraftSizing {
+    /// The length with the most expected tokens per second
+    Adaptive,
+    /// Everything the stores offer, up to --draft-max
+    Fixed,
+}
+
+impl From<DraftSizing> for crate::speculate::Sizing {
+    fn from(d: DraftSizing) -> Self {
+        match d {
+            DraftSizing::Adaptive => crate::speculate::Sizing::Adaptive,
+            DraftSizing::Fixed => crate::speculate::Sizing::Fixed,
         }
     }
 }

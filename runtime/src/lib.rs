@@ -10,6 +10,7 @@
 //! | [`cli`] | the command line (contracts.md §5) |
 //! | [`calibrate`] | `--calibrate`: activation statistics of every weight matrix |
 //! | [`app`] | one run: payload → tokenizer → prompt → prefill → decode loop |
+//! | [`bench`] | `--measure-verify`: the cost c(k) of verifying k drafted tokens |
 //! | [`datastores`] | the datastores baked in and of `--datastore`, checked against the tokenizer; `--spec` |
 //! | [`payload`] | the model data appended to the executable (contracts.md §2) |
 //! | [`tokenizer`] | prompt encoding and streaming detokenization |
@@ -27,6 +28,7 @@
 //! | [`npy`] | the float32 `.npy` writer behind `--dump-logits` |
 
 pub mod app;
+pub mod bench;
 pub mod blis;
 pub mod calibrate;
 pub mod cli;

@@ -10,7 +10,7 @@ use ditto_datastore::SuffixStore;
 use ditto_rt::generate::{generate, Flow, Session};
 use ditto_rt::model::Model;
 use ditto_rt::sampler::{Sampler, SamplerConfig};
-use ditto_rt::speculate::{generate_by_appends, generate_speculative, Drafter};
+use ditto_rt::speculate::{generate_by_appends, generate_speculative, Drafter, Sizing};
 
 const VOCAB: usize = 37;
 const CTX: usize = 96;
@@ -48,7 +48,7 @@ fn rollback_then_append_gives_the_logits_of_never_appending() {
     assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
 }
 
-/// Tokens of a plain generation (`generate`, one ditto_decode per token),
+/// Tokens of a plain generation (`generate`, one append of one token per step),
 /// of one append per token, and of speculation with `stores`.
 fn three_ways(
     prompt: &[u32],
@@ -152,6 +152,38 @@ fn speculation_gives_the_tokens_of_plain_generation() {
         "only {} draft tokens rejected",
         speculative.1
     );
+}
+
+/// Drafts sized by the adaptive policy (whose choices follow measured
+/// times) give the same tokens as plain generation, whatever it chooses.
+#[test]
+fn adaptively_sized_drafts_give_the_tokens_of_plain_generation() {
+    let prompt = [3, 5, 7];
+    let truth = fake_model::greedy(&prompt, 40, VOCAB);
+    let config = fake_model::config(VOCAB, CTX);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
+    for stores in [misleading_stores(&prompt, &truth), Vec::new()] {
+        let mut session = Session::new(&model, CTX, 512).unwrap();
+        let logits = session.prefill(&prompt).unwrap();
+        let mut drafter = Drafter::new(stores, &prompt, 8).sized(Sizing::Adaptive);
+        let mut out = Vec::new();
+        let g = generate_speculative(
+            &mut session,
+            &logits,
+            &mut sampler(0.0, 0),
+            (40, &[]),
+            &mut drafter,
+            |t| {
+                out.push(t);
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+        assert_eq!(out, truth);
+        assert!(g.drafted <= g.offered && g.accepted <= g.drafted);
+        assert!(drafter.policy.seen_cost(1).is_some() || g.verifications == g.appends.tokens);
+    }
+    assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
 }
 
 #[test]

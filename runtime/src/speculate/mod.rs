@@ -8,7 +8,9 @@
 //! loop:
 //!     emit token                                 (stop at EOS, -n, a stop string)
 //!     draft := retrieve(context + token)         (at most --draft-max tokens)
+//!     draft := its first policy.size(match, draft) tokens     (policy.rs)
 //!     rows  := append([token] + draft)           one ditto_prefill + ditto_lm_head, [1+d, vocab]
+//!     policy learns the append's time and how much of the draft was taken
 //!     j := 0
 //!     loop: t := sample(rows[j])
 //!           if j < d and t == draft[j]: emit t; j += 1      (accepted)
@@ -22,25 +24,31 @@
 //! appended with it (tested), so the output is bit for bit that of
 //! generation through appends ([`generate_by_appends`]), whatever is drafted.
 
+pub mod policy;
+
 use std::time::Instant;
 
 use ditto_datastore::suffix::Query;
-use ditto_datastore::{ContextStore, SuffixStore};
+use ditto_datastore::{ContextStore, Retrieved, SuffixStore};
 
 use crate::generate::{Flow, Session, Stats};
 use crate::sampler::Sampler;
 use crate::Error;
+pub use policy::{Policy, Sizing, MAX_DRAFT};
 
-/// Where drafts come from.
+/// Where drafts come from, and how long they are made.
 pub struct Drafter {
     /// The fixed corpora (the repository, a common code store), searched in order.
     pub stores: Vec<SuffixStore>,
     /// The prompt and what the model has written so far.
     pub context: ContextStore,
     pub query: Query,
+    pub policy: Policy,
 }
 
 impl Drafter {
+    /// Drafts of at most `max_draft` tokens (and [`MAX_DRAFT`]), verified
+    /// whole ([`Sizing::Fixed`]; see [`Drafter::sized`]).
     pub fn new(stores: Vec<SuffixStore>, prompt: &[u32], max_draft: usize) -> Drafter {
         let mut context = ContextStore::new();
         context.extend(prompt);
@@ -48,21 +56,29 @@ impl Drafter {
             stores,
             context,
             query: Query {
-                max_draft,
+                max_draft: max_draft.min(MAX_DRAFT),
                 ..Query::default()
             },
+            policy: Policy::new(Sizing::Fixed),
         }
     }
 
-    /// The draft after the current context: the longest match of all
-    /// stores (the running context first on ties, then the stores in order).
-    pub fn draft(&self, max: usize) -> Vec<u32> {
+    /// The same drafter with drafts sized by `sizing`.
+    pub fn sized(mut self, sizing: Sizing) -> Drafter {
+        self.policy.sizing = sizing;
+        self
+    }
+
+    /// The match after the current context and its draft of at most `max`
+    /// tokens: the longest match of all stores (the running context first
+    /// on ties, then the stores in order).
+    pub fn retrieve(&self, max: usize) -> Option<Retrieved> {
         let query = Query {
             max_draft: max.min(self.query.max_draft),
             ..self.query
         };
         if query.max_draft == 0 {
-            return Vec::new();
+            return None;
         }
         let mut best = self.context.retrieve(&query);
         for store in &self.stores {
@@ -72,7 +88,14 @@ impl Drafter {
                 }
             }
         }
-        best.map(|b| b.draft.tokens).unwrap_or_default()
+        best
+    }
+
+    /// The draft tokens after the current context, at most `max`.
+    pub fn draft(&self, max: usize) -> Vec<u32> {
+        self.retrieve(max)
+            .map(|b| b.draft.tokens)
+            .unwrap_or_default()
     }
 }
 
@@ -83,11 +106,20 @@ pub struct SpecGeneration {
     pub generated: usize,
     pub stopped_at_eos: bool,
     pub stopped_by_emit: bool,
-    /// Draft tokens proposed and accepted.
+    /// Draft tokens verified and accepted.
     pub drafted: usize,
     pub accepted: usize,
+    /// Appends that verified a draft (the others were plain steps).
+    pub verifications: usize,
+    /// Draft tokens the stores offered (before sizing).
+    pub offered: usize,
     /// Appends (model forwards) after the prompt, and their time.
     pub appends: Stats,
+    /// Seconds spent retrieving drafts.
+    pub retrieval_seconds: f64,
+    /// Seconds of an append of one row (a plain step) as the policy last
+    /// measured it, if any was made.
+    pub plain_step_seconds: Option<f64>,
 }
 
 /// Generates as [`crate::generate::generate`] does, with at most
@@ -109,10 +141,14 @@ pub fn generate_speculative(
         stopped_by_emit: false,
         drafted: 0,
         accepted: 0,
+        verifications: 0,
+        offered: 0,
         appends: Stats {
             tokens: 0,
             seconds: 0.0,
         },
+        retrieval_seconds: 0.0,
+        plain_step_seconds: None,
     };
     let mut appends = 0;
     if max_new == 0 {
@@ -141,13 +177,23 @@ pub fn generate_speculative(
         // Room for the drafts: the tokens still to emit after `token`, the context.
         let room = (max_new - g.generated - 1)
             .min(session.cache().ctx().saturating_sub(session.pos() + 1));
-        let draft = drafter.draft(room);
+        let looked = Instant::now();
+        let found = drafter.retrieve(room);
+        g.retrieval_seconds += looked.elapsed().as_secs_f64();
+        let (matched, mut draft) = found.map_or((0, Vec::new()), |f| (f.matched, f.draft.tokens));
+        g.offered += draft.len();
+        draft.truncate(drafter.policy.size(matched, draft.len()));
         g.drafted += draft.len();
+        g.verifications += usize::from(!draft.is_empty());
         let base = session.pos();
         let mut rows_in = Vec::with_capacity(1 + draft.len());
         rows_in.push(token);
         rows_in.extend_from_slice(&draft);
+        let forward = Instant::now();
         let rows = session.append(&rows_in)?;
+        drafter
+            .policy
+            .observe_cost(rows_in.len(), forward.elapsed().as_secs_f64());
         appends += 1;
         let mut j = 0;
         let mut ended = false;
@@ -166,12 +212,17 @@ pub fn generate_speculative(
                 break;
             }
         }
+        if !draft.is_empty() {
+            let verified = if ended { j } else { (j + 1).min(draft.len()) };
+            drafter.policy.observe_draft(matched, verified, j);
+        }
         session.rollback(base + 1 + j)?;
         if ended {
             break;
         }
     }
     g.appends = Stats::since(start, appends);
+    g.plain_step_seconds = drafter.policy.seen_cost(1);
     Ok(g)
 }
 
