@@ -282,3 +282,80 @@ fn speculation_at_the_end_of_the_context_drafts_only_what_fits() {
     assert_eq!(out, truth);
     assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
 }
+
+/// The speculative-sampling rule, statistically: a drafted token x is
+/// taken with probability p(x), and the emitted token is distributed as p
+/// whether the draft was taken or not (rejection draws from p without x).
+/// The fake model's distribution after a token depends only on the
+/// distance d = (t − predicted) mod V: q(d) ∝ exp(−d / T). Each run drafts,
+/// after whatever first token was sampled, the token at distance 1.
+#[test]
+fn drafts_are_taken_with_the_models_probability_and_outputs_keep_its_distribution() {
+    const RUNS: u64 = 4000;
+    let temperature = 1.0f32;
+    let (a, b) = (3u32, 5u32);
+    let vocab = VOCAB as u32;
+    let predicted = |t: u32, prev: u32| (t + prev + 1) % vocab;
+    // After [b, v], the second token's draft: distance 1 from the prediction.
+    let docs: Vec<Vec<u32>> = (0..vocab)
+        .map(|v| vec![b, v, (predicted(v, b) + 1) % vocab])
+        .collect();
+    let store = SuffixStore::build(&docs).unwrap();
+    let config = fake_model::config(VOCAB, CTX);
+    let model = Model::new(fake_model::entry_points(&config), WEIGHTS, &config);
+    let q: Vec<f64> = {
+        let w: Vec<f64> = (0..VOCAB)
+            .map(|d| (-(d as f64) / temperature as f64).exp())
+            .collect();
+        let z: f64 = w.iter().sum();
+        w.iter().map(|w| w / z).collect()
+    };
+    let (mut taken, mut by_distance) = (0u64, vec![0u64; VOCAB]);
+    for seed in 0..RUNS {
+        let mut session = Session::new(&model, CTX, 512).unwrap();
+        let logits = session.prefill(&[a, b]).unwrap();
+        let mut drafter = Drafter::new(vec![store.clone()], &[a, b], 1);
+        let mut out = Vec::new();
+        let g = generate_speculative(
+            &mut session,
+            &logits,
+            &mut sampler(temperature, seed),
+            (3, &[]),
+            &mut drafter,
+            |t| {
+                out.push(t);
+                Ok(Flow::Continue)
+            },
+        )
+        .unwrap();
+        // One draft (for the second token; the third has no room for one).
+        assert_eq!((g.drafted, out.len()), (1, 3), "seed {seed}");
+        taken += g.accepted as u64;
+        let d = (out[1] + vocab - predicted(out[0], b)) % vocab;
+        by_distance[d as usize] += 1;
+    }
+    // Taken with probability q(1): within 4 standard deviations.
+    let rate = taken as f64 / RUNS as f64;
+    let sd = (q[1] * (1.0 - q[1]) / RUNS as f64).sqrt();
+    assert!(
+        (rate - q[1]).abs() < 4.0 * sd,
+        "draft taken {rate:.4} of the time, the model's probability is {:.4}",
+        q[1]
+    );
+    // The emitted token's distance: chi-square over d = 0..5 and the rest
+    // (6 degrees of freedom; 22.46 is the 0.1% point).
+    let mut observed: Vec<f64> = by_distance[..6].iter().map(|&c| c as f64).collect();
+    observed.push(by_distance[6..].iter().sum::<u64>() as f64);
+    let mut expected: Vec<f64> = q[..6].iter().map(|p| p * RUNS as f64).collect();
+    expected.push(q[6..].iter().sum::<f64>() * RUNS as f64);
+    let chi2: f64 = observed
+        .iter()
+        .zip(&expected)
+        .map(|(o, e)| (o - e) * (o - e) / e)
+        .sum();
+    assert!(
+        chi2 < 22.46,
+        "chi-square {chi2:.2}: {observed:?} vs {expected:?}"
+    );
+    assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
+}
