@@ -180,7 +180,7 @@ fn adaptively_sized_drafts_give_the_tokens_of_plain_generation() {
         )
         .unwrap();
         assert_eq!(out, truth);
-        assert!(g.drafted <= g.offered && g.accepted <= g.drafted);
+        assert!(g.accepted <= g.drafted);
         assert!(drafter.policy.seen_cost(1).is_some() || g.verifications == g.appends.tokens);
     }
     assert_eq!(FAULTS.load(Ordering::SeqCst), 0);

@@ -7,8 +7,8 @@
 //! token := sample(logits after the prompt)
 //! loop:
 //!     emit token                                 (stop at EOS, -n, a stop string)
-//!     draft := retrieve(context + token)         (at most --draft-max tokens)
-//!     draft := its first policy.size(match, draft) tokens     (policy.rs)
+//!     draft := choose(context + token)           (each source's retrieval sized
+//!                                                 by the policy, the best rate: policy.rs)
 //!     rows  := append([token] + draft)           one ditto_prefill + ditto_lm_head, [1+d, vocab]
 //!     policy learns the append's time and how much of the draft was taken
 //!     j := 0
@@ -52,6 +52,7 @@ impl Drafter {
     pub fn new(stores: Vec<SuffixStore>, prompt: &[u32], max_draft: usize) -> Drafter {
         let mut context = ContextStore::new();
         context.extend(prompt);
+        let sources = 1 + stores.len();
         Drafter {
             stores,
             context,
@@ -59,7 +60,7 @@ impl Drafter {
                 max_draft: max_draft.min(MAX_DRAFT),
                 ..Query::default()
             },
-            policy: Policy::new(Sizing::Fixed),
+            policy: Policy::new(Sizing::Fixed, sources),
         }
     }
 
@@ -69,33 +70,57 @@ impl Drafter {
         self
     }
 
-    /// The match after the current context and its draft of at most `max`
-    /// tokens: the longest match of all stores (the running context first
-    /// on ties, then the stores in order).
-    pub fn retrieve(&self, max: usize) -> Option<Retrieved> {
+    /// The matches after the current context, each with its draft of at
+    /// most `max` tokens, by source: 0 the running context, 1 + i
+    /// `stores[i]`.
+    pub fn candidates(&self, max: usize) -> Vec<(usize, Retrieved)> {
         let query = Query {
             max_draft: max.min(self.query.max_draft),
             ..self.query
         };
         if query.max_draft == 0 {
-            return None;
+            return Vec::new();
         }
-        let mut best = self.context.retrieve(&query);
-        for store in &self.stores {
-            if let Some(found) = store.retrieve(self.context.tokens(), &query) {
-                if best.as_ref().is_none_or(|b| found.matched > b.matched) {
-                    best = Some(found);
-                }
-            }
-        }
-        best
+        let context = self.context.retrieve(&query).map(|r| (0, r));
+        let stores = self.stores.iter().enumerate().filter_map(|(i, store)| {
+            store
+                .retrieve(self.context.tokens(), &query)
+                .map(|r| (1 + i, r))
+        });
+        context.into_iter().chain(stores).collect()
     }
 
-    /// The draft tokens after the current context, at most `max`.
+    /// The draft to verify after the current context, at most `max`
+    /// tokens, and its source and match length: with [`Sizing::Fixed`],
+    /// the longest match's whole draft (the running context first on
+    /// ties, then the stores in order); adaptively, of every source's
+    /// draft sized by the policy, the one with the most expected tokens
+    /// per second (none if a plain step beats them all).
+    pub fn choose(&self, max: usize) -> Option<(usize, usize, Vec<u32>)> {
+        let mut best: Option<(usize, usize, Vec<u32>)> = None;
+        let mut best_rate = 1.0 / self.policy.cost(1);
+        for (source, found) in self.candidates(max) {
+            let (d, rate) = self
+                .policy
+                .size(source, found.matched, found.draft.tokens.len());
+            let better = match (&best, self.policy.sizing) {
+                (None, Sizing::Fixed) => true,
+                (Some((_, matched, _)), Sizing::Fixed) => found.matched > *matched,
+                (_, Sizing::Adaptive) => d > 0 && rate > best_rate,
+            };
+            if better {
+                let mut tokens = found.draft.tokens;
+                tokens.truncate(d);
+                best = Some((source, found.matched, tokens));
+                best_rate = rate;
+            }
+        }
+        best.filter(|(_, _, tokens)| !tokens.is_empty())
+    }
+
+    /// The draft tokens after the current context, at most `max` ([`Drafter::choose`]).
     pub fn draft(&self, max: usize) -> Vec<u32> {
-        self.retrieve(max)
-            .map(|b| b.draft.tokens)
-            .unwrap_or_default()
+        self.choose(max).map(|(_, _, t)| t).unwrap_or_default()
     }
 }
 
@@ -111,8 +136,6 @@ pub struct SpecGeneration {
     pub accepted: usize,
     /// Appends that verified a draft (the others were plain steps).
     pub verifications: usize,
-    /// Draft tokens the stores offered (before sizing).
-    pub offered: usize,
     /// Appends (model forwards) after the prompt, and their time.
     pub appends: Stats,
     /// Seconds spent retrieving drafts.
@@ -142,7 +165,6 @@ pub fn generate_speculative(
         drafted: 0,
         accepted: 0,
         verifications: 0,
-        offered: 0,
         appends: Stats {
             tokens: 0,
             seconds: 0.0,
@@ -178,11 +200,9 @@ pub fn generate_speculative(
         let room = (max_new - g.generated - 1)
             .min(session.cache().ctx().saturating_sub(session.pos() + 1));
         let looked = Instant::now();
-        let found = drafter.retrieve(room);
+        let chosen = drafter.choose(room);
         g.retrieval_seconds += looked.elapsed().as_secs_f64();
-        let (matched, mut draft) = found.map_or((0, Vec::new()), |f| (f.matched, f.draft.tokens));
-        g.offered += draft.len();
-        draft.truncate(drafter.policy.size(matched, draft.len()));
+        let (source, matched, draft) = chosen.unwrap_or((0, 0, Vec::new()));
         g.drafted += draft.len();
         g.verifications += usize::from(!draft.is_empty());
         let base = session.pos();
@@ -214,7 +234,7 @@ pub fn generate_speculative(
         }
         if !draft.is_empty() {
             let verified = if ended { j } else { (j + 1).min(draft.len()) };
-            drafter.policy.observe_draft(matched, verified, j);
+            drafter.policy.observe_draft(source, matched, verified, j);
         }
         session.rollback(base + 1 + j)?;
         if ended {
