@@ -25,9 +25,9 @@ mod common;
 
 use common::*;
 use ditto_kernels::codebook::{
-    gemm_block_int8, gemm_int8, gemv_block_int8, gemv_int8, gemv_rows_int8, int8_fits, CbMatrix,
-    GemmRows, Int8Codebooks, Int8GemmBlock, Int8GemvBlock, Int8Isa, Q8Row, Q8Vector, Scale,
-    INT8_GEMM_COLS, INT8_GEMM_ROWS, INT8_GROUP,
+    gemm_block_int8, gemm_block_panels, gemm_int8, gemv_block_int8, gemv_int8, gemv_rows_int8,
+    int8_fits, CbMatrix, GemmRows, Int8Codebooks, Int8GemmBlock, Int8GemvBlock, Int8Isa,
+    Int8Panels, Q8Row, Q8Vector, Scale, INT8_GEMM_COLS, INT8_GEMM_ROWS, INT8_GROUP, PANEL_BITS,
 };
 use half::f16;
 
@@ -865,6 +865,55 @@ fn int8_gemm_rows_do_not_depend_on_the_other_rows() {
             }
         }
     }
+}
+
+/// The GEMM on Ŵ in panels ([`Int8Panels`], [`gemm_block_panels`]) gives
+/// the int8 GEMM's scalar twin's outputs bit for bit: every int8 kernel,
+/// b = 2, 3, 4, K and N off the group and panel sizes, M = 1..13, a block of
+/// columns cut inside a panel, all (alpha, beta).
+#[test]
+fn int8_gemm_from_panels_matches_the_gemm_bit_for_bit() {
+    let mut rng = Lcg(48);
+    let mut tried = 0;
+    for isa in Int8Isa::available() {
+        for bits in PANEL_BITS {
+            for ((n, k), block) in int8_cases(&mut rng, bits, 6) {
+                let q = Quantized::random(&mut rng, (n, k), bits, block);
+                let w = q.matrix();
+                if !isa.fits(&w) || !Int8Panels::fit(&w) {
+                    continue;
+                }
+                let panels = Int8Panels::new(&w, &Int8Codebooks::new(&w));
+                assert!(panels.fits(&w));
+                tried +=
+                    usize::from(isa == Int8Isa::Avx512Vnni || !Int8Isa::Avx512Vnni.runs_here());
+                let m = 1 + rng.below(13);
+                let rows: Vec<Q8Row> = (0..m).map(|_| Q8Row::new(&rng.vec(k))).collect();
+                let cols = (rng.below(n.min(20)), n);
+                for (alpha, beta) in SCALES {
+                    let c0 = start_y(&mut rng, m * n, beta);
+                    let scale = Scale { alpha, beta };
+                    let (mut got, mut want) = (c0.clone(), c0);
+                    // SAFETY: C [m, n] holds every row and these columns.
+                    unsafe {
+                        let block = |c: &mut Vec<f32>| Int8GemmBlock {
+                            xq: &rows,
+                            cols,
+                            c: c.as_mut_ptr(),
+                            ldc: n,
+                        };
+                        gemm_block_panels(isa, &w, &panels, block(&mut got), scale);
+                        gemm_block_int8(Int8Isa::Scalar, &w, block(&mut want), scale);
+                    }
+                    let what = format!(
+                        "{isa:?} b={bits} [{n}, {k}] B={block} m={m} cols {cols:?} {alpha} {beta}"
+                    );
+                    assert_same(&got, &want, &what);
+                }
+            }
+        }
+    }
+    assert!(tried >= 6, "only {tried} matrices tried");
 }
 
 /// Long rows and many rows of X, M and N off the tiles (GEMM_ROWS rows of

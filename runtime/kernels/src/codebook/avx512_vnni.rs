@@ -80,13 +80,13 @@ const fn fields(bits: usize) -> [u8; 64] {
     c
 }
 
-struct Controls<const B: usize>;
+pub(super) struct Controls<const B: usize>;
 
 impl<const B: usize> Controls<B> {
-    const SPREAD: [u8; 64] = spread(B);
-    const FIELDS: [u8; 64] = fields(B);
+    pub(super) const SPREAD: [u8; 64] = spread(B);
+    pub(super) const FIELDS: [u8; 64] = fields(B);
     /// Bytes one group's load reads (≥ 8b).
-    const READ: usize = match B {
+    pub(super) const READ: usize = match B {
         2 => 16,
         3 | 4 => 32,
         _ => 64,
@@ -97,7 +97,7 @@ impl<const B: usize> Controls<B> {
 /// `Controls::<B>::READ` bytes).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-unsafe fn load<const B: usize>(p: *const u8) -> __m512i {
+pub(super) unsafe fn load<const B: usize>(p: *const u8) -> __m512i {
     match B {
         2 => _mm512_zextsi128_si512(_mm_loadu_si128(p as *const __m128i)),
         3 | 4 => _mm512_zextsi256_si512(_mm256_loadu_si256(p as *const __m256i)),

@@ -54,7 +54,10 @@
 
 use std::sync::OnceLock;
 
+#[cfg(target_arch = "x86_64")]
+use super::avx512_panels;
 use super::layout::CbMatrix;
+use super::panels::Int8Panels;
 #[cfg(target_arch = "x86_64")]
 use super::{avx2_vnni, avx512_vnni};
 use super::{scalar, Scale};
@@ -637,6 +640,51 @@ pub unsafe fn gemm_block_int8(
         #[cfg(target_arch = "x86_64")]
         Int8Isa::Avx512Vnni => avx512_vnni::gemm_block(w, xq, cols, c, ldc, alpha, beta),
         _ => scalar::gemm_block_int8(w, xq, cols, c, ldc, alpha, beta),
+    }
+}
+
+/// [`gemm_block_int8`] from `w`'s panels ([`Int8Panels`]): the same
+/// outputs bit for bit, for any number of rows (one included) at about the
+/// int8 GEMV's cost for one row, with the AVX-512 kernel; other ISAs run
+/// [`gemm_block_int8`] on `w` itself.
+///
+/// # Safety
+/// As [`gemm_block_int8`]. Panics unless `panels` are `w`'s shape.
+pub unsafe fn gemm_block_panels(
+    isa: Int8Isa,
+    w: &CbMatrix,
+    panels: &Int8Panels,
+    block: Int8GemmBlock,
+    scale: Scale,
+) {
+    assert!(
+        panels.fits(w),
+        "gemm_block_panels: panels of [{}, {}] b={} against {w:?}",
+        panels.n(),
+        panels.k(),
+        panels.bits()
+    );
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Int8Isa::Avx512Vnni => {
+            isa.check();
+            let Int8GemmBlock { xq, cols, c, ldc } = block;
+            assert!(
+                xq.iter().all(|r| r.k() == w.k()) && cols.0 <= cols.1 && cols.1 <= w.n(),
+                "gemm_block_panels: rows of X and columns {}..{} against Ŵ [{}, {}]",
+                cols.0,
+                cols.1,
+                w.n(),
+                w.k()
+            );
+            if xq.is_empty() || cols.0 == cols.1 {
+                return;
+            }
+            // SAFETY: `check` found the features; the rows have K entries;
+            // C holds the block, per the caller.
+            avx512_panels::gemm_block(panels, xq, cols, c, ldc, (scale.alpha, scale.beta))
+        }
+        _ => gemm_block_int8(isa, w, block, scale),
     }
 }
 

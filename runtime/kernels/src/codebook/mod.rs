@@ -47,22 +47,26 @@ mod avx2_vnni;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
+mod avx512_panels;
+#[cfg(target_arch = "x86_64")]
 mod avx512_vnni;
 mod gemm;
 mod int8;
 mod layout;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+mod panels;
 mod scalar;
 
 use std::sync::OnceLock;
 
 pub use int8::{
-    gemm_block_int8, gemm_int8, gemv_block_int8, gemv_int8, gemv_rows_int8, int8_fits,
-    Int8Codebooks, Int8GemmBlock, Int8GemvBlock, Int8Isa, Q8Group, Q8Row, Q8Vector,
+    gemm_block_int8, gemm_block_panels, gemm_int8, gemv_block_int8, gemv_int8, gemv_rows_int8,
+    int8_fits, Int8Codebooks, Int8GemmBlock, Int8GemvBlock, Int8Isa, Q8Group, Q8Row, Q8Vector,
     GEMM_COLS as INT8_GEMM_COLS, GEMM_ROWS as INT8_GEMM_ROWS, GROUP as INT8_GROUP,
 };
 pub use layout::{CbMatrix, FormatError, SUPPORTED_BITS};
+pub use panels::{Int8Panels, PANEL_BITS, PANEL_ROWS};
 
 /// Which kernels run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
