@@ -883,8 +883,16 @@ fn int8_gemm_from_panels_matches_the_gemm_bit_for_bit() {
                 if !isa.fits(&w) || !Int8Panels::fit(&w) {
                     continue;
                 }
-                let panels = Int8Panels::new(&w, &Int8Codebooks::new(&w));
+                let codebooks = Int8Codebooks::new(&w);
+                let panels = Int8Panels::new(&w, &codebooks);
                 assert!(panels.fits(&w));
+                // Filled in pieces (as over a pool): the same panels.
+                let pieces = Int8Panels::new_with(&w, &codebooks, &|len, fill| {
+                    let cut = len / 3;
+                    fill(cut, len);
+                    fill(0, cut);
+                });
+                assert_eq!(pieces, panels);
                 tried +=
                     usize::from(isa == Int8Isa::Avx512Vnni || !Int8Isa::Avx512Vnni.runs_here());
                 let m = 1 + rng.below(13);

@@ -40,6 +40,17 @@
 //! prefill stays f32 (and so differs from their decode by the activations'
 //! quantization). `--activations f32` keeps both on the f32 kernels.
 //! Dequantize is f32.
+//!
+//! **Panels.** Where the AVX-512 int8 kernels apply and b = 2, 3 or 4,
+//! every product with a matrix of the model's weights (GEMV and GEMM, one
+//! row or many) runs on the matrix in panels ([`Int8Panels`]: its indices
+//! in the int8 GEMM's register order, made on the matrix's first product
+//! over the pool and kept, 6.5 bits a weight at b = 4): the int8 GEMM's
+//! numbers, bit for bit, for any number of rows, a row's the same whatever
+//! rows come with it, and one row at about the GEMV's cost (the decode
+//! step's product and the verification of drafted tokens alike:
+//! docs/speculation.md). Elsewhere products of at most `GEMV_ORDER_ROWS`
+//! rows are the GEMV of each row ([`cb_gemm`]).
 
 pub mod abi;
 
@@ -48,13 +59,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use ditto_kernels::codebook::{
-    gemm_int8, int8_fits, CbMatrix, FormatError, GemmRows, Int8Codebooks, Int8Isa, Isa, Q8Row,
-    Q8Vector, SUPPORTED_BITS,
+    gemm_int8, int8_fits, CbMatrix, FormatError, GemmRows, Int8Codebooks, Int8Isa, Int8Panels, Isa,
+    Q8Row, Q8Vector, PANEL_ROWS, SUPPORTED_BITS,
 };
 
 use ditto_kernels::codebook::{
     check_dequantize, check_gemm, check_gemv, decode_row, gemm_block, gemm_block_int8,
-    gemv_block_int8, gemv_rows, gemv_rows_int8, GemmBlock, Int8GemmBlock, Int8GemvBlock, Scale,
+    gemm_block_panels, gemv_block_int8, gemv_rows, gemv_rows_int8, GemmBlock, Int8GemmBlock,
+    Int8GemvBlock, Scale,
 };
 
 use crate::kernels::GEMV_ORDER_ROWS;
@@ -76,9 +88,26 @@ pub fn gemm_int8_isa(w: &CbMatrix) -> Option<Int8Isa> {
     gemv_int8_isa(w).filter(|&isa| isa == Int8Isa::Avx512Vnni)
 }
 
-/// y := beta·y + alpha·Ŵ·x (x [K], y [N]); `beta = 0` overwrites y. With
-/// int8 activations where they apply ([`gemv_int8_isa`]), else exact f32.
+/// y := beta·y + alpha·Ŵ·x (x [K], y [N]); `beta = 0` overwrites y. From
+/// the matrix's panels where they apply (the module comment: the 1-row
+/// int8 GEMM), else with int8 activations where they apply
+/// ([`gemv_int8_isa`]), else exact f32.
 pub fn cb_gemv(pool: &Pool, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f32, beta: f32) {
+    if let Some((isa, panels)) = gemm_int8_isa(w).and_then(|isa| Some((isa, panels(isa, pool, w)?)))
+    {
+        check_gemv(Isa::SCALAR, w, x, y);
+        let (n, k) = (w.n(), w.k());
+        let rows = GemmRows {
+            m: 1,
+            x,
+            ldx: k,
+            c: y,
+            ldc: n,
+            alpha,
+            beta,
+        };
+        return cb_gemm_panels_with(isa, pool, w, &panels, rows);
+    }
     match gemv_int8_isa(w) {
         Some(isa) => cb_gemv_int8_with(isa, pool, w, x, y, alpha, beta),
         None => cb_gemv_with(Isa::detected(), pool, w, x, y, alpha, beta),
@@ -92,6 +121,8 @@ pub(crate) struct Converted {
     /// [start, end) of the section's bytes.
     range: (usize, usize),
     by_address: HashMap<usize, Arc<Int8Codebooks>>,
+    /// The matrices in panels ([`Int8Panels`]), by the address of their codebooks.
+    panels: HashMap<usize, Arc<Int8Panels>>,
 }
 
 /// Converts the codebooks of the matrices in `weights` once, on first use,
@@ -103,6 +134,7 @@ pub fn convert_codebooks_in(weights: &[u8]) {
         *converted = Some(Converted {
             range: (start, start + weights.len()),
             by_address: HashMap::new(),
+            panels: HashMap::new(),
         });
     }
 }
@@ -133,6 +165,40 @@ fn converted(isa: Int8Isa, w: &CbMatrix) -> Option<Arc<Int8Codebooks>> {
         .entry(start)
         .or_insert_with(|| Arc::new(Int8Codebooks::new(w)));
     made.fits(w).then(|| made.clone())
+}
+
+/// `w` in panels ([`Int8Panels`]) for the AVX-512 int8 GEMM, made on its
+/// first product and kept, if `w` lies in the section of
+/// [`convert_codebooks_in`] and has b = 2, 3 or 4 (the panels' 6.5 bits a
+/// weight at b = 4 are the price of products of any number of rows at
+/// about the GEMV's cost for one).
+fn panels(isa: Int8Isa, pool: &Pool, w: &CbMatrix) -> Option<Arc<Int8Panels>> {
+    if isa != Int8Isa::Avx512Vnni || !Int8Panels::fit(w) {
+        return None;
+    }
+    let start = w.codebooks().as_ptr() as usize;
+    let end = start + std::mem::size_of_val(w.codebooks());
+    let mut guard = crate::state::state().converted.lock().ok()?;
+    let section = guard.as_mut()?;
+    if start < section.range.0 || end > section.range.1 {
+        return None;
+    }
+    if let Some(made) = section.panels.get(&start) {
+        return made.fits(w).then(|| made.clone());
+    }
+    let codebooks = section
+        .by_address
+        .entry(start)
+        .or_insert_with(|| Arc::new(Int8Codebooks::new(w)))
+        .clone();
+    if !codebooks.fits(w) {
+        return None;
+    }
+    let made = Arc::new(Int8Panels::new_with(w, &codebooks, &|panels, fill| {
+        pool.for_each_slice(panels, fill)
+    }));
+    section.panels.insert(start, made.clone());
+    Some(made)
 }
 
 /// y := beta·y + alpha·Ŵ·x̂, x̂ = x quantized to int8 ([`Q8Vector`]) once
@@ -220,14 +286,20 @@ pub fn cb_gemv_with(
 }
 
 /// C := beta·C + alpha·X·Ŵᵀ ([`GemmRows`]: X [m, K], C [m, N]); `beta = 0`
-/// overwrites C. With int8 activations where they apply
+/// overwrites C. From the matrix's panels where they apply (the module
+/// comment), else with int8 activations where they apply
 /// ([`gemm_int8_isa`]), else exact f32.
 ///
-/// Products of at most [`GEMV_ORDER_ROWS`] rows are [`cb_gemv`]'s product
-/// of each row, bit for bit (with the int8 kernels through
-/// [`cb_gemv_many_int8_with`], which looks the weights up once per 4 rows),
-/// so that a row's product does not depend on the rows that come with it.
+/// Without panels, products of at most [`GEMV_ORDER_ROWS`] rows are
+/// [`cb_gemv`]'s product of each row, bit for bit (with the int8 kernels
+/// through [`cb_gemv_many_int8_with`], which looks the weights up once per
+/// 4 rows), so that a row's product does not depend on the rows that come
+/// with it (with panels it never does).
 pub fn cb_gemm(pool: &Pool, w: &CbMatrix, rows: GemmRows) {
+    if let Some((isa, panels)) = gemm_int8_isa(w).and_then(|isa| Some((isa, panels(isa, pool, w)?)))
+    {
+        return cb_gemm_panels_with(isa, pool, w, &panels, rows);
+    }
     if rows.m <= GEMV_ORDER_ROWS {
         return match gemv_int8_isa(w) {
             Some(isa) => cb_gemv_many_int8_with(isa, pool, w, rows),
@@ -326,6 +398,25 @@ pub fn cb_gemv_many_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: Gem
 /// bit for bit the kernels' own single-threaded product, however it is
 /// split. Panics unless `isa` runs here and [`Int8Isa::fits`]`(w)`.
 pub fn cb_gemm_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows) {
+    int8_gemm(isa, pool, w, None, rows)
+}
+
+/// [`cb_gemm_int8_with`] from `w`'s panels ([`Int8Panels`]): the same
+/// outputs bit for bit, split over the pool by panels; one row costs about
+/// what the int8 GEMV does. Panics unless `isa` runs here, [`Int8Isa::fits`]`(w)`
+/// and the panels are `w`'s.
+pub fn cb_gemm_panels_with(
+    isa: Int8Isa,
+    pool: &Pool,
+    w: &CbMatrix,
+    panels: &Int8Panels,
+    rows: GemmRows,
+) {
+    int8_gemm(isa, pool, w, Some(panels), rows)
+}
+
+/// The int8 GEMM, from the panels if given.
+fn int8_gemm(isa: Int8Isa, pool: &Pool, w: &CbMatrix, panels: Option<&Int8Panels>, rows: GemmRows) {
     let GemmRows {
         m,
         x,
@@ -359,7 +450,7 @@ pub fn cb_gemm_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows
                 unsafe { (*(rows_at as *mut Q8Row).add(r)).set(&v) }
             }
         };
-        if parallel {
+        if parallel && m >= 4 {
             pool.for_each_slice(m, quantize)
         } else {
             quantize(0, m)
@@ -367,7 +458,8 @@ pub fn cb_gemm_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows
         let rows: &[Q8Row] = rows;
         let block = |(r0, r1): (usize, usize), cols: (usize, usize)| {
             // SAFETY: C holds the rows checked above; each call writes its
-            // own block of C; `gemm_block_int8` checks the rest.
+            // own block of C; `gemm_block_int8` / `gemm_block_panels` check
+            // the rest.
             unsafe {
                 let block = Int8GemmBlock {
                     xq: &rows[r0..r1],
@@ -375,10 +467,19 @@ pub fn cb_gemm_int8_with(isa: Int8Isa, pool: &Pool, w: &CbMatrix, rows: GemmRows
                     c: (c_at as *mut f32).add(r0 * ldc),
                     ldc,
                 };
-                gemm_block_int8(isa, w, block, Scale { alpha, beta })
+                match panels {
+                    Some(panels) => gemm_block_panels(isa, w, panels, block, Scale { alpha, beta }),
+                    None => gemm_block_int8(isa, w, block, Scale { alpha, beta }),
+                }
             }
         };
-        split_blocks(pool, parallel, (m, n), block)
+        match panels {
+            // Whole panels per thread.
+            Some(_) if parallel => pool.for_each_slice(n.div_ceil(PANEL_ROWS), |p0, p1| {
+                block((0, m), (PANEL_ROWS * p0, n.min(PANEL_ROWS * p1)))
+            }),
+            _ => split_blocks(pool, parallel, (m, n), block),
+        }
     };
     XQ.with(|xq| match xq.try_borrow_mut() {
         Ok(mut rows) => product(&mut rows),

@@ -2,7 +2,7 @@
 //! VBMI and VNNI: C := beta·C + alpha·X̂·Ŵᵀ for any number of rows of X,
 //! one of them included (the decode step's product).
 //!
-//! Per panel (16 rows of Ŵ), tile of up to 6 rows of X (`GEMM_ROWS`) and
+//! Per panel (16 rows of Ŵ), tile of up to 8 rows of X (`TILE_ROWS`) and
 //! group g:
 //!
 //! * the 16 rows' tables in 1, 2 or 4 registers (b = 2, 3, 4);
@@ -19,9 +19,13 @@
 use std::arch::x86_64::*;
 
 use super::avx512_vnni::{load, Controls};
-use super::int8::{Q8Row, GEMM_ROWS, GROUP};
+use super::int8::{Q8Row, GROUP};
 use super::layout::epilogue;
 use super::panels::{Int8Panels, PANEL_ROWS};
+
+/// Rows of X per tile: 8 accumulators of integers and 8 of sums beside
+/// the 4 table registers and the controls fit the 32 registers.
+const TILE_ROWS: usize = 8;
 
 /// Byte 4l + t: lane l's table offset, `(l << b)` within the registers
 /// its lookup reads (b = 4: lanes 8-15 read the second pair).
@@ -151,14 +155,16 @@ unsafe fn tile_into<const B: usize, const MR: usize>(
 unsafe fn gemm_with<const B: usize>(pn: &Int8Panels, xq: &[Q8Row], out: &Out) {
     let (c0, c1) = out.cols;
     for p in c0 / PANEL_ROWS..c1.div_ceil(PANEL_ROWS) {
-        for r0 in (0..xq.len()).step_by(GEMM_ROWS) {
+        for r0 in (0..xq.len()).step_by(TILE_ROWS) {
             let tile: unsafe fn(&Int8Panels, usize, (&[Q8Row], usize), &Out) = match xq.len() - r0 {
                 1 => tile_into::<B, 1>,
                 2 => tile_into::<B, 2>,
                 3 => tile_into::<B, 3>,
                 4 => tile_into::<B, 4>,
                 5 => tile_into::<B, 5>,
-                _ => tile_into::<B, GEMM_ROWS>,
+                6 => tile_into::<B, 6>,
+                7 => tile_into::<B, 7>,
+                _ => tile_into::<B, TILE_ROWS>,
             };
             tile(pn, p, (xq, r0), out);
         }

@@ -51,7 +51,7 @@ const TAIL: usize = 64;
 pub const PANEL_BITS: [usize; 3] = [2, 3, 4];
 
 /// Ŵ [N, K] in panels (the module comment).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Int8Panels {
     bits: usize,
     n: usize,
@@ -74,6 +74,17 @@ impl Int8Panels {
     /// `w` in panels, its tables from `codebooks` (`Int8Codebooks::new(w)`).
     /// Panics unless [`Int8Panels::fit`] and `codebooks.fits(w)`.
     pub fn new(w: &CbMatrix, codebooks: &Int8Codebooks) -> Int8Panels {
+        Self::new_with(w, codebooks, &|panels, fill| fill(0, panels))
+    }
+
+    /// [`Int8Panels::new`] with the panels filled by `split(panels, fill)`,
+    /// which must call `fill(p0, p1)` on disjoint ranges covering
+    /// `0 .. panels` (from any threads: a pool's slices).
+    pub fn new_with(
+        w: &CbMatrix,
+        codebooks: &Int8Codebooks,
+        split: &dyn Fn(usize, &(dyn Fn(usize, usize) + Sync)),
+    ) -> Int8Panels {
         assert!(
             Self::fit(w) && codebooks.fits(w),
             "Int8Panels: {w:?} cannot be put in panels"
@@ -85,44 +96,34 @@ impl Int8Panels {
         let mut indices = vec![0u8; panels * groups * STEPS * chunk + TAIL];
         let mut tables = vec![0u8; panels * groups * PANEL_ROWS * levels];
         let mut scales = vec![0.0f32; panels * groups * PANEL_ROWS];
-        let stream = w.indices();
-        // Index `f` (a flat weight position) of the stream, LSB first.
-        let index = |f: usize| -> u8 {
-            let bit = f * bits;
-            let lo = stream[bit / 8] as u16;
-            let hi = stream.get(bit / 8 + 1).copied().unwrap_or(0) as u16;
-            (((lo | hi << 8) >> (bit % 8)) & (levels as u16 - 1)) as u8
+        let at = (
+            indices.as_mut_ptr() as usize,
+            tables.as_mut_ptr() as usize,
+            scales.as_mut_ptr() as usize,
+        );
+        let fill = |p0: usize, p1: usize| {
+            let per_panel = groups * STEPS * chunk;
+            // SAFETY: panels p0..p1 own these disjoint parts of the three
+            // arrays (`split` hands out disjoint ranges), which outlive it.
+            let (indices, tables, scales) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut(
+                        (at.0 as *mut u8).add(p0 * per_panel),
+                        (p1 - p0) * per_panel,
+                    ),
+                    std::slice::from_raw_parts_mut(
+                        (at.1 as *mut u8).add(p0 * groups * PANEL_ROWS * levels),
+                        (p1 - p0) * groups * PANEL_ROWS * levels,
+                    ),
+                    std::slice::from_raw_parts_mut(
+                        (at.2 as *mut f32).add(p0 * groups * PANEL_ROWS),
+                        (p1 - p0) * groups * PANEL_ROWS,
+                    ),
+                )
+            };
+            fill_panels(w, codebooks, (p0, p1), (indices, tables, scales));
         };
-        for p in 0..panels {
-            for g in 0..groups {
-                let pg = p * groups + g;
-                for l in 0..PANEL_ROWS {
-                    let row = PANEL_ROWS * p + l;
-                    if row >= n {
-                        continue;
-                    }
-                    let (table, scale) = codebooks.block((row * k + GROUP * g) / w.block());
-                    let at = (pg * PANEL_ROWS + l) * levels;
-                    tables[at..at + levels].copy_from_slice(table);
-                    scales[pg * PANEL_ROWS + l] = scale;
-                    for s in 0..STEPS {
-                        let out = &mut indices[(pg * STEPS + s) * chunk..][..chunk];
-                        for t in 0..4 {
-                            let col = GROUP * g + 4 * s + t;
-                            if col >= k {
-                                break;
-                            }
-                            let v = index(row * k + col) as u16;
-                            let bit = (4 * l + t) * bits;
-                            out[bit / 8] |= (v << (bit % 8)) as u8;
-                            if bit % 8 + bits > 8 {
-                                out[bit / 8 + 1] |= (v >> (8 - bit % 8)) as u8;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        split(panels, &fill);
         Int8Panels {
             bits,
             n,
@@ -163,5 +164,65 @@ impl Int8Panels {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.indices.len() + self.tables.len() + 4 * self.scales.len()
+    }
+}
+
+/// Panels `p0 .. p1` of `w` into their parts of the three arrays.
+fn fill_panels(
+    w: &CbMatrix,
+    codebooks: &Int8Codebooks,
+    (p0, p1): (usize, usize),
+    (indices, tables, scales): (&mut [u8], &mut [u8], &mut [f32]),
+) {
+    let (bits, n, k) = (w.bits(), w.n(), w.k());
+    let groups = k.div_ceil(GROUP);
+    let (chunk, levels) = (8 * bits, 1usize << bits);
+    let stream = w.indices();
+    // Index `f` (a flat weight position) of the stream, LSB first.
+    let index = |f: usize| -> u16 {
+        let bit = f * bits;
+        let lo = stream[bit / 8] as u16;
+        let hi = stream.get(bit / 8 + 1).copied().unwrap_or(0) as u16;
+        ((lo | hi << 8) >> (bit % 8)) & (levels as u16 - 1)
+    };
+    for p in p0..p1 {
+        for g in 0..groups {
+            let pg = (p - p0) * groups + g;
+            for l in 0..PANEL_ROWS {
+                let row = PANEL_ROWS * p + l;
+                if row >= n {
+                    continue;
+                }
+                let flat0 = row * k + GROUP * g;
+                let (table, scale) = codebooks.block(flat0 / w.block());
+                let at = (pg * PANEL_ROWS + l) * levels;
+                tables[at..at + levels].copy_from_slice(table);
+                scales[pg * PANEL_ROWS + l] = scale;
+                // A whole group starting on a byte: 4 indices are b/2
+                // bytes (b = 2, 4), copied as they are.
+                let whole = GROUP * (g + 1) <= k && (flat0 * bits) % 8 == 0 && bits % 2 == 0;
+                for s in 0..STEPS {
+                    let out = &mut indices[(pg * STEPS + s) * chunk..][..chunk];
+                    if whole {
+                        let from = (flat0 + 4 * s) * bits / 8;
+                        let len = bits / 2;
+                        out[l * len..(l + 1) * len].copy_from_slice(&stream[from..from + len]);
+                        continue;
+                    }
+                    for t in 0..4 {
+                        let col = GROUP * g + 4 * s + t;
+                        if col >= k {
+                            break;
+                        }
+                        let v = index(row * k + col);
+                        let bit = (4 * l + t) * bits;
+                        out[bit / 8] |= (v << (bit % 8)) as u8;
+                        if bit % 8 + bits > 8 {
+                            out[bit / 8 + 1] |= (v >> (8 - bit % 8)) as u8;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
