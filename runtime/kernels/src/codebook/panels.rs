@@ -47,6 +47,10 @@ const STEPS: usize = GROUP / 4;
 /// reads 32 bytes of a 24-byte chunk).
 const TAIL: usize = 64;
 
+/// How [`Int8Panels::new_with`] spreads its work: `split(len, fill)`
+/// calls `fill(start, end)` on disjoint ranges covering `0 .. len`.
+pub type Split<'a> = &'a dyn Fn(usize, &(dyn Fn(usize, usize) + Sync));
+
 /// The widths panels are made for.
 pub const PANEL_BITS: [usize; 3] = [2, 3, 4];
 
@@ -83,7 +87,7 @@ impl Int8Panels {
     pub fn new_with(
         w: &CbMatrix,
         codebooks: &Int8Codebooks,
-        split: &dyn Fn(usize, &(dyn Fn(usize, usize) + Sync)),
+        split: Split,
     ) -> Int8Panels {
         assert!(
             Self::fit(w) && codebooks.fits(w),
@@ -200,7 +204,7 @@ fn fill_panels(
                 scales[pg * PANEL_ROWS + l] = scale;
                 // A whole group starting on a byte: 4 indices are b/2
                 // bytes (b = 2, 4), copied as they are.
-                let whole = GROUP * (g + 1) <= k && (flat0 * bits) % 8 == 0 && bits % 2 == 0;
+                let whole = GROUP * (g + 1) <= k && (flat0 * bits).is_multiple_of(8) && bits.is_multiple_of(2);
                 for s in 0..STEPS {
                     let out = &mut indices[(pg * STEPS + s) * chunk..][..chunk];
                     if whole {
