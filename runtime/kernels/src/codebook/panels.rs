@@ -84,11 +84,7 @@ impl Int8Panels {
     /// [`Int8Panels::new`] with the panels filled by `split(panels, fill)`,
     /// which must call `fill(p0, p1)` on disjoint ranges covering
     /// `0 .. panels` (from any threads: a pool's slices).
-    pub fn new_with(
-        w: &CbMatrix,
-        codebooks: &Int8Codebooks,
-        split: Split,
-    ) -> Int8Panels {
+    pub fn new_with(w: &CbMatrix, codebooks: &Int8Codebooks, split: Split) -> Int8Panels {
         assert!(
             Self::fit(w) && codebooks.fits(w),
             "Int8Panels: {w:?} cannot be put in panels"
@@ -204,7 +200,9 @@ fn fill_panels(
                 scales[pg * PANEL_ROWS + l] = scale;
                 // A whole group starting on a byte: 4 indices are b/2
                 // bytes (b = 2, 4), copied as they are.
-                let whole = GROUP * (g + 1) <= k && (flat0 * bits).is_multiple_of(8) && bits.is_multiple_of(2);
+                let whole = GROUP * (g + 1) <= k
+                    && (flat0 * bits).is_multiple_of(8)
+                    && bits.is_multiple_of(2);
                 for s in 0..STEPS {
                     let out = &mut indices[(pg * STEPS + s) * chunk..][..chunk];
                     if whole {
