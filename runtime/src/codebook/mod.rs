@@ -186,11 +186,11 @@ fn panels(isa: Int8Isa, pool: &Pool, w: &CbMatrix) -> Option<Arc<Int8Panels>> {
     if let Some(made) = section.panels.get(&start) {
         return made.fits(w).then(|| made.clone());
     }
+    // The converted codebooks only serve to make the panels: dropped after.
     let codebooks = section
         .by_address
-        .entry(start)
-        .or_insert_with(|| Arc::new(Int8Codebooks::new(w)))
-        .clone();
+        .remove(&start)
+        .unwrap_or_else(|| Arc::new(Int8Codebooks::new(w)));
     if !codebooks.fits(w) {
         return None;
     }

@@ -203,14 +203,21 @@ fn fill_panels(
                 let whole = GROUP * (g + 1) <= k
                     && (flat0 * bits).is_multiple_of(8)
                     && bits.is_multiple_of(2);
+                if whole {
+                    let len = bits / 2;
+                    let from = &stream[flat0 * bits / 8..][..STEPS * len];
+                    let to = &mut indices[pg * STEPS * chunk..][..STEPS * chunk];
+                    for (s, four) in from.chunks_exact(len).enumerate() {
+                        let at = s * chunk + l * len;
+                        to[at] = four[0];
+                        if len == 2 {
+                            to[at + 1] = four[1];
+                        }
+                    }
+                    continue;
+                }
                 for s in 0..STEPS {
                     let out = &mut indices[(pg * STEPS + s) * chunk..][..chunk];
-                    if whole {
-                        let from = (flat0 + 4 * s) * bits / 8;
-                        let len = bits / 2;
-                        out[l * len..(l + 1) * len].copy_from_slice(&stream[from..from + len]);
-                        continue;
-                    }
                     for t in 0..4 {
                         let col = GROUP * g + 4 * s + t;
                         if col >= k {
