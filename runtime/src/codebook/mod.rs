@@ -198,7 +198,29 @@ fn panels(isa: Int8Isa, pool: &Pool, w: &CbMatrix) -> Option<Arc<Int8Panels>> {
         pool.for_each_slice(panels, fill)
     }));
     section.panels.insert(start, made.clone());
+    page_out(w.indices());
     Some(made)
+}
+
+/// Tells the kernel that `bytes` will not be read soon (a matrix's index
+/// stream once it is in panels): their pages of the mapped payload are
+/// reclaimed, so that the panels do not double the resident weights. A
+/// hint only (`MADV_PAGEOUT`: the bytes stay what they are, read again
+/// from the file if ever needed); nothing happens where it is not known.
+fn page_out(bytes: &[u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = (bytes.as_ptr() as usize).next_multiple_of(PAGE);
+        let end = (bytes.as_ptr() as usize + bytes.len()) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: the range lies inside `bytes`; MADV_PAGEOUT changes
+            // no contents, only where the pages are kept.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = bytes;
 }
 
 /// y := beta·y + alpha·Ŵ·x̂, x̂ = x quantized to int8 ([`Q8Vector`]) once
