@@ -152,12 +152,15 @@ impl Int8Panels {
     pub fn groups(&self) -> usize {
         self.k.div_ceil(GROUP)
     }
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
     pub(crate) fn indices(&self) -> &[u8] {
         &self.indices
     }
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
     pub(crate) fn tables(&self) -> &[u8] {
         &self.tables
     }
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // read by the AVX-512 kernel
     pub(crate) fn scales(&self) -> &[f32] {
         &self.scales
     }
