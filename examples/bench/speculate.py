@@ -10,8 +10,10 @@ so that both systems see the same input), greedy, `-n` new tokens:
   adaptive sizing): tokens per second of its generation loop, and the
   number of generated tokens where the two differ (the goal is 0);
 - llama.cpp (llama-cpp-python) on the Q4_K_M GGUF, plain greedy and with
-  its prompt lookup decoding (`LlamaPromptLookupDecoding`, `--lookup-tokens`
-  drafted per step), timed around the generation after the prompt.
+  llama-cpp-python's prompt lookup decoding (`LlamaPromptLookupDecoding`,
+  `--lookup-tokens` drafted per step; its drafting and verification loop
+  is Python over llama.cpp, and a draft model makes it keep every
+  position's logits), timed around the generation after the prompt.
 
 Runs are interleaved system by system, `--runs` of each; the table gives
 medians and ratios against each system's own plain decoding, and dittoc's
@@ -83,11 +85,11 @@ def run_dittoc(ids: list[int], n: int, threads: int, spec: str) -> dict:
     return out
 
 
-def run_llama(llm, draft, ids: list[int], n: int) -> dict:
-    """llama.cpp greedy from `ids`, with `draft` (prompt lookup) or without:
-    generated ids and tokens per second after the first (the prompt's eval
-    and the first token's sampling excluded, as dittoc's lines exclude them)."""
-    llm.draft_model = draft
+def run_llama(llm, ids: list[int], n: int) -> dict:
+    """llama.cpp greedy from `ids` (prompt lookup decoding if `llm` was
+    made with it): generated ids and tokens per second after the first (the
+    prompt's eval and the first token's sampling excluded, as dittoc's
+    lines exclude them)."""
     llm.reset()
     out: list[int] = []
     start = None
@@ -123,9 +125,14 @@ def main() -> int:
 
     gguf = benchlib.fetch_gguf()
     ensure_exe(gguf, args.rebuild)
-    llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=2048, n_batch=512, n_threads=args.threads,
-                          n_threads_batch=args.threads, seed=0, verbose=False)
-    lookup = LlamaPromptLookupDecoding(num_pred_tokens=args.lookup_tokens)
+    def load(draft=None):
+        # A draft model needs every position's logits: llama-cpp-python then
+        # keeps them all (logits_all), so the plain context is its own.
+        return llama_cpp.Llama(model_path=str(gguf), n_ctx=2048, n_batch=512, n_threads=args.threads,
+                               n_threads_batch=args.threads, seed=0, verbose=False, draft_model=draft)
+
+    llm = load()
+    lookup = load(LlamaPromptLookupDecoding(num_pred_tokens=args.lookup_tokens))
     rows, raw = [], {}
     for prompt in PROMPTS:
         ids = llm.tokenize(prompt.read_bytes(), add_bos=False, special=False)
@@ -134,8 +141,8 @@ def main() -> int:
             log(f"{prompt.name}: run {r + 1} of {args.runs}")
             runs["off"].append(run_dittoc(ids, args.n, args.threads, "off"))
             runs["on"].append(run_dittoc(ids, args.n, args.threads, "on"))
-            runs["llama"].append(run_llama(llm, None, ids, args.n))
-            runs["lookup"].append(run_llama(llm, lookup, ids, args.n))
+            runs["llama"].append(run_llama(llm, ids, args.n))
+            runs["lookup"].append(run_llama(lookup, ids, args.n))
         med = {k: statistics.median(x["tok_s"] for x in v) for k, v in runs.items()}
         wrong = sum(mismatches(runs["off"][0]["ids"], x["ids"]) for x in runs["on"] + runs["off"][1:])
         lookup_wrong = sum(mismatches(runs["llama"][0]["ids"], x["ids"]) for x in runs["lookup"])
