@@ -9,15 +9,18 @@ so that both systems see the same input), greedy, `-n` new tokens:
   `--spec off` and with `--spec on` (the running context as the store,
   adaptive sizing): tokens per second of its generation loop, and the
   number of generated tokens where the two differ (the goal is 0);
-- llama.cpp (llama-cpp-python) on the Q4_K_M GGUF, plain greedy and with
+- llama.cpp (llama-cpp-python) on the Q4_K_M GGUF: greedy by the
+  harness's loop (`llama_cpp_run.greedy`: one `eval` per token, argmax in
+  numpy; llama.cpp's own speed), and through `Llama.generate` plain and with
   llama-cpp-python's prompt lookup decoding (`LlamaPromptLookupDecoding`,
   `--lookup-tokens` drafted per step; its drafting and verification loop
   is Python over llama.cpp, and a draft model makes it keep every
   position's logits), timed around the generation after the prompt.
 
 Runs are interleaved system by system, `--runs` of each; the table gives
-medians and ratios against each system's own plain decoding, and dittoc's
-speculative rate against llama.cpp's prompt lookup.
+medians, the ratio of each speculation against its own plain decoding
+(`generate` for the prompt lookup), and dittoc's speculative rate against
+llama.cpp's greedy loop, the fastest llama.cpp here.
 
     examples/bench/speculate.py [--runs 3] [-n 96] [--threads 1]
 
@@ -121,6 +124,7 @@ def main() -> int:
     args = ap.parse_args()
     benchlib.ensure_llama_cpp_venv()
     import llama_cpp
+    import llama_cpp_run
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
     gguf = benchlib.fetch_gguf()
@@ -136,11 +140,13 @@ def main() -> int:
     rows, raw = [], {}
     for prompt in PROMPTS:
         ids = llm.tokenize(prompt.read_bytes(), add_bos=False, special=False)
-        runs: dict[str, list[dict]] = {k: [] for k in ("off", "on", "llama", "lookup")}
+        runs: dict[str, list[dict]] = {k: [] for k in ("off", "on", "greedy", "llama", "lookup")}
         for r in range(args.runs):
             log(f"{prompt.name}: run {r + 1} of {args.runs}")
             runs["off"].append(run_dittoc(ids, args.n, args.threads, "off"))
             runs["on"].append(run_dittoc(ids, args.n, args.threads, "on"))
+            g = llama_cpp_run.greedy(llm, ids, args.n, {llm.token_eos()})
+            runs["greedy"].append({"ids": g["ids"], "tok_s": g["decode_tokens"] / g["decode_s"]})
             runs["llama"].append(run_llama(llm, ids, args.n))
             runs["lookup"].append(run_llama(lookup, ids, args.n))
         med = {k: statistics.median(x["tok_s"] for x in v) for k, v in runs.items()}
@@ -149,16 +155,16 @@ def main() -> int:
         per_forward = statistics.median(x["per_forward"] for x in runs["on"])
         rows.append((prompt.name, len(ids), med, wrong, lookup_wrong, per_forward))
         raw[prompt.name] = {"prompt_tokens": len(ids), "runs": runs}
-    print(f"| prompt | tokens | dittoc k4 `--spec off` | dittoc `--spec on` | llama.cpp Q4_K_M | llama.cpp prompt lookup ({args.lookup_tokens}) | dittoc spec / llama.cpp lookup | mismatches (dittoc, llama.cpp) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| prompt | tokens | dittoc k4 `--spec off` | dittoc `--spec on` | llama.cpp Q4_K_M greedy | `generate` | `generate` + prompt lookup ({args.lookup_tokens}) | dittoc spec / llama.cpp greedy | mismatches (dittoc, lookup) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, count, med, wrong, lookup_wrong, per_forward in rows:
         print(f"| `{name}` | {count} | {med['off']:.1f} tok/s | {med['on']:.1f} ({med['on'] / med['off']:.2f}×; {per_forward:.2f} a forward) "
-              f"| {med['llama']:.1f} | {med['lookup']:.1f} ({med['lookup'] / med['llama']:.2f}×) "
-              f"| {med['on'] / med['lookup']:.2f}× | {wrong}, {lookup_wrong} |")
+              f"| {med['greedy']:.1f} | {med['llama']:.1f} | {med['lookup']:.1f} ({med['lookup'] / med['llama']:.2f}×) "
+              f"| {med['on'] / med['greedy']:.2f}× | {wrong}, {lookup_wrong} |")
     print(f"\n_{benchlib.machine_line(benchlib.machine_info())}; commit `{benchlib.git_head()}`; "
           f"`examples/bench/speculate.py --runs {args.runs} -n {args.n} --threads {args.threads}`; "
           f"median of {args.runs} runs each, interleaved_")
-    benchlib.write_json("speculate", {"args": vars(args), "commit": benchlib.git_head(),
+    benchlib.write_json("speculate.json", {"args": vars(args), "commit": benchlib.git_head(),
                                       "machine": benchlib.machine_info(), "prompts": raw})
     return 0
 
