@@ -10,7 +10,9 @@ use ditto_datastore::SuffixStore;
 use ditto_rt::generate::{generate, Flow, Session};
 use ditto_rt::model::Model;
 use ditto_rt::sampler::{Sampler, SamplerConfig};
-use ditto_rt::speculate::{generate_by_appends, generate_speculative, Drafter, Sizing};
+use ditto_rt::speculate::{
+    generate_by_appends, generate_speculative, Drafter, Sizing, EXPLORE_EVERY,
+};
 
 const VOCAB: usize = 37;
 const CTX: usize = 96;
@@ -358,4 +360,28 @@ fn drafts_are_taken_with_the_models_probability_and_outputs_keep_its_distributio
         "chi-square {chi2:.2}: {observed:?} vs {expected:?}"
     );
     assert_eq!(FAULTS.load(Ordering::SeqCst), 0);
+}
+
+/// When the adaptive policy declines every draft (rows measured costly,
+/// drafts rejected), one declined draft in EXPLORE_EVERY is still verified
+/// for one token, so that its beliefs keep being measured.
+#[test]
+fn a_policy_that_declines_every_draft_still_explores() {
+    let prompt = [3, 5, 7, 9, 3, 5];
+    let mut drafter = Drafter::new(Vec::new(), &prompt, 8).sized(Sizing::Adaptive);
+    drafter.policy.observe_cost(1, 0.040);
+    drafter.policy.observe_cost(2, 0.080);
+    for _ in 0..50 {
+        drafter.policy.observe_draft(0, 2, 1, 0);
+    }
+    let tries = 2 * EXPLORE_EVERY as usize;
+    let chosen: Vec<_> = (0..tries).filter_map(|_| drafter.choose(8)).collect();
+    assert_eq!(chosen.len(), 2, "{chosen:?}");
+    // The context's match of [3, 5] offers what followed it: 7.
+    assert!(chosen
+        .iter()
+        .all(|(source, _, tokens)| *source == 0 && tokens == &[7]));
+    // Fixed sizing never declines.
+    let mut fixed = Drafter::new(Vec::new(), &prompt, 8);
+    assert_eq!(fixed.choose(8).map(|(_, _, t)| t), Some(vec![7, 9, 3, 5]));
 }

@@ -44,7 +44,12 @@ pub struct Drafter {
     pub context: ContextStore,
     pub query: Query,
     pub policy: Policy,
+    /// Times the adaptive policy declined every draft offered.
+    declined: u32,
 }
+
+/// One in this many declined drafts is verified (one token) all the same.
+pub const EXPLORE_EVERY: u32 = 16;
 
 impl Drafter {
     /// Drafts of at most `max_draft` tokens (and [`MAX_DRAFT`]), verified
@@ -61,6 +66,7 @@ impl Drafter {
                 ..Query::default()
             },
             policy: Policy::new(Sizing::Fixed, sources),
+            declined: 0,
         }
     }
 
@@ -95,11 +101,20 @@ impl Drafter {
     /// the longest match's whole draft (the running context first on
     /// ties, then the stores in order); adaptively, of every source's
     /// draft sized by the policy, the one with the most expected tokens
-    /// per second (none if a plain step beats them all).
-    pub fn choose(&self, max: usize) -> Option<(usize, usize, Vec<u32>)> {
+    /// per second (none if a plain step beats them all; but every
+    /// [`EXPLORE_EVERY`]th time the policy declines every draft, the first
+    /// token of the longest match is verified anyway, so that what the
+    /// policy believes of a source keeps being measured).
+    pub fn choose(&mut self, max: usize) -> Option<(usize, usize, Vec<u32>)> {
         let mut best: Option<(usize, usize, Vec<u32>)> = None;
+        let mut longest: Option<(usize, usize, u32)> = None;
         let mut best_rate = 1.0 / self.policy.cost(1);
         for (source, found) in self.candidates(max) {
+            if let Some(&first) = found.draft.tokens.first() {
+                if longest.is_none_or(|(_, m, _)| found.matched > m) {
+                    longest = Some((source, found.matched, first));
+                }
+            }
             let (d, rate) = self
                 .policy
                 .size(source, found.matched, found.draft.tokens.len());
@@ -115,11 +130,19 @@ impl Drafter {
                 best_rate = rate;
             }
         }
-        best.filter(|(_, _, tokens)| !tokens.is_empty())
+        let best = best.filter(|(_, _, tokens)| !tokens.is_empty());
+        if best.is_some() || self.policy.sizing == Sizing::Fixed {
+            return best;
+        }
+        let (source, matched, first) = longest?;
+        self.declined += 1;
+        self.declined
+            .is_multiple_of(EXPLORE_EVERY)
+            .then(|| (source, matched, vec![first]))
     }
 
     /// The draft tokens after the current context, at most `max` ([`Drafter::choose`]).
-    pub fn draft(&self, max: usize) -> Vec<u32> {
+    pub fn draft(&mut self, max: usize) -> Vec<u32> {
         self.choose(max).map(|(_, _, t)| t).unwrap_or_default()
     }
 }

@@ -22,7 +22,10 @@
 //! to the context's shorter ones that it does.
 //!
 //! With `Sizing::Fixed` every offered draft is verified whole (up to
-//! `--draft-max`).
+//! `--draft-max`). Adaptively, one in `EXPLORE_EVERY` (16) declined drafts
+//! is verified for one token anyway (`Drafter::choose`), so that a policy
+//! that came to expect little of a source (after a few unlucky, or
+//! noisily timed, verifications) keeps measuring it.
 
 use crate::kernels::GEMV_ORDER_ROWS;
 
