@@ -125,6 +125,16 @@ pub(crate) struct Converted {
     panels: HashMap<usize, Arc<Int8Panels>>,
 }
 
+impl Converted {
+    /// Whether `w`'s codebooks lie in the section; their address is the key
+    /// of what is kept for `w`.
+    fn key(&self, w: &CbMatrix) -> Option<usize> {
+        let start = w.codebooks().as_ptr() as usize;
+        let end = start + std::mem::size_of_val(w.codebooks());
+        (start >= self.range.0 && end <= self.range.1).then_some(start)
+    }
+}
+
 /// Converts the codebooks of the matrices in `weights` once, on first use,
 /// from now until [`forget_converted_codebooks`] (a model's weights: they
 /// do not change while it lives). One section at a time.
@@ -153,13 +163,9 @@ fn converted(isa: Int8Isa, w: &CbMatrix) -> Option<Arc<Int8Codebooks>> {
     if isa != Int8Isa::Avx512Vnni {
         return None;
     }
-    let start = w.codebooks().as_ptr() as usize;
-    let end = start + std::mem::size_of_val(w.codebooks());
     let mut guard = crate::state::state().converted.lock().ok()?;
     let section = guard.as_mut()?;
-    if start < section.range.0 || end > section.range.1 {
-        return None;
-    }
+    let start = section.key(w)?;
     let made = section
         .by_address
         .entry(start)
@@ -176,13 +182,9 @@ fn panels(isa: Int8Isa, pool: &Pool, w: &CbMatrix) -> Option<Arc<Int8Panels>> {
     if isa != Int8Isa::Avx512Vnni || !Int8Panels::fit(w) {
         return None;
     }
-    let start = w.codebooks().as_ptr() as usize;
-    let end = start + std::mem::size_of_val(w.codebooks());
     let mut guard = crate::state::state().converted.lock().ok()?;
     let section = guard.as_mut()?;
-    if start < section.range.0 || end > section.range.1 {
-        return None;
-    }
+    let start = section.key(w)?;
     if let Some(made) = section.panels.get(&start) {
         return made.fits(w).then(|| made.clone());
     }

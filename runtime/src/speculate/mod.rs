@@ -140,11 +140,6 @@ impl Drafter {
             .is_multiple_of(EXPLORE_EVERY)
             .then(|| (source, matched, vec![first]))
     }
-
-    /// The draft tokens after the current context, at most `max` ([`Drafter::choose`]).
-    pub fn draft(&mut self, max: usize) -> Vec<u32> {
-        self.choose(max).map(|(_, _, t)| t).unwrap_or_default()
-    }
 }
 
 /// How a speculative generation went.

@@ -509,6 +509,31 @@ pub fn gemv_int8(isa: Int8Isa, w: &CbMatrix, x: &[f32], y: &mut [f32], alpha: f3
     gemv_rows_int8(isa, w, None, &Q8Vector::new(x), y, 0, Scale { alpha, beta })
 }
 
+/// Panics unless `isa` runs here and fits `w`, and a block's rows of X
+/// (their lengths `ks`) and columns `cols` are `w`'s: the checks of
+/// [`gemv_block_int8`], [`gemm_block_int8`] and [`gemm_block_panels`].
+fn check_block(
+    what: &str,
+    isa: Int8Isa,
+    w: &CbMatrix,
+    mut ks: impl Iterator<Item = usize>,
+    cols: (usize, usize),
+) {
+    isa.check();
+    assert!(
+        ks.all(|k| k == w.k()) && cols.0 <= cols.1 && cols.1 <= w.n(),
+        "{what}: rows of X and columns {}..{} against Ŵ [{}, {}]",
+        cols.0,
+        cols.1,
+        w.n(),
+        w.k()
+    );
+    assert!(
+        isa.fits(w),
+        "{what}: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"
+    );
+}
+
 /// A block of the int8 GEMV of several vectors in memory: the vectors
 /// (`xq`, one row of C each, C row r at `c + r·ldc`) and the rows `i` of Ŵ
 /// in `cols.0 .. cols.1` (columns of C).
@@ -540,19 +565,7 @@ pub unsafe fn gemv_block_int8(
     Int8GemvBlock { xq, cols, c, ldc }: Int8GemvBlock,
     scale: Scale,
 ) {
-    isa.check();
-    assert!(
-        xq.iter().all(|r| r.k() == w.k()) && cols.0 <= cols.1 && cols.1 <= w.n(),
-        "gemv_block_int8: vectors and columns {}..{} against Ŵ [{}, {}]",
-        cols.0,
-        cols.1,
-        w.n(),
-        w.k()
-    );
-    assert!(
-        isa.fits(w),
-        "gemv_block_int8: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"
-    );
+    check_block("gemv_block_int8", isa, w, xq.iter().map(Q8Vector::k), cols);
     if let Some(conv) = converted {
         assert!(
             conv.fits(w),
@@ -619,19 +632,7 @@ pub unsafe fn gemm_block_int8(
     Int8GemmBlock { xq, cols, c, ldc }: Int8GemmBlock,
     Scale { alpha, beta }: Scale,
 ) {
-    isa.check();
-    assert!(
-        xq.iter().all(|r| r.k() == w.k()) && cols.0 <= cols.1 && cols.1 <= w.n(),
-        "gemm_block_int8: rows of X and columns {}..{} against Ŵ [{}, {}]",
-        cols.0,
-        cols.1,
-        w.n(),
-        w.k()
-    );
-    assert!(
-        isa.fits(w),
-        "gemm_block_int8: {w:?} has no {isa:?} int8 kernel (see Int8Isa::fits)"
-    );
+    check_block("gemm_block_int8", isa, w, xq.iter().map(Q8Row::k), cols);
     if xq.is_empty() || cols.0 == cols.1 {
         return;
     }
@@ -667,16 +668,8 @@ pub unsafe fn gemm_block_panels(
     match isa {
         #[cfg(target_arch = "x86_64")]
         Int8Isa::Avx512Vnni => {
-            isa.check();
             let Int8GemmBlock { xq, cols, c, ldc } = block;
-            assert!(
-                xq.iter().all(|r| r.k() == w.k()) && cols.0 <= cols.1 && cols.1 <= w.n(),
-                "gemm_block_panels: rows of X and columns {}..{} against Ŵ [{}, {}]",
-                cols.0,
-                cols.1,
-                w.n(),
-                w.k()
-            );
+            check_block("gemm_block_panels", isa, w, xq.iter().map(Q8Row::k), cols);
             if xq.is_empty() || cols.0 == cols.1 {
                 return;
             }
